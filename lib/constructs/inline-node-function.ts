@@ -1,6 +1,7 @@
 import { buildSync } from 'esbuild';
-import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { Architecture, Code, Function as LambdaFunction, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
@@ -105,17 +106,23 @@ export interface InlineNodeFunctionProps {
    * @default false
    */
   readonly allowPublicSubnet?: boolean;
+  /**
+   * Whether to attach the Powertools layer and its settings.
+   * @default true
+   */
+  readonly usePowertools?: boolean;
 }
 
 /**
  * A Lambda function whose TypeScript handler is bundled with esbuild at synth time and placed inline in
  * the template, so the stack deploys with plain `aws cloudformation deploy` and no asset bucket.
- * It holds the project's function defaults: Node.js 22 on x86_64, a log group with retention, JSON logs,
- * and the pinned Powertools layer.
+ * It holds the project's function defaults: Node.js 24 on x86_64, a log group with retention, a role that
+ * may write to that log group only, and the pinned Powertools layer.
  */
 export class InlineNodeFunction extends Construct {
   public readonly function: LambdaFunction;
   public readonly logGroup: LogGroup;
+  public readonly role: Role;
   /** The bundled handler, as placed in the template. */
   public readonly code: string;
 
@@ -123,6 +130,7 @@ export class InlineNodeFunction extends Construct {
     super(scope, id);
     const timeout = props.timeout ?? Duration.seconds(30);
     const memorySize = props.memorySizeMiB ?? 256;
+    const usePowertools = props.usePowertools ?? true;
     if (!Token.isUnresolved(memorySize) && (memorySize < 128 || memorySize > 10240)) {
       throw new Error(`memorySizeMiB must be between 128 and 10240; got ${memorySize}.`);
     }
@@ -133,8 +141,37 @@ export class InlineNodeFunction extends Construct {
     });
     this.code = bundleInlineHandler(props.entry);
 
+    // Our own role instead of AWSLambdaBasicExecutionRole, whose logs actions apply to every log group.
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${this.node.path}`,
+    });
+    this.logGroup.grantWrite(this.role);
+    if (props.vpc !== undefined) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          // What Lambda needs to attach the function to the VPC (AWSLambdaENIManagementAccess).
+          actions: [
+            'ec2:CreateNetworkInterface',
+            'ec2:DescribeNetworkInterfaces',
+            'ec2:DescribeSubnets',
+            'ec2:DeleteNetworkInterface',
+            'ec2:AssignPrivateIpAddresses',
+            'ec2:UnassignPrivateIpAddresses',
+          ],
+          resources: ['*'],
+        }),
+      );
+      Validations.of(this.role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Lambda manages the function\'s VPC network interfaces with these actions; their IDs are unknown in advance, ' +
+          'and AWS documents them on Resource * (AWSLambdaENIManagementAccess).',
+      });
+    }
+
     this.function = new LambdaFunction(this, 'Function', {
-      runtime: Runtime.NODEJS_22_X,
+      runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.X86_64,
       handler: 'index.handler',
       code: Code.fromInline(this.code),
@@ -142,10 +179,13 @@ export class InlineNodeFunction extends Construct {
       timeout,
       memorySize,
       logGroup: this.logGroup,
-      layers: [powertoolsLayer(this)],
+      role: this.role,
+      layers: usePowertools ? [powertoolsLayer(this)] : undefined,
       environment: {
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        ...(usePowertools && {
+          POWERTOOLS_SERVICE_NAME: props.serviceName,
+          POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        }),
         ...props.environment,
       },
       vpc: props.vpc,

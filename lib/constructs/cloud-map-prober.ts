@@ -1,0 +1,172 @@
+import { Duration, Token } from 'aws-cdk-lib';
+import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { InterfaceVpcEndpoint, InterfaceVpcEndpointAwsService, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
+import { Construct } from 'constructs';
+import { join } from 'node:path';
+import { InlineNodeFunction } from './inline-node-function';
+
+/** Budget the handler gives discovery, SDK retries included, before it gives up and throws. */
+export const DISCOVERY_TIMEOUT = Duration.seconds(10);
+/** Slack for start-up, logging and the metrics flush. */
+const RUN_OVERHEAD = Duration.seconds(2);
+
+export interface CloudMapProberProps {
+  /** The Cloud Map service whose instances are probed. Its namespace must be a DNS or HTTP namespace. */
+  readonly service: ICloudMapService;
+  /** VPC the instances live in; the prober runs inside it. */
+  readonly vpc: IVpc;
+  /** Security group of the instances; the prober is allowed in on `port`. */
+  readonly targetSecurityGroup: ISecurityGroup;
+  /**
+   * Port the instances serve HTTP on, for the security group rule. The probe itself uses each instance's
+   * registered `AWS_INSTANCE_PORT`.
+   * @default 80
+   */
+  readonly port?: number;
+  /**
+   * Subnets for the prober and the Cloud Map endpoint.
+   * @default - the VPC's public subnets (Lambda gets no public IP there, hence the endpoint)
+   */
+  readonly vpcSubnets?: SubnetSelection;
+  /**
+   * When to probe.
+   * @default Schedule.rate(Duration.minutes(1))
+   */
+  readonly schedule?: Schedule;
+  /**
+   * Per-probe limit, connect to response.
+   * @default Duration.seconds(3)
+   */
+  readonly probeTimeout?: Duration;
+  /**
+   * Path each probe requests.
+   * @default '/'
+   */
+  readonly probePath?: string;
+  /**
+   * Function timeout. It must hold discovery, one probe timeout and overhead.
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Retention of the prober's logs, which carry its EMF metrics.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * CloudWatch namespace of the probe metrics.
+   * @default 'Spotwise'
+   */
+  readonly metricsNamespace?: string;
+}
+
+/**
+ * Probes every instance of a Cloud Map service on a schedule: a Lambda in the VPC discovers the instances
+ * through a private `data-servicediscovery` endpoint, GETs each `ip:port` concurrently with its own
+ * timeout, and reports one log line per probe and EMF metrics (InstancesDiscovered, ProbeSuccess,
+ * ProbeFailure, ProbeLatency).
+ */
+export class CloudMapProber extends Construct {
+  public readonly function: LambdaFunction;
+  public readonly securityGroup: SecurityGroup;
+  public readonly endpoint: InterfaceVpcEndpoint;
+  public readonly endpointSecurityGroup: SecurityGroup;
+  public readonly rule: Rule;
+
+  constructor(scope: Construct, id: string, props: CloudMapProberProps) {
+    super(scope, id);
+    const probeTimeout = props.probeTimeout ?? Duration.seconds(3);
+    const timeout = props.timeout ?? Duration.seconds(30);
+    const port = props.port ?? 80;
+    const probePath = props.probePath ?? '/';
+    validate(probeTimeout, timeout, probePath);
+    const subnets = props.vpcSubnets ?? { subnetType: SubnetType.PUBLIC };
+
+    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Cloud Map prober: HTTP to the instances, HTTPS to the Cloud Map endpoint',
+      allowAllOutbound: false,
+    });
+    this.endpointSecurityGroup = new SecurityGroup(this, 'EndpointSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Cloud Map data-plane endpoint: HTTPS from the prober only',
+      allowAllOutbound: false,
+    });
+    this.endpointSecurityGroup.addIngressRule(this.securityGroup, Port.tcp(443), 'HTTPS from the prober');
+    this.securityGroup.addEgressRule(this.endpointSecurityGroup, Port.tcp(443), 'HTTPS to Cloud Map');
+    props.targetSecurityGroup.addIngressRule(this.securityGroup, Port.tcp(port), 'HTTP from the prober');
+    this.securityGroup.addEgressRule(props.targetSecurityGroup, Port.tcp(port), 'HTTP probes');
+
+    // A Lambda in a VPC has no internet access even in a public subnet, and there is no NAT.
+    this.endpoint = new InterfaceVpcEndpoint(this, 'CloudMapEndpoint', {
+      vpc: props.vpc,
+      service: InterfaceVpcEndpointAwsService.CLOUD_MAP_DATA_SERVICE_DISCOVERY,
+      privateDnsEnabled: true,
+      subnets,
+      securityGroups: [this.endpointSecurityGroup],
+      open: false,
+    });
+
+    const service = props.service;
+    const fn = new InlineNodeFunction(this, 'Handler', {
+      entry: join(__dirname, '..', 'functions', 'cloud-map-prober', 'handler.ts'),
+      description: 'Discovers the Cloud Map instances and probes each one over HTTP',
+      serviceName: 'cloud-map-prober',
+      metricsNamespace: props.metricsNamespace ?? 'Spotwise',
+      timeout,
+      logRetention: props.logRetention,
+      vpc: props.vpc,
+      vpcSubnets: subnets,
+      securityGroups: [this.securityGroup],
+      allowPublicSubnet: true,
+      environment: {
+        NAMESPACE_NAME: service.namespace.namespaceName,
+        SERVICE_NAME: service.serviceName,
+        PROBE_TIMEOUT_MS: String(probeTimeout.toMilliseconds()),
+        PROBE_PATH: probePath,
+        DISCOVERY_TIMEOUT_MS: String(DISCOVERY_TIMEOUT.toMilliseconds()),
+      },
+    });
+    this.function = fn.function;
+    // DiscoverInstances is authorized on both the namespace and the service; nothing else is called.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['servicediscovery:DiscoverInstances'],
+        resources: [service.namespace.namespaceArn, service.serviceArn],
+      }),
+    );
+    this.function.node.addDependency(this.endpoint);
+
+    this.rule = new Rule(this, 'Schedule', {
+      description: 'Probe the Cloud Map service instances',
+      schedule: props.schedule ?? Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaTarget(this.function, { retryAttempts: 0 })],
+    });
+  }
+}
+
+function validate(probeTimeout: Duration, timeout: Duration, probePath: string): void {
+  const probeMs = probeTimeout.toMilliseconds();
+  const timeoutMs = timeout.toMilliseconds();
+  if (Token.isUnresolved(probeMs) || Token.isUnresolved(timeoutMs)) return;
+  if (probeMs < 100) {
+    throw new Error(`probeTimeout must be at least 100 ms; got ${probeMs} ms.`);
+  }
+  const neededMs = probeMs + DISCOVERY_TIMEOUT.toMilliseconds() + RUN_OVERHEAD.toMilliseconds();
+  if (neededMs > timeoutMs) {
+    throw new Error(
+      `probeTimeout ${probeMs} ms does not fit in the function timeout of ${timeoutMs} ms: a run needs the probe timeout ` +
+        `plus ${DISCOVERY_TIMEOUT.toSeconds()} s for discovery and ${RUN_OVERHEAD.toSeconds()} s overhead. ` +
+        `Lower probeTimeout or raise timeout to at least ${Math.ceil(neededMs / 1000)} s.`,
+    );
+  }
+  if (!Token.isUnresolved(probePath) && !probePath.startsWith('/')) {
+    throw new Error(`probePath must start with '/'; got '${probePath}'.`);
+  }
+}

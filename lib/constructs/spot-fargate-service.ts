@@ -1,0 +1,195 @@
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import type { ISecurityGroup, IVpc } from 'aws-cdk-lib/aws-ec2';
+import { Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import type { CapacityProviderStrategy, ContainerImage } from 'aws-cdk-lib/aws-ecs';
+import {
+  Cluster,
+  ContainerInsights,
+  CpuArchitecture,
+  FargateService,
+  FargateTaskDefinition,
+  LogDrivers,
+  OperatingSystemFamily,
+  Protocol,
+} from 'aws-cdk-lib/aws-ecs';
+import type { IApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IPrivateDnsNamespace, IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
+import { DnsRecordType } from 'aws-cdk-lib/aws-servicediscovery';
+import { Construct } from 'constructs';
+import { SPOT_INTERRUPTION_NOTICE } from './web-load-balancer';
+
+/** FARGATE and FARGATE_SPOT, weighted 1:1: half the tasks keep running whatever Spot does. */
+export const HALF_SPOT_STRATEGY: readonly CapacityProviderStrategy[] = [
+  { capacityProvider: 'FARGATE', weight: 1 },
+  { capacityProvider: 'FARGATE_SPOT', weight: 1 },
+];
+
+/** ECS refuses a Fargate `stopTimeout` above this. */
+const MAX_FARGATE_STOP_TIMEOUT = Duration.seconds(120);
+
+export interface SpotFargateServiceProps {
+  readonly vpc: IVpc;
+  /** Target group (type IP) the tasks register in. */
+  readonly targetGroup: IApplicationTargetGroup;
+  /** Security group of the load balancer; it may reach the tasks on the container port. */
+  readonly loadBalancerSecurityGroup: ISecurityGroup;
+  /** Cloud Map namespace to register the tasks in, with SRV records. */
+  readonly namespace: IPrivateDnsNamespace;
+  /** Image to run. Pin a tag: a moving tag makes every task a different release. */
+  readonly image: ContainerImage;
+  /**
+   * Port the container serves HTTP on.
+   * @default 80
+   */
+  readonly containerPort?: number;
+  /**
+   * Tasks to keep running, spread over FARGATE and FARGATE_SPOT.
+   * @default 2
+   */
+  readonly desiredCount?: number;
+  /**
+   * Time between SIGTERM and SIGKILL. It must fit inside the two-minute Fargate Spot warning.
+   * @default Duration.seconds(30)
+   */
+  readonly stopTimeout?: Duration;
+  /**
+   * Task CPU units.
+   * @default 256
+   */
+  readonly cpu?: number;
+  /**
+   * Task memory.
+   * @default 512
+   */
+  readonly memoryLimitMiB?: number;
+  /**
+   * Name of the service in Cloud Map.
+   * @default 'web'
+   */
+  readonly cloudMapServiceName?: string;
+  /**
+   * Retention of the container logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+}
+
+/**
+ * An nginx-style HTTP service on ECS Fargate, half on Fargate Spot, behind an ALB target group and
+ * registered in Cloud Map with SRV records, with Container Insights and a 5xx count from its access log.
+ */
+export class SpotFargateService extends Construct {
+  public readonly cluster: Cluster;
+  public readonly taskDefinition: FargateTaskDefinition;
+  public readonly service: FargateService;
+  public readonly securityGroup: SecurityGroup;
+  public readonly logGroup: LogGroup;
+  public readonly cloudMapService: ICloudMapService;
+  /** Counts access-log lines with a 5xx status. */
+  public readonly serverErrorsFilter: MetricFilter;
+  public readonly containerPort: number;
+
+  constructor(scope: Construct, id: string, props: SpotFargateServiceProps) {
+    super(scope, id);
+    const stopTimeout = props.stopTimeout ?? Duration.seconds(30);
+    const desiredCount = props.desiredCount ?? 2;
+    this.containerPort = props.containerPort ?? 80;
+    validate(stopTimeout, desiredCount, this.containerPort);
+
+    this.cluster = new Cluster(this, 'Cluster', {
+      vpc: props.vpc,
+      containerInsightsV2: ContainerInsights.ENHANCED,
+      enableFargateCapacityProviders: true,
+    });
+    this.cluster.addDefaultCapacityProviderStrategy([...HALF_SPOT_STRATEGY]);
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.taskDefinition = new FargateTaskDefinition(this, 'Task', {
+      cpu: props.cpu ?? 256,
+      memoryLimitMiB: props.memoryLimitMiB ?? 512,
+      // Fargate Spot has no ARM capacity.
+      runtimePlatform: { cpuArchitecture: CpuArchitecture.X86_64, operatingSystemFamily: OperatingSystemFamily.LINUX },
+    });
+    const container = this.taskDefinition.addContainer('Web', {
+      image: props.image,
+      essential: true,
+      portMappings: [{ containerPort: this.containerPort, protocol: Protocol.TCP }],
+      stopTimeout,
+      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'web' }),
+      healthCheck: {
+        command: ['CMD-SHELL', `curl -fsS -o /dev/null http://localhost:${this.containerPort}/ || exit 1`],
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(10),
+      },
+    });
+
+    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Fargate tasks: HTTP from the ALB and the prober only',
+      // Outbound open: tasks pull their image from a public registry through the internet gateway.
+      allowAllOutbound: true,
+    });
+    this.securityGroup.addIngressRule(props.loadBalancerSecurityGroup, Port.tcp(this.containerPort), 'HTTP from the ALB');
+    props.loadBalancerSecurityGroup.addEgressRule(this.securityGroup, Port.tcp(this.containerPort), 'HTTP to the tasks');
+
+    this.service = new FargateService(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount,
+      // Repeating the cluster default drops LaunchType, which would otherwise override it (aws-cdk#24961).
+      capacityProviderStrategies: [...HALF_SPOT_STRATEGY],
+      assignPublicIp: true,
+      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      securityGroups: [this.securityGroup],
+      circuitBreaker: { enable: true, rollback: true },
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      healthCheckGracePeriod: Duration.seconds(30),
+      cloudMapOptions: {
+        cloudMapNamespace: props.namespace,
+        name: props.cloudMapServiceName ?? 'web',
+        dnsRecordType: DnsRecordType.SRV,
+        dnsTtl: Duration.seconds(10),
+        container,
+        containerPort: this.containerPort,
+      },
+    });
+    this.service.attachToApplicationTargetGroup(props.targetGroup);
+    const cloudMapService = this.service.cloudMapService;
+    if (cloudMapService === undefined) throw new Error('ECS did not create the Cloud Map service');
+    this.cloudMapService = cloudMapService;
+
+    this.serverErrorsFilter = new MetricFilter(this, 'ServerErrors', {
+      logGroup: this.logGroup,
+      // nginx's default `combined` access log: ip - user [time] "request" status bytes "referer" "agent"
+      filterPattern: FilterPattern.literal('[ip, identity, user, timestamp, request, status_code=5*, bytes, ...]'),
+      metricNamespace: 'Spotwise',
+      metricName: 'NginxServerErrors',
+      metricValue: '1',
+      defaultValue: 0,
+    });
+  }
+}
+
+function validate(stopTimeout: Duration, desiredCount: number, containerPort: number): void {
+  const stopSeconds = stopTimeout.toSeconds({ integral: false });
+  if (!Token.isUnresolved(stopSeconds) && (!Number.isInteger(stopSeconds) || stopSeconds < 2 || stopSeconds > MAX_FARGATE_STOP_TIMEOUT.toSeconds())) {
+    throw new Error(
+      `stopTimeout must be a whole number of seconds from 2 to ${MAX_FARGATE_STOP_TIMEOUT.toSeconds()}; got ${stopSeconds}. ` +
+        `Fargate Spot stops a task ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s after its warning, whatever the timeout says.`,
+    );
+  }
+  if (!Token.isUnresolved(desiredCount) && (!Number.isInteger(desiredCount) || desiredCount < 1)) {
+    throw new Error(`desiredCount must be a whole number of at least 1; got ${desiredCount}.`);
+  }
+  if (!Token.isUnresolved(containerPort) && (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535)) {
+    throw new Error(`containerPort must be an integer from 1 to 65535; got ${containerPort}.`);
+  }
+}

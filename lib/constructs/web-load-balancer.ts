@@ -1,0 +1,144 @@
+import { Duration, Token, Validations } from 'aws-cdk-lib';
+import type { IVpc } from 'aws-cdk-lib/aws-ec2';
+import { Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import type { ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import {
+  ApplicationLoadBalancer,
+  ApplicationProtocol,
+  ApplicationTargetGroup,
+  TargetType,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/** How long EC2 and Fargate give a Spot workload between the interruption warning and the stop. */
+export const SPOT_INTERRUPTION_NOTICE = Duration.minutes(2);
+
+/**
+ * What the notice loses before draining can start: EventBridge delivery and a Lambda cold start on EC2,
+ * the ECS reaction on Fargate. A guess with margin; AWS documents no delivery latency.
+ */
+export const INTERRUPTION_REACTION_BUDGET = Duration.seconds(20);
+
+/** The longest deregistration delay that still finishes inside the Spot notice. */
+export const MAX_SPOT_DEREGISTRATION_DELAY = Duration.seconds(
+  SPOT_INTERRUPTION_NOTICE.toSeconds() - INTERRUPTION_REACTION_BUDGET.toSeconds(),
+);
+
+export interface WebLoadBalancerProps {
+  readonly vpc: IVpc;
+  /** `INSTANCE` for EC2 targets, `IP` for Fargate tasks. */
+  readonly targetType: TargetType;
+  /**
+   * How long the target group drains a deregistered target. It must finish inside the two-minute Spot
+   * notice, less {@link INTERRUPTION_REACTION_BUDGET}.
+   * @default Duration.seconds(90)
+   */
+  readonly deregistrationDelay?: Duration;
+  /**
+   * Path the target group health check requests.
+   * @default '/'
+   */
+  readonly healthCheckPath?: string;
+  /**
+   * Port the targets serve HTTP on.
+   * @default 80
+   */
+  readonly targetPort?: number;
+  /**
+   * Bucket for ALB access logs. It needs the bucket policy ELB log delivery requires in your region.
+   * @default - no access logs
+   */
+  readonly accessLogsBucket?: IBucket;
+}
+
+/**
+ * An internet-facing ALB with an HTTP :80 listener that forwards to one target group whose draining is
+ * short enough for Spot: a target deregistered at the interruption warning drains before it is stopped.
+ */
+export class WebLoadBalancer extends Construct {
+  public readonly loadBalancer: ApplicationLoadBalancer;
+  public readonly securityGroup: SecurityGroup;
+  public readonly listener: ApplicationListener;
+  public readonly targetGroup: ApplicationTargetGroup;
+  /** `http://<alb dns name>/` */
+  public readonly url: string;
+
+  constructor(scope: Construct, id: string, props: WebLoadBalancerProps) {
+    super(scope, id);
+    const deregistrationDelay = props.deregistrationDelay ?? Duration.seconds(90);
+    validateDeregistrationDelay(deregistrationDelay);
+    const targetPort = props.targetPort ?? 80;
+    if (!Token.isUnresolved(targetPort) && (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535)) {
+      throw new Error(`targetPort must be an integer from 1 to 65535; got ${targetPort}.`);
+    }
+
+    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Internet-facing ALB: HTTP from anywhere',
+      allowAllOutbound: false,
+    });
+    this.securityGroup.addIngressRule(Peer.anyIpv4(), Port.tcp(80), 'HTTP from the internet');
+    Validations.of(this.securityGroup).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-EC23',
+      reason: 'This is the public entry point of a public web site: HTTP :80 from anywhere, and only that.',
+    });
+
+    this.loadBalancer = new ApplicationLoadBalancer(this, 'LoadBalancer', {
+      vpc: props.vpc,
+      internetFacing: true,
+      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      securityGroup: this.securityGroup,
+      dropInvalidHeaderFields: true,
+    });
+    if (props.accessLogsBucket !== undefined) {
+      this.loadBalancer.logAccessLogs(props.accessLogsBucket, this.node.id);
+    } else {
+      Validations.of(this.loadBalancer).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-ELB2',
+        reason:
+          'Access logs are opt-in through accessLogsBucket: they need a bucket with a region-specific delivery policy, ' +
+          'and the stack must stay region-agnostic. Request metrics reach CloudWatch either way.',
+      });
+    }
+
+    this.targetGroup = new ApplicationTargetGroup(this, 'TargetGroup', {
+      vpc: props.vpc,
+      targetType: props.targetType,
+      protocol: ApplicationProtocol.HTTP,
+      port: targetPort,
+      deregistrationDelay,
+      healthCheck: {
+        path: props.healthCheckPath ?? '/',
+        healthyHttpCodes: '200-399',
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 2,
+      },
+    });
+
+    this.listener = this.loadBalancer.addListener('Http', {
+      port: 80,
+      protocol: ApplicationProtocol.HTTP,
+      open: false,
+      defaultTargetGroups: [this.targetGroup],
+    });
+
+    this.url = `http://${this.loadBalancer.loadBalancerDnsName}/`;
+  }
+}
+
+/** Throws unless `delay` lets a target finish draining inside the Spot interruption notice. */
+export function validateDeregistrationDelay(delay: Duration): void {
+  if (Token.isUnresolved(delay.toSeconds({ integral: false }))) return;
+  const seconds = delay.toSeconds({ integral: false });
+  const max = MAX_SPOT_DEREGISTRATION_DELAY.toSeconds();
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > max) {
+    throw new Error(
+      `deregistrationDelay must be a whole number of seconds from 0 to ${max}; got ${seconds}. ` +
+        `A Spot target gets a ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s notice, and event delivery and the ` +
+        `drainer's start take up to ${INTERRUPTION_REACTION_BUDGET.toSeconds()} s of it, so a longer delay is cut off mid-drain.`,
+    );
+  }
+}

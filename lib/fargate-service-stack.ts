@@ -1,0 +1,101 @@
+import type { StackProps } from 'aws-cdk-lib';
+import { BootstraplessSynthesizer, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import type { Schedule } from 'aws-cdk-lib/aws-events';
+import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
+import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
+import type { Construct } from 'constructs';
+import { CloudMapProber } from './constructs/cloud-map-prober';
+import { PublicVpc } from './constructs/public-vpc';
+import { SpotFargateService } from './constructs/spot-fargate-service';
+import { WebLoadBalancer } from './constructs/web-load-balancer';
+
+/** Docker Hub's official nginx at a pinned stable tag; `public.ecr.aws/nginx/nginx:<tag>` mirrors it. */
+export const DEFAULT_NGINX_IMAGE = 'nginx:1.28.0';
+
+export interface FargateServiceStackProps extends StackProps {
+  /**
+   * Image the service runs.
+   * @default ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE)
+   */
+  readonly image?: ContainerImage;
+  /**
+   * Tasks to keep running, half of them on Fargate Spot.
+   * @default 2
+   */
+  readonly desiredCount?: number;
+  /**
+   * How long the ALB drains a stopping task; well under the two-minute Spot warning.
+   * @default Duration.seconds(30)
+   */
+  readonly deregistrationDelay?: Duration;
+  /**
+   * Time between SIGTERM and SIGKILL for the container.
+   * @default Duration.seconds(30)
+   */
+  readonly stopTimeout?: Duration;
+  /**
+   * Private DNS namespace for Cloud Map.
+   * @default 'spotwise.internal'
+   */
+  readonly namespaceName?: string;
+  /**
+   * When the prober runs.
+   * @default Schedule.rate(Duration.minutes(1))
+   */
+  readonly probeSchedule?: Schedule;
+  /**
+   * Per-probe timeout.
+   * @default Duration.seconds(3)
+   */
+  readonly probeTimeout?: Duration;
+}
+
+/** nginx on ECS Fargate and Fargate Spot behind an ALB, registered in Cloud Map and probed every minute. */
+export class FargateServiceStack extends Stack {
+  public readonly loadBalancer: WebLoadBalancer;
+  public readonly web: SpotFargateService;
+  public readonly namespace: PrivateDnsNamespace;
+  public readonly prober: CloudMapProber;
+
+  constructor(scope: Construct, id: string, props: FargateServiceStackProps = {}) {
+    // Bootstrapless: deploys with plain `aws cloudformation deploy`, and synth fails if anything adds an asset.
+    super(scope, id, { synthesizer: new BootstraplessSynthesizer(), ...props });
+
+    const { vpc } = new PublicVpc(this, 'Network');
+    this.loadBalancer = new WebLoadBalancer(this, 'Web', {
+      vpc,
+      targetType: TargetType.IP,
+      deregistrationDelay: props.deregistrationDelay ?? Duration.seconds(30),
+    });
+    this.namespace = new PrivateDnsNamespace(this, 'Namespace', {
+      vpc,
+      name: props.namespaceName ?? 'spotwise.internal',
+      description: 'Spotwise service discovery',
+    });
+    this.web = new SpotFargateService(this, 'Service', {
+      vpc,
+      targetGroup: this.loadBalancer.targetGroup,
+      loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
+      namespace: this.namespace,
+      image: props.image ?? ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE),
+      desiredCount: props.desiredCount,
+      stopTimeout: props.stopTimeout,
+    });
+    this.prober = new CloudMapProber(this, 'Prober', {
+      service: this.web.cloudMapService,
+      vpc,
+      targetSecurityGroup: this.web.securityGroup,
+      port: this.web.containerPort,
+      schedule: props.probeSchedule,
+      probeTimeout: props.probeTimeout,
+    });
+
+    new CfnOutput(this, 'SiteUrl', { value: this.loadBalancer.url, description: 'nginx, behind the ALB' });
+    new CfnOutput(this, 'ClusterName', { value: this.web.cluster.clusterName });
+    new CfnOutput(this, 'ServiceName', { value: this.web.service.serviceName });
+    new CfnOutput(this, 'CloudMapNamespace', { value: this.namespace.namespaceName });
+    new CfnOutput(this, 'CloudMapService', { value: this.web.cloudMapService.serviceName });
+    new CfnOutput(this, 'ProberFunctionName', { value: this.prober.function.functionName });
+  }
+}

@@ -1,0 +1,92 @@
+import type { StackProps } from 'aws-cdk-lib';
+import { Aws, BootstraplessSynthesizer, CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
+import type { InstanceType } from 'aws-cdk-lib/aws-ec2';
+import { EventField, RuleTargetInput } from 'aws-cdk-lib/aws-events';
+import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type { Construct } from 'constructs';
+import { NotificationTopic } from './constructs/notification-topic';
+import { PublicVpc } from './constructs/public-vpc';
+import type { SpotAllocationStrategy } from './constructs/spot-fleet';
+import { SpotFleet } from './constructs/spot-fleet';
+import { SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
+import { WebLoadBalancer } from './constructs/web-load-balancer';
+
+export interface SpotFleetWebAppStackProps extends StackProps {
+  /**
+   * How long the ALB drains an interrupted instance; it must finish inside the two-minute notice.
+   * @default Duration.seconds(90)
+   */
+  readonly deregistrationDelay?: Duration;
+  /**
+   * Instances the Spot Fleet keeps running.
+   * @default 2
+   */
+  readonly targetCapacity?: number;
+  /**
+   * How the fleet spreads capacity over instance pools.
+   * @default SpotAllocationStrategy.DIVERSIFIED
+   */
+  readonly allocationStrategy?: SpotAllocationStrategy;
+  /**
+   * Instance types the fleet may use (x86_64).
+   * @default DEFAULT_SPOT_INSTANCE_TYPES
+   */
+  readonly instanceTypes?: readonly InstanceType[];
+}
+
+/** A web app on an EC2 Spot Fleet behind an ALB, drained and announced on every Spot interruption warning. */
+export class SpotFleetWebAppStack extends Stack {
+  public readonly loadBalancer: WebLoadBalancer;
+  public readonly spotFleet: SpotFleet;
+  public readonly drainer: SpotInterruptionDrainer;
+  public readonly notifications: NotificationTopic;
+
+  constructor(scope: Construct, id: string, props: SpotFleetWebAppStackProps = {}) {
+    // Bootstrapless: deploys with plain `aws cloudformation deploy`, and synth fails if anything adds an asset.
+    super(scope, id, { synthesizer: new BootstraplessSynthesizer(), ...props });
+
+    const email = new CfnParameter(this, 'NotificationEmail', {
+      type: 'String',
+      default: '',
+      description: 'Optional: an email address to tell about Spot interruptions. Leave empty for none.',
+      allowedPattern: '^$|^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$',
+      constraintDescription: 'must be empty or an email address',
+    });
+
+    const { vpc } = new PublicVpc(this, 'Network');
+    this.loadBalancer = new WebLoadBalancer(this, 'Web', {
+      vpc,
+      targetType: TargetType.INSTANCE,
+      deregistrationDelay: props.deregistrationDelay ?? Duration.seconds(90),
+    });
+    this.spotFleet = new SpotFleet(this, 'SpotFleet', {
+      vpc,
+      targetGroup: this.loadBalancer.targetGroup,
+      loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
+      targetCapacity: props.targetCapacity,
+      allocationStrategy: props.allocationStrategy,
+      instanceTypes: props.instanceTypes,
+    });
+    this.drainer = new SpotInterruptionDrainer(this, 'Drainer', {
+      targetGroups: [this.loadBalancer.targetGroup],
+    });
+    this.notifications = new NotificationTopic(this, 'Notifications', {
+      email: email.valueAsString,
+      displayName: 'Spotwise interruptions',
+    });
+    this.notifications.notifyOn(
+      this.drainer.rule,
+      RuleTargetInput.fromText(
+        `Spot interruption warning in stack ${Aws.STACK_NAME}: EC2 will ${EventField.fromPath('$.detail.instance-action')} ` +
+          `instance ${EventField.fromPath('$.detail.instance-id')} in ${EventField.fromPath('$.region')} two minutes after ` +
+          `${EventField.fromPath('$.time')}. The drainer is taking it out of the load balancer.`,
+      ),
+    );
+
+    new CfnOutput(this, 'SiteUrl', { value: this.loadBalancer.url, description: 'The web app, behind the ALB' });
+    new CfnOutput(this, 'TargetGroupArn', { value: this.loadBalancer.targetGroup.targetGroupArn });
+    new CfnOutput(this, 'SpotFleetRequestId', { value: this.spotFleet.fleet.ref });
+    new CfnOutput(this, 'TopicArn', { value: this.notifications.topic.topicArn });
+    new CfnOutput(this, 'DrainerFunctionName', { value: this.drainer.function.functionName });
+  }
+}

@@ -1,0 +1,520 @@
+import { Duration } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { InstanceType } from 'aws-cdk-lib/aws-ec2';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { POWERTOOLS_LAYER_VERSION } from '../lib/constructs/inline-node-function';
+import { SpotAllocationStrategy } from '../lib/constructs/spot-fleet';
+import type { SpotFleetWebAppStackProps } from '../lib/spot-fleet-web-app-stack';
+import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
+import { newApp, resourcesOfType, templateJson } from './support/app';
+
+function synth(props: SpotFleetWebAppStackProps = {}): Template {
+  return Template.fromStack(new SpotFleetWebAppStack(newApp(), 'SpotFleetWebApp', props));
+}
+
+function logicalId(template: Template, type: string): string {
+  const ids = Object.keys(template.findResources(type));
+  expect(ids).toHaveLength(1);
+  return ids[0] as string;
+}
+
+let template: Template;
+beforeAll(() => {
+  template = synth();
+});
+
+describe('network', () => {
+  it('has one public subnet in each of two AZs, an internet gateway and no NAT gateway', () => {
+    template.resourceCountIs('AWS::EC2::VPC', 1);
+    template.resourceCountIs('AWS::EC2::Subnet', 2);
+    template.resourceCountIs('AWS::EC2::InternetGateway', 1);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    for (const index of [0, 1]) {
+      template.hasResourceProperties('AWS::EC2::Subnet', {
+        MapPublicIpOnLaunch: true,
+        AvailabilityZone: { 'Fn::Select': [index, { 'Fn::GetAZs': '' }] },
+      });
+    }
+    template.hasResourceProperties('AWS::EC2::Route', {
+      DestinationCidrBlock: '0.0.0.0/0',
+      GatewayId: { Ref: logicalId(template, 'AWS::EC2::InternetGateway') },
+    });
+  });
+});
+
+describe('load balancer', () => {
+  it('is an internet-facing ALB with an HTTP :80 listener forwarding to an instance target group', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Scheme: 'internet-facing',
+      Type: 'application',
+    });
+    const tg = logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      Protocol: 'HTTP',
+      DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: tg } }],
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      TargetType: 'instance',
+      Port: 80,
+      Protocol: 'HTTP',
+      HealthCheckPath: '/',
+      HealthCheckEnabled: Match.absent(),
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '90' }]),
+    });
+  });
+
+  it('takes the deregistration delay as a prop', () => {
+    synth({ deregistrationDelay: Duration.seconds(45) }).hasResourceProperties(
+      'AWS::ElasticLoadBalancingV2::TargetGroup',
+      { TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '45' }]) },
+    );
+  });
+
+  it('accepts the longest delay that still fits the notice', () => {
+    expect(() => synth({ deregistrationDelay: Duration.seconds(100) })).not.toThrow();
+  });
+
+  it('fails when the deregistration delay is 120 s or more', () => {
+    expect(() => synth({ deregistrationDelay: Duration.seconds(120) })).toThrow(/deregistrationDelay must be .* 0 to 100; got 120/);
+    expect(() => synth({ deregistrationDelay: Duration.minutes(5) })).toThrow(/two-minute|120 s notice/);
+  });
+
+  it('fails when the deregistration delay leaves no time for event delivery and the drainer start', () => {
+    expect(() => synth({ deregistrationDelay: Duration.seconds(101) })).toThrow(/up to 20 s/);
+  });
+
+  it('fails when the deregistration delay is not whole seconds', () => {
+    expect(() => synth({ deregistrationDelay: Duration.millis(1500) })).toThrow(/whole number of seconds/);
+  });
+});
+
+describe('instances', () => {
+  it('boot the latest Amazon Linux 2023 from the public SSM parameter, resolved at deploy time', () => {
+    const params = templateJson(template).Parameters ?? {};
+    const ssm = Object.entries(params).filter(
+      ([, p]) => (p as { Type: string }).Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+    );
+    expect(ssm).toHaveLength(1);
+    const [paramId, param] = ssm[0] as [string, { Default: string }];
+    expect(param.Default).toBe('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64');
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ ImageId: { Ref: paramId } }),
+    });
+  });
+
+  it('require IMDSv2', () => {
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1 } }),
+    });
+  });
+
+  it('serve "hello from <instance-id> in <az>" read through IMDSv2', () => {
+    const [[, props]] = resourcesOfType(template, 'AWS::EC2::LaunchTemplate') as [[string, { LaunchTemplateData: { UserData: { 'Fn::Base64': string } } }]];
+    const script = props.LaunchTemplateData.UserData['Fn::Base64'];
+    expect(script).toMatch(/^#!\/bin\/bash/);
+    expect(script).toContain('-X PUT http://169.254.169.254/latest/api/token');
+    expect(script).toContain('X-aws-ec2-metadata-token: $TOKEN');
+    expect(script).toContain('echo "hello from $(md instance-id) in $(md placement/availability-zone)"');
+    expect(script).toContain('systemctl enable --now nginx');
+  });
+
+  it('accept port 80 from the ALB security group only, and nothing else', () => {
+    const albSg = Object.keys(
+      template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('ALB') } }),
+    )[0];
+    const fleetSg = Object.keys(
+      template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('Spot Fleet') } }),
+    )[0];
+    expect(albSg).toBeDefined();
+    expect(fleetSg).toBeDefined();
+    const fleetGroup = templateJson(template).Resources[fleetSg as string]?.Properties ?? {};
+    expect(fleetGroup.SecurityGroupIngress).toBeUndefined();
+    const ingress = resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress').filter(
+      ([, p]) => JSON.stringify(p.GroupId) === JSON.stringify({ 'Fn::GetAtt': [fleetSg, 'GroupId'] }),
+    );
+    expect(ingress.map(([, p]) => p)).toEqual([
+      {
+        Description: 'HTTP from the ALB',
+        FromPort: 80,
+        ToPort: 80,
+        IpProtocol: 'tcp',
+        GroupId: { 'Fn::GetAtt': [fleetSg, 'GroupId'] },
+        SourceSecurityGroupId: { 'Fn::GetAtt': [albSg, 'GroupId'] },
+      },
+    ]);
+  });
+
+  it('open no SSH anywhere', () => {
+    const text = JSON.stringify(templateJson(template).Resources);
+    expect(text).not.toMatch(/"FromPort":22\b/);
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ KeyName: Match.absent() }),
+    });
+  });
+
+  it('get an instance profile with SSM Session Manager access', () => {
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({
+        Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
+      }),
+      ManagedPolicyArns: [
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] },
+      ],
+    });
+    template.resourceCountIs('AWS::IAM::InstanceProfile', 1);
+  });
+
+  it('are tagged through the launch template tag specifications', () => {
+    const name = { 'Fn::Join': ['-', [{ Ref: 'AWS::StackName' }, 'web']] };
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({
+        TagSpecifications: [
+          { ResourceType: 'instance', Tags: [{ Key: 'Name', Value: name }] },
+          { ResourceType: 'volume', Tags: [{ Key: 'Name', Value: name }] },
+        ],
+      }),
+    });
+  });
+});
+
+describe('spot fleet', () => {
+  function fleetConfig(t: Template): Record<string, unknown> {
+    const [[, props]] = resourcesOfType(t, 'AWS::EC2::SpotFleet') as [[string, { SpotFleetRequestConfigData: Record<string, unknown> }]];
+    return props.SpotFleetRequestConfigData;
+  }
+
+  it('maintains 2 instances, diversified, replacing unhealthy ones', () => {
+    template.resourceCountIs('AWS::EC2::SpotFleet', 1);
+    expect(fleetConfig(template)).toMatchObject({
+      Type: 'maintain',
+      TargetCapacity: 2,
+      AllocationStrategy: 'diversified',
+      ReplaceUnhealthyInstances: true,
+    });
+  });
+
+  it('overrides at least three current-generation instance types across both subnets', () => {
+    const lt = logicalId(template, 'AWS::EC2::LaunchTemplate');
+    const subnets = Object.keys(template.findResources('AWS::EC2::Subnet')).sort();
+    const [config] = fleetConfig(template).LaunchTemplateConfigs as [{ LaunchTemplateSpecification: unknown; Overrides: { InstanceType: string; SubnetId: { Ref: string } }[] }];
+    const types = [...new Set(config.Overrides.map((o) => o.InstanceType))];
+    expect(types.length).toBeGreaterThanOrEqual(3);
+    for (const type of types) {
+      expect(type).toMatch(/^(c|m|r)[5-9][a-z]*\.[a-z0-9]+$/);
+      const inSubnets = config.Overrides.filter((o) => o.InstanceType === type).map((o) => o.SubnetId.Ref).sort();
+      expect(inSubnets).toEqual(subnets);
+    }
+    expect(config.LaunchTemplateSpecification).toEqual({
+      LaunchTemplateId: { Ref: lt },
+      Version: { 'Fn::GetAtt': [lt, 'LatestVersionNumber'] },
+    });
+    expect(JSON.stringify(fleetConfig(template))).not.toContain('$Latest');
+  });
+
+  it('registers its instances in the target group', () => {
+    const tg = logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+    expect(fleetConfig(template).LoadBalancersConfig).toEqual({ TargetGroupsConfig: { TargetGroups: [{ Arn: { Ref: tg } }] } });
+  });
+
+  it('tags the request through spot-fleet-request tag specifications', () => {
+    expect(fleetConfig(template).TagSpecifications).toEqual([
+      { ResourceType: 'spot-fleet-request', Tags: [{ Key: 'Name', Value: { 'Fn::Join': ['-', [{ Ref: 'AWS::StackName' }, 'fleet']] } }] },
+    ]);
+  });
+
+  it('uses a fleet role trusted by Spot Fleet with AmazonEC2SpotFleetTaggingRole', () => {
+    const roleId = (fleetConfig(template).IamFleetRole as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const role = templateJson(template).Resources[roleId];
+    expect(role?.Type).toBe('AWS::IAM::Role');
+    expect(role?.Properties).toMatchObject({
+      AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Principal: { Service: 'spotfleet.amazonaws.com' } }] },
+      ManagedPolicyArns: [
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole']] },
+      ],
+    });
+  });
+
+  it('does not declare the account-wide Spot service-linked roles, and ensures them before the fleet instead', () => {
+    template.resourceCountIs('AWS::IAM::ServiceLinkedRole', 0);
+    const ensure = logicalId(template, 'Custom::SpotServiceLinkedRoles');
+    template.hasResource('AWS::EC2::SpotFleet', { DependsOn: Match.arrayWith([ensure]) });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: 'iam:CreateServiceLinkedRole',
+            Effect: 'Allow',
+            Condition: { StringEquals: { 'iam:AWSServiceName': ['spot.amazonaws.com', 'spotfleet.amazonaws.com'] } },
+            Resource: [
+              Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot'])] }),
+              Match.objectLike({
+                'Fn::Join': ['', Match.arrayWith([':role/aws-service-role/spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet'])],
+              }),
+            ],
+          },
+        ]),
+      },
+    });
+  });
+
+  it('takes the allocation strategy, capacity and instance types as props', () => {
+    const t = synth({
+      allocationStrategy: SpotAllocationStrategy.CAPACITY_OPTIMIZED,
+      targetCapacity: 4,
+      instanceTypes: [new InstanceType('m7i.large'), new InstanceType('c7i.large'), new InstanceType('r7i.large')],
+    });
+    expect(fleetConfig(t)).toMatchObject({ AllocationStrategy: 'capacityOptimized', TargetCapacity: 4 });
+    const [config] = fleetConfig(t).LaunchTemplateConfigs as [{ Overrides: { InstanceType: string }[] }];
+    expect(config.Overrides).toHaveLength(6);
+  });
+
+  it('fails when the target capacity is below 1', () => {
+    expect(() => synth({ targetCapacity: 0 })).toThrow(/targetCapacity must be a whole number of at least 1; got 0/);
+    expect(() => synth({ targetCapacity: -2 })).toThrow(/targetCapacity/);
+  });
+
+  it('fails when the target capacity is not a whole number', () => {
+    expect(() => synth({ targetCapacity: 1.5 })).toThrow(/targetCapacity must be a whole number/);
+  });
+
+  it('fails when the instance type list is empty', () => {
+    expect(() => synth({ instanceTypes: [] })).toThrow(/instanceTypes is empty/);
+  });
+
+  it('fails when an instance type is listed twice', () => {
+    expect(() => synth({ instanceTypes: [new InstanceType('m5.large'), new InstanceType('m5.large')] })).toThrow(/lists m5.large twice/);
+  });
+
+  it('fails when an instance type is not x86_64 like the AMI', () => {
+    expect(() => synth({ instanceTypes: [new InstanceType('m5.large'), new InstanceType('m7g.large')] })).toThrow(
+      /m7g.large are not x86_64/,
+    );
+  });
+});
+
+describe('interruption routing', () => {
+  it('matches Spot interruption warnings from EC2 only, with the drainer and the topic as targets', () => {
+    const fn = drainerFunctionId(template);
+    const topic = logicalId(template, 'AWS::SNS::Topic');
+    const queue = logicalId(template, 'AWS::SQS::Queue');
+    template.resourceCountIs('AWS::Events::Rule', 1);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Spot Instance Interruption Warning'] },
+      State: 'ENABLED',
+      Targets: [
+        {
+          Id: Match.anyValue(),
+          Arn: { 'Fn::GetAtt': [fn, 'Arn'] },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queue, 'Arn'] } },
+          RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 120 },
+        },
+        {
+          Id: Match.anyValue(),
+          Arn: { Ref: topic },
+          InputTransformer: {
+            InputPathsMap: {
+              'detail-instance-id': '$.detail.instance-id',
+              'detail-instance-action': '$.detail.instance-action',
+              time: '$.time',
+              region: '$.region',
+            },
+            InputTemplate: Match.anyValue(),
+          },
+        },
+      ],
+    });
+  });
+
+  it('sends people a sentence naming the instance, the action, the time and the stack', () => {
+    const [[, rule]] = resourcesOfType(template, 'AWS::Events::Rule') as [[string, { Targets: { InputTransformer?: { InputTemplate: unknown } }[] }]];
+    const inputTemplate = JSON.stringify(rule.Targets[1]?.InputTransformer?.InputTemplate);
+    for (const placeholder of ['<detail-instance-id>', '<detail-instance-action>', '<time>']) {
+      expect(inputTemplate).toContain(placeholder);
+    }
+    expect(inputTemplate).toContain('{"Ref":"AWS::StackName"}');
+    expect(inputTemplate).not.toMatch(/<\$\.detail>|"detail":/);
+  });
+});
+
+describe('notification topic', () => {
+  it('lets only EventBridge, for this rule, publish', () => {
+    const rule = logicalId(template, 'AWS::Events::Rule');
+    const topic = logicalId(template, 'AWS::SNS::Topic');
+    const [[, policy]] = resourcesOfType(template, 'AWS::SNS::TopicPolicy') as [[string, { PolicyDocument: { Statement: Record<string, unknown>[] } }]];
+    const allows = policy.PolicyDocument.Statement.filter((s) => s.Effect === 'Allow');
+    expect(allows).toHaveLength(1);
+    const { Sid: _sid, ...allow } = allows[0] as Record<string, unknown>;
+    expect(allow).toEqual({
+      Effect: 'Allow',
+      Principal: { Service: 'events.amazonaws.com' },
+      Action: 'sns:Publish',
+      Resource: { Ref: topic },
+      Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rule, 'Arn'] } } },
+    });
+  });
+
+  it('is encrypted with a rotating customer-managed key that EventBridge may use', () => {
+    const key = logicalId(template, 'AWS::KMS::Key');
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [key, 'Arn'] } });
+    expect(JSON.stringify(templateJson(template).Resources)).not.toContain('alias/aws/sns');
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Resource: '*',
+          },
+        ]),
+      },
+    });
+  });
+
+  it('subscribes an email address from a parameter, and only when one is given', () => {
+    const json = templateJson(template);
+    expect(json.Parameters?.NotificationEmail).toMatchObject({ Type: 'String', Default: '' });
+    const [conditionId, condition] = Object.entries(json.Conditions ?? {})[0] as [string, unknown];
+    expect(condition).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'NotificationEmail' }, ''] }] });
+    template.hasResource('AWS::SNS::Subscription', {
+      Condition: conditionId,
+      Properties: { Protocol: 'email', Endpoint: { Ref: 'NotificationEmail' }, TopicArn: { Ref: logicalId(template, 'AWS::SNS::Topic') } },
+    });
+  });
+
+  it('refuses a malformed email address at deploy time through the parameter pattern', () => {
+    const pattern = new RegExp((templateJson(template).Parameters?.NotificationEmail as { AllowedPattern: string }).AllowedPattern);
+    expect(pattern.test('')).toBe(true);
+    expect(pattern.test('ops@example.com')).toBe(true);
+    expect(pattern.test('not an email')).toBe(false);
+    expect(pattern.test('ops@')).toBe(false);
+  });
+});
+
+function drainerFunctionId(t: Template): string {
+  const ids = Object.keys(
+    t.findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: Match.objectLike({ TARGET_GROUP_ARNS: Match.anyValue() }) } },
+    }),
+  );
+  expect(ids).toHaveLength(1);
+  return ids[0] as string;
+}
+
+describe('drainer function', () => {
+  it('runs bundled TypeScript inline on Node.js 24, x86_64, with the pinned Powertools layer', () => {
+    const fn = drainerFunctionId(template);
+    const props = templateJson(template).Resources[fn]?.Properties as Record<string, unknown>;
+    expect(props).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['x86_64'],
+      Handler: 'index.handler',
+      Layers: [
+        {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':lambda:',
+              { Ref: 'AWS::Region' },
+              `:094274105915:layer:AWSLambdaPowertoolsTypeScriptV2:${POWERTOOLS_LAYER_VERSION}`,
+            ],
+          ],
+        },
+      ],
+    });
+    const code = (props.Code as { ZipFile: string }).ZipFile;
+    expect(code).toContain('DeregisterTargetsCommand');
+    expect(code).toMatch(/require\("@aws-sdk\/client-elastic-load-balancing-v2"\)/);
+    expect(code).toMatch(/require\("@aws-lambda-powertools\/metrics"\)/);
+  });
+
+  it('is told its target groups through the environment', () => {
+    const tg = logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          TARGET_GROUP_ARNS: { Ref: tg },
+          POWERTOOLS_SERVICE_NAME: 'spot-interruption-drainer',
+          POWERTOOLS_METRICS_NAMESPACE: 'Spotwise',
+        }),
+      },
+    });
+  });
+
+  it('retries failed events twice within two minutes, then sends them to a dead-letter queue with an alarm', () => {
+    const fn = drainerFunctionId(template);
+    const queue = logicalId(template, 'AWS::SQS::Queue');
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fn },
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 120,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it('keeps its logs in a log group with retention', () => {
+    const fn = drainerFunctionId(template);
+    const props = templateJson(template).Resources[fn]?.Properties as { LoggingConfig: { LogGroup: { Ref: string } } };
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    expect(templateJson(template).Resources[props.LoggingConfig.LogGroup.Ref]?.Properties).toMatchObject({ RetentionInDays: 30 });
+  });
+});
+
+describe('least privilege', () => {
+  it('grants no mutating action on *', () => {
+    const readOnly = /^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$/;
+    for (const [id, policy] of resourcesOfType(template, 'AWS::IAM::Policy')) {
+      const statements = (policy.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement;
+      for (const statement of statements) {
+        const resources = ([] as unknown[]).concat(statement.Resource);
+        if (!resources.includes('*')) continue;
+        for (const action of ([] as string[]).concat(statement.Action)) {
+          expect(action, `${id} grants ${action} on *`).toMatch(readOnly);
+        }
+      }
+    }
+  });
+});
+
+describe('deployment', () => {
+  it('needs no CDK bootstrap and no assets: all Lambda code is inline', () => {
+    const json = templateJson(template);
+    expect(Object.keys(json.Parameters ?? {})).not.toContain('BootstrapVersion');
+    expect((json as { Rules?: unknown }).Rules).toBeUndefined();
+    const functions = resourcesOfType(template, 'AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(0);
+    for (const [, fn] of functions) {
+      expect(Object.keys(fn.Code as object)).toEqual(['ZipFile']);
+    }
+    expect(JSON.stringify(json)).not.toMatch(/cdk-hnb659fds|AssetParameters|S3Bucket/);
+  });
+
+  it('fits in 51,200 bytes, so that --template-file needs no S3 bucket', () => {
+    expect(Buffer.byteLength(JSON.stringify(template.toJSON()))).toBeLessThanOrEqual(51_200);
+  });
+
+  it('outputs the site URL, target group ARN, fleet request id, topic ARN and function name', () => {
+    const outputs = templateJson(template).Outputs ?? {};
+    expect(Object.keys(outputs).sort()).toEqual(['DrainerFunctionName', 'SiteUrl', 'SpotFleetRequestId', 'TargetGroupArn', 'TopicArn']);
+    template.hasOutput('SiteUrl', {
+      Value: { 'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'), 'DNSName'] }, '/']] },
+    });
+    template.hasOutput('SpotFleetRequestId', { Value: { Ref: logicalId(template, 'AWS::EC2::SpotFleet') } });
+    template.hasOutput('TopicArn', { Value: { Ref: logicalId(template, 'AWS::SNS::Topic') } });
+    template.hasOutput('TargetGroupArn', { Value: { Ref: logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup') } });
+    template.hasOutput('DrainerFunctionName', { Value: { Ref: drainerFunctionId(template) } });
+  });
+});
