@@ -134,6 +134,8 @@ export class CloudMapProber extends Construct {
       },
     });
     this.function = fn.function;
+    // The next scheduled run is a fresher probe than a retry of this one could be.
+    this.function.configureAsyncInvoke({ retryAttempts: 0 });
     // DiscoverInstances is authorized on both the namespace and the service; nothing else is called.
     this.function.addToRolePolicy(
       new PolicyStatement({

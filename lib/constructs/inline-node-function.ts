@@ -163,7 +163,7 @@ export class InlineNodeFunction extends Construct {
         }),
       );
       Validations.of(this.role).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
         reason:
           'Lambda manages the function\'s VPC network interfaces with these actions; their IDs are unknown in advance, ' +
           'and AWS documents them on Resource * (AWSLambdaENIManagementAccess).',

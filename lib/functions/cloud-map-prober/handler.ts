@@ -1,0 +1,91 @@
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { HttpInstanceSummary } from '@aws-sdk/client-servicediscovery';
+import type { ProberConfig } from './config';
+import { loadConfig } from './config';
+import { DISCOVER_MAX_RESULTS, createDiscoveryClient, describeError, discoverInstances } from './discovery';
+import { probe } from './probe';
+import type { ProbeResult } from './report';
+import { flushMetrics, logProbeResult, publishRunMetrics } from './report';
+import { parseInstance } from './targets';
+
+const logger = new Logger();
+const metrics = new Metrics();
+/** Exported so that tests can drive the real middleware stack (retries, serialisation) with a fake transport. */
+export const discoveryClient = createDiscoveryClient();
+
+let config: ProberConfig | undefined;
+
+export interface ProbeRunSummary {
+  readonly discovered: number;
+  readonly succeeded: number;
+  readonly failed: number;
+}
+
+export const handler = async (_event: ScheduledEvent, context: Context): Promise<ProbeRunSummary> => {
+  logger.addContext(context);
+  config ??= configure();
+  try {
+    const instances = await discover(config);
+    const results = await probeAll(instances, config);
+    publishRunMetrics(metrics, instances.length, results);
+    const succeeded = results.filter((result) => result.ok).length;
+    return { discovered: instances.length, succeeded, failed: results.length - succeeded };
+  } finally {
+    flushMetrics(metrics);
+  }
+};
+
+/**
+ * Once per process: the environment does not change between invocations, and setting the default dimension
+ * again would make Powertools warn about overwriting it on every run.
+ */
+function configure(): ProberConfig {
+  const loaded = loadConfig(process.env);
+  metrics.setDefaultDimensions({ ServiceName: loaded.serviceName });
+  logger.appendPersistentKeys({ cloudMapNamespace: loaded.namespaceName, cloudMapService: loaded.serviceName });
+  return loaded;
+}
+
+async function discover(cfg: ProberConfig): Promise<HttpInstanceSummary[]> {
+  let instances: HttpInstanceSummary[];
+  try {
+    instances = await discoverInstances(discoveryClient, cfg);
+  } catch (error) {
+    logger.error('discovery failed', { reason: describeError(error) });
+    throw error;
+  }
+  if (instances.length === 0) {
+    logger.warn('no instances discovered: nothing is registered in Cloud Map for this service');
+  } else if (instances.length >= DISCOVER_MAX_RESULTS) {
+    logger.warn('discovery returned the maximum number of instances; the service may have more, and those are not probed', {
+      discovered: instances.length,
+      maxResults: DISCOVER_MAX_RESULTS,
+    });
+  }
+  return instances;
+}
+
+/**
+ * Every probe starts in the same tick, so the run lasts as long as the slowest probe. Each result is logged
+ * as it settles rather than after the last one, so the logging overlaps the wait for slower peers.
+ */
+function probeAll(instances: readonly HttpInstanceSummary[], cfg: ProberConfig): Promise<ProbeResult[]> {
+  return Promise.all(
+    instances.map((instance) =>
+      probeInstance(instance, cfg).then((result) => {
+        logProbeResult(logger, result);
+        return result;
+      }),
+    ),
+  );
+}
+
+async function probeInstance(instance: HttpInstanceSummary, cfg: ProberConfig): Promise<ProbeResult> {
+  const parsed = parseInstance(instance);
+  if (!parsed.valid) return { ...parsed.identity, ok: false, reason: parsed.reason };
+  const { target } = parsed;
+  const outcome = await probe(target, cfg.probePath, cfg.probeTimeoutMs);
+  return { instanceId: target.instanceId, availabilityZone: target.availabilityZone, address: `${target.ip}:${target.port}`, ...outcome };
+}

@@ -1,0 +1,87 @@
+// node:http rather than fetch: undici's lazy load costs tens of milliseconds on a cold start.
+import type { ClientRequest } from 'node:http';
+import { request } from 'node:http';
+import type { ProbeTarget } from './targets';
+
+export type ProbeOutcome =
+  | { readonly ok: true; readonly httpStatus: number; readonly latencyMs: number }
+  | { readonly ok: false; readonly reason: string; readonly httpStatus?: number; readonly latencyMs?: number };
+
+export class ProbeTimeoutError extends Error {
+  override readonly name = 'ProbeTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`timeout after ${timeoutMs} ms`);
+  }
+}
+
+const USER_AGENT = 'spotwise-cloud-map-prober';
+
+/**
+ * One GET, settled within `timeoutMs` whatever the peer does: the timer covers connect, the request and
+ * the whole response body, so a socket that accepts and never answers, or a body that stalls, still ends.
+ * Never rejects. `latencyMs` is set only when a complete HTTP response arrived, whatever its status.
+ */
+export function probe(target: ProbeTarget, path: string, timeoutMs: number): Promise<ProbeOutcome> {
+  return new Promise<ProbeOutcome>((resolve) => {
+    const started = performance.now();
+    let settled = false;
+    let req: ClientRequest | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (outcome: ProbeOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // Frees the socket at once; a fresh agent per probe means no pool to return it to.
+      req?.destroy();
+      resolve(outcome);
+    };
+
+    try {
+      req = request({
+        host: target.ip,
+        port: target.port,
+        path,
+        method: 'GET',
+        agent: false,
+        headers: { 'user-agent': USER_AGENT },
+      });
+    } catch (error) {
+      finish({ ok: false, reason: reasonFor(error) });
+      return;
+    }
+    let httpStatus: number | undefined;
+    timer = setTimeout(() => finish({ ok: false, reason: new ProbeTimeoutError(timeoutMs).message, httpStatus }), timeoutMs);
+    req.on('error', (error) => finish({ ok: false, reason: reasonFor(error), httpStatus }));
+    req.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      httpStatus = status;
+      res.on('error', (error) => finish({ ok: false, reason: reasonFor(error), httpStatus: status }));
+      res.on('close', () => {
+        if (!res.complete) finish({ ok: false, reason: 'response closed before it was complete', httpStatus: status });
+      });
+      res.on('end', () => {
+        const latencyMs = roundMs(performance.now() - started);
+        finish(
+          status >= 200 && status < 300
+            ? { ok: true, httpStatus: status, latencyMs }
+            : { ok: false, reason: `HTTP ${status}`, httpStatus: status, latencyMs },
+        );
+      });
+      // Drain without buffering: the body is not inspected, only its arrival.
+      res.resume();
+    });
+    req.end();
+  });
+}
+
+function reasonFor(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return typeof code === 'string' ? code : error.message;
+  }
+  return String(error);
+}
+
+function roundMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

@@ -1,0 +1,84 @@
+import { Stack, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { Peer, Port, SecurityGroup } from 'aws-cdk-lib/aws-ec2';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { addSpotwiseStacks } from '../lib/spotwise-app';
+import { newApp } from './support/app';
+
+/** The template with what churns on every handler edit or CDK upgrade replaced by stable placeholders. */
+function normalised(stack: Stack): unknown {
+  const json = JSON.stringify(Template.fromStack(stack).toJSON(), (key, value: unknown) =>
+    key === 'ZipFile' && typeof value === 'string' ? '<inline handler bundle>' : value,
+  );
+  return JSON.parse(json.replace(/[0-9a-f]{64}/g, '<hash>')) as unknown;
+}
+
+function nagAcknowledgements(root: IConstruct): { path: string; isStack: boolean; id: string; reason: string }[] {
+  return root.node.findAll().flatMap((construct) =>
+    construct.node.metadata
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) => Object.entries(entry.data as Record<string, string>))
+      .filter(([id]) => id.startsWith('AwsSolutions::'))
+      .map(([id, reason]) => ({ path: construct.node.path, isStack: Stack.isStack(construct), id, reason })),
+  );
+}
+
+describe('the Spotwise app', () => {
+  it('passes cdk-nag AwsSolutions with every finding acknowledged', () => {
+    const app = newApp();
+    addSpotwiseStacks(app);
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it('fails synth when a cdk-nag finding is left unacknowledged', () => {
+    const app = newApp();
+    const { fargateService } = addSpotwiseStacks(app);
+    const open = new SecurityGroup(fargateService, 'WideOpen', { vpc: fargateService.web.cluster.vpc });
+    open.addIngressRule(Peer.anyIpv4(), Port.tcp(22));
+    expect(() => app.synth()).toThrow(/AwsSolutions\)\s+FargateService\/WideOpen\/Resource[\s\S]*'AwsSolutions::AwsSolutions-EC23'/);
+  });
+
+  it('acknowledges findings on single resources, never on a stack, each with a real reason', () => {
+    const app = newApp();
+    addSpotwiseStacks(app);
+    const acks = nagAcknowledgements(app);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const ack of acks) {
+      expect(ack.isStack, `${ack.id} at ${ack.path}`).toBe(false);
+      expect(ack.path.split('/').length, `${ack.id} at ${ack.path}`).toBeGreaterThanOrEqual(3);
+      expect(ack.reason.length, `${ack.id} at ${ack.path}`).toBeGreaterThan(40);
+    }
+    expect(acks.map((a) => `${a.path} ${a.id}`).sort()).toMatchInlineSnapshot(`
+      [
+        "FargateService/Prober/Handler/Role AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "FargateService/Web/LoadBalancer AwsSolutions::AwsSolutions-ELB2",
+        "FargateService/Web/SecurityGroup AwsSolutions::AwsSolutions-EC23",
+        "SpotFleetWebApp/Drainer/DeadLetterQueue AwsSolutions::AwsSolutions-SQS3",
+        "SpotFleetWebApp/Drainer/Handler/Role AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "SpotFleetWebApp/SpotFleet/FleetRole AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole]",
+        "SpotFleetWebApp/SpotFleet/InstanceRole AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
+        "SpotFleetWebApp/Web/LoadBalancer AwsSolutions::AwsSolutions-ELB2",
+        "SpotFleetWebApp/Web/SecurityGroup AwsSolutions::AwsSolutions-EC23",
+      ]
+    `);
+  });
+
+  it('synthesizes both stacks environment-agnostic', () => {
+    const app = newApp();
+    const stacks = addSpotwiseStacks(app);
+    for (const stack of Object.values(stacks)) {
+      expect(stack.environment).toBe('aws://unknown-account/unknown-region');
+    }
+  });
+
+  it('matches the normalised SpotFleetWebApp snapshot', () => {
+    const { spotFleetWebApp } = addSpotwiseStacks(newApp());
+    expect(normalised(spotFleetWebApp)).toMatchSnapshot();
+  });
+
+  it('matches the normalised FargateService snapshot', () => {
+    const { fargateService } = addSpotwiseStacks(newApp());
+    expect(normalised(fargateService)).toMatchSnapshot();
+  });
+});
