@@ -1,0 +1,29 @@
+/**
+ * `npm run bench`: the figures users pay for. The drainer's run inside the two-minute Spot notice; the
+ * prober's fan-out decides whether a minute's probe finishes in a few hundred milliseconds or in N × latency.
+ * Benchmarks print figures and fail only when a stated goal is missed; they are not part of `npm test`.
+ */
+import { run as runDrainer } from './drainer';
+import { run as runProber } from './prober';
+
+async function main(): Promise<void> {
+  console.log(`Spotwise benchmarks on ${process.platform}/${process.arch}, Node ${process.version}\n`);
+  const failures: string[] = [];
+  for (const [name, bench] of [
+    ['drainer', runDrainer],
+    ['prober', runProber],
+  ] as const) {
+    try {
+      await bench();
+    } catch (error) {
+      failures.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    console.log('');
+  }
+  if (failures.length > 0) {
+    console.error(`Goals missed:\n  ${failures.join('\n  ')}`);
+    process.exitCode = 1;
+  }
+}
+
+void main();
