@@ -1,12 +1,12 @@
 import { Duration, Token, Validations } from 'aws-cdk-lib';
 import type { IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
-import type { ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type { ApplicationListener ,
+  TargetType} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import {
   ApplicationLoadBalancer,
   ApplicationProtocol,
-  ApplicationTargetGroup,
-  TargetType,
+  ApplicationTargetGroup
 } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';

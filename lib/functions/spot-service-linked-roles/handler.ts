@@ -42,7 +42,7 @@ export const handler = async (event: CloudFormationCustomResourceEvent, context:
     if (event.RequestType !== 'Delete') {
       const outcome: Record<string, string> = {};
       for (const service of SERVICES) outcome[service] = await ensureServiceLinkedRole(service);
-      console.log(JSON.stringify({ message: 'Spot service-linked roles ensured', outcome }));
+      console.info(JSON.stringify({ message: 'Spot service-linked roles ensured', outcome }));
     }
   } catch (error) {
     console.error(JSON.stringify({ message: 'Could not ensure the Spot service-linked roles', error: String(error) }));
