@@ -60,7 +60,6 @@ async function drainTargetGroup(
   if (registrations.length === 0) {
     // Debug: the rule sees every Spot instance in the account, so this is the common case.
     logger.debug('The instance is not registered in the target group', { targetGroupArn });
-    await client.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
     return { targetGroupArn, status: 'not-registered' };
   }
 
