@@ -115,7 +115,7 @@ export class CloudMapProber extends Construct {
 
     const service = props.service;
     const fn = new InlineNodeFunction(this, 'Handler', {
-      entry: join(__dirname, '..', 'functions', 'cloud-map-prober', 'handler.ts'),
+      entry: join(__dirname, '..', 'functions', 'cloud-map-prober', 'handler'),
       description: 'Discovers the Cloud Map instances and probes each one over HTTP',
       serviceName: 'cloud-map-prober',
       metricsNamespace: props.metricsNamespace ?? 'Spotwise',

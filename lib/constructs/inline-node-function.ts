@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { buildSync } from 'esbuild';
 import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
@@ -32,7 +33,7 @@ export function bundleInlineHandler(entry: string): string {
   const cached = bundles.get(entry);
   if (cached !== undefined) return cached;
   const result = buildSync({
-    entryPoints: [entry],
+    entryPoints: [resolveEntry(entry)],
     bundle: true,
     write: false,
     platform: 'node',
@@ -53,8 +54,18 @@ export function bundleInlineHandler(entry: string): string {
   return code;
 }
 
+/**
+ * The handler source: `entry` itself if it names a file, else `entry.ts` (this checkout) or `entry.js`
+ * (the compiled package, where the constructs run from `dist-lib/`).
+ */
+function resolveEntry(entry: string): string {
+  const found = [entry, `${entry}.ts`, `${entry}.js`].find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
+  if (found === undefined) throw new Error(`No Lambda handler at ${entry} (looked for .ts and .js too).`);
+  return found;
+}
+
 export interface InlineNodeFunctionProps {
-  /** Absolute path of the TypeScript handler; it must export `handler`. */
+  /** Absolute path of the handler module, with or without its `.ts`/`.js` extension; it must export `handler`. */
   readonly entry: string;
   /** Powertools service name, used in logs and as the metrics `service` dimension. */
   readonly serviceName: string;

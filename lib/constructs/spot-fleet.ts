@@ -184,7 +184,7 @@ export class SpotFleet extends Construct {
   private ensureServiceLinkedRoles(): CustomResource {
     const stack = Stack.of(this);
     const fn = new InlineNodeFunction(this, 'ServiceLinkedRoles', {
-      entry: join(__dirname, '..', 'functions', 'spot-service-linked-roles', 'handler.ts'),
+      entry: join(__dirname, '..', 'functions', 'spot-service-linked-roles', 'handler'),
       description: 'Creates the account-wide Spot service-linked roles if they are missing',
       serviceName: 'spot-service-linked-roles',
       metricsNamespace: 'Spotwise',

@@ -85,7 +85,7 @@ export class SpotInterruptionDrainer extends Construct {
     });
 
     const fn = new InlineNodeFunction(this, 'Handler', {
-      entry: join(__dirname, '..', 'functions', 'spot-drainer', 'handler.ts'),
+      entry: join(__dirname, '..', 'functions', 'spot-drainer', 'handler'),
       description: 'Deregisters Spot Instances from their target groups on the interruption warning',
       serviceName: 'spot-interruption-drainer',
       metricsNamespace: props.metricsNamespace ?? 'Spotwise',
