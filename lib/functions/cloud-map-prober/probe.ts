@@ -7,13 +7,6 @@ export type ProbeOutcome =
   | { readonly ok: true; readonly httpStatus: number; readonly latencyMs: number }
   | { readonly ok: false; readonly reason: string; readonly httpStatus?: number; readonly latencyMs?: number };
 
-export class ProbeTimeoutError extends Error {
-  override readonly name = 'ProbeTimeoutError';
-  constructor(readonly timeoutMs: number) {
-    super(`timeout after ${timeoutMs} ms`);
-  }
-}
-
 const USER_AGENT = 'spotwise-cloud-map-prober';
 
 /**
@@ -24,18 +17,7 @@ const USER_AGENT = 'spotwise-cloud-map-prober';
 export function probe(target: ProbeTarget, path: string, timeoutMs: number): Promise<ProbeOutcome> {
   return new Promise<ProbeOutcome>((resolve) => {
     const started = performance.now();
-    let settled = false;
-    let req: ClientRequest | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (outcome: ProbeOutcome): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // Frees the socket at once; a fresh agent per probe means no pool to return it to.
-      req?.destroy();
-      resolve(outcome);
-    };
-
+    let req: ClientRequest;
     try {
       req = request({
         host: target.ip,
@@ -46,11 +28,21 @@ export function probe(target: ProbeTarget, path: string, timeoutMs: number): Pro
         headers: { 'user-agent': USER_AGENT },
       });
     } catch (error) {
-      finish({ ok: false, reason: reasonFor(error) });
+      // An unusable PROBE_PATH throws here, synchronously, for every probe alike.
+      resolve({ ok: false, reason: reasonFor(error) });
       return;
     }
+    let settled = false;
     let httpStatus: number | undefined;
-    timer = setTimeout(() => finish({ ok: false, reason: new ProbeTimeoutError(timeoutMs).message, httpStatus }), timeoutMs);
+    const finish = (outcome: ProbeOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // Frees the socket at once; a fresh agent per probe means no pool to return it to.
+      req.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => finish({ ok: false, reason: `timeout after ${timeoutMs} ms`, httpStatus }), timeoutMs);
     req.on('error', (error) => finish({ ok: false, reason: reasonFor(error), httpStatus }));
     req.on('response', (res) => {
       const status = res.statusCode ?? 0;

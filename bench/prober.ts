@@ -1,0 +1,237 @@
+import { spawn } from 'node:child_process';
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { measureColdInit, writeInlineBundle } from './cold-init';
+
+const ENTRY = join(__dirname, '..', 'lib', 'functions', 'cloud-map-prober', 'handler.ts');
+const PROJECT_ROOT = join(__dirname, '..');
+const INSTANCES = 100;
+const HANGING = 10;
+const ANSWER_AFTER_MS = 100;
+const BOUNDED_PROBE_TIMEOUT_MS = 1000;
+const COLD_RUNS = 5;
+
+const FAN_OUT_GOAL = 1.5;
+const BOUNDED_GOAL = 1.1;
+
+const BASE_ENV = {
+  AWS_REGION: 'us-east-2',
+  POWERTOOLS_SERVICE_NAME: 'cloud-map-prober',
+  POWERTOOLS_METRICS_NAMESPACE: 'Spotwise',
+  NAMESPACE_NAME: 'spotwise.local',
+  SERVICE_NAME: 'web',
+};
+
+interface ColdRun {
+  readonly runMs: number;
+  readonly summary: { readonly discovered: number; readonly succeeded: number; readonly failed: number };
+}
+
+/**
+ * Runs in a fresh Node process: discovery is mocked on the ServiceDiscoveryClient from node_modules, which is
+ * what the bundle's external `@aws-sdk/client-servicediscovery` resolves to, then the inline bundle is loaded
+ * and invoked once. The SDK is loaded by the mock before the clock starts; `measureColdInit` covers that cost.
+ */
+const CHILD_SCRIPT = `
+const { writeSync } = require('node:fs');
+const { mockClient } = require('aws-sdk-client-mock');
+const { ServiceDiscoveryClient, DiscoverInstancesCommand } = require('@aws-sdk/client-servicediscovery');
+mockClient(ServiceDiscoveryClient).on(DiscoverInstancesCommand).resolves({ Instances: JSON.parse(process.env.BENCH_INSTANCES) });
+const event = { version: '0', id: 'bench', 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012',
+  time: new Date().toISOString(), region: 'us-east-2', resources: [], detail: {} };
+const context = { functionName: 'cloud-map-prober', awsRequestId: 'bench', invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:cloud-map-prober',
+  memoryLimitInMB: '256', functionVersion: '$LATEST', getRemainingTimeInMillis: () => 15000 };
+const { handler } = require(process.env.BENCH_BUNDLE);
+const t1 = performance.now();
+handler(event, context).then((summary) => {
+  const t2 = performance.now();
+  writeSync(3, JSON.stringify({ runMs: t2 - t1, summary }));
+  process.exit(0);
+}, (error) => { console.error(error); process.exit(1); });
+`;
+
+/**
+ * The floor on this machine: the same cold process and mock, then bare concurrent \`node:http\` GETs with no
+ * timeouts, logs or metrics. The gap between this and the handler is the prober's own overhead; the rest
+ * is the machine (a shared 2-core runner puts both well above 100 ms).
+ */
+const FLOOR_SCRIPT = `
+const { writeSync } = require('node:fs');
+const http = require('node:http');
+const { mockClient } = require('aws-sdk-client-mock');
+const { ServiceDiscoveryClient, DiscoverInstancesCommand } = require('@aws-sdk/client-servicediscovery');
+const instances = JSON.parse(process.env.BENCH_INSTANCES);
+mockClient(ServiceDiscoveryClient).on(DiscoverInstancesCommand).resolves({ Instances: instances });
+const t1 = performance.now();
+Promise.all(instances.map((i) => new Promise((resolve) => {
+  const req = http.request({ host: i.Attributes.AWS_INSTANCE_IPV4, port: Number(i.Attributes.AWS_INSTANCE_PORT), path: '/', agent: false }, (res) => {
+    res.resume();
+    res.on('end', () => resolve(true));
+  });
+  req.on('error', () => resolve(false));
+  req.end();
+}))).then((ok) => {
+  const succeeded = ok.filter(Boolean).length;
+  writeSync(3, JSON.stringify({ runMs: performance.now() - t1, summary: { discovered: ok.length, succeeded, failed: ok.length - succeeded } }));
+  process.exit(0);
+});
+`;
+
+export async function run(): Promise<void> {
+  const { path: bundlePath, bytes } = writeInlineBundle('cloud-map-prober', ENTRY);
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const slowPorts = await Promise.all(Array.from({ length: INSTANCES }, () => slowServer(closers)));
+    const hangingPorts = await Promise.all(Array.from({ length: HANGING }, () => hangingServer(closers)));
+
+    const load = loadavg()[0] ?? Number.NaN;
+    const { handler: fanOutRuns, floor: floorRuns } = await coldRuns(bundlePath, slowPorts, {});
+    const fanOut = median(fanOutRuns.map((r) => r.runMs));
+    const fanOutRatio = fanOut / ANSWER_AFTER_MS;
+    const floor = median(floorRuns.map((r) => r.runMs));
+
+    const mixed = [...slowPorts.slice(0, INSTANCES - HANGING), ...hangingPorts];
+    const { handler: boundedRuns } = await coldRuns(bundlePath, mixed, { PROBE_TIMEOUT_MS: String(BOUNDED_PROBE_TIMEOUT_MS) }, false);
+    const bounded = median(boundedRuns.map((r) => r.runMs));
+    const boundedRatio = bounded / BOUNDED_PROBE_TIMEOUT_MS;
+
+    // Node 20 prints the SDK's Node-version deprecation warning while loading it; Lambda's Node 22 does not.
+    const coldInit = measureColdInit('cloud-map-prober', ENTRY, { ...BASE_ENV, NODE_NO_WARNINGS: '1' });
+
+    const ms = (runs: readonly ColdRun[]): string => runs.map((r) => r.runMs.toFixed(0)).join(', ');
+    console.log('\n## Cloud Map prober');
+    console.log(`inline bundle: ${bytes} bytes; 1-minute load average at start: ${load.toFixed(2)} on ${availableParallelism()} CPUs`);
+    console.log(
+      `fan-out: ${INSTANCES} instances answering after ${ANSWER_AFTER_MS} ms, first run in a cold process, median of ${COLD_RUNS}: ` +
+        `${fanOut.toFixed(0)} ms = ${fanOutRatio.toFixed(2)}x (goal <= ${FAN_OUT_GOAL}x; sequential would be ${INSTANCES}x) [${ms(fanOutRuns)} ms]`,
+    );
+    console.log(
+      `  floor, bare concurrent node:http GETs in the same cold process: ${floor.toFixed(0)} ms = ${(floor / ANSWER_AFTER_MS).toFixed(2)}x ` +
+        `[${ms(floorRuns)} ms]; prober overhead over the floor: ${(fanOut - floor).toFixed(0)} ms`,
+    );
+    console.log(
+      `bounded under failure: ${HANGING} of ${INSTANCES} accept and never answer, probe timeout ${BOUNDED_PROBE_TIMEOUT_MS} ms, median of ${COLD_RUNS}: ` +
+        `${bounded.toFixed(0)} ms = ${boundedRatio.toFixed(3)}x the timeout (goal <= ${BOUNDED_GOAL}x) [${ms(boundedRuns)} ms]`,
+    );
+    console.log(
+      `cold init (module load, median of ${coldInit.samplesMs.length}): ${coldInit.medianMs.toFixed(1)} ms ` +
+        `[${coldInit.samplesMs.map((sample) => sample.toFixed(0)).join(', ')} ms]`,
+    );
+
+    const missed: string[] = [];
+    for (const r of fanOutRuns) {
+      if (r.summary.succeeded !== INSTANCES) missed.push(`fan-out probed ${JSON.stringify(r.summary)}, expected ${INSTANCES} successes`);
+    }
+    for (const r of boundedRuns) {
+      if (r.summary.failed !== HANGING || r.summary.succeeded !== INSTANCES - HANGING) {
+        missed.push(`bounded run probed ${JSON.stringify(r.summary)}, expected ${HANGING} failures`);
+      }
+    }
+    if (fanOutRatio > FAN_OUT_GOAL) missed.push(`fan-out took ${fanOutRatio.toFixed(2)}x, goal <= ${FAN_OUT_GOAL}x`);
+    if (boundedRatio > BOUNDED_GOAL) missed.push(`bounded run took ${boundedRatio.toFixed(3)}x the probe timeout, goal <= ${BOUNDED_GOAL}x`);
+    if (missed.length > 0) throw new Error(`Cloud Map prober benchmark missed its goals:\n- ${missed.join('\n- ')}`);
+  } finally {
+    await Promise.all(closers.map((close) => close()));
+  }
+}
+
+async function coldRuns(
+  bundlePath: string,
+  ports: readonly number[],
+  env: Record<string, string>,
+  withFloor = true,
+): Promise<{ handler: ColdRun[]; floor: ColdRun[] }> {
+  const instances = ports.map((port, i) => ({
+    InstanceId: `task-${i}`,
+    NamespaceName: BASE_ENV.NAMESPACE_NAME,
+    ServiceName: BASE_ENV.SERVICE_NAME,
+    HealthStatus: 'HEALTHY',
+    Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port), AVAILABILITY_ZONE: `us-east-2${'abc'[i % 3]}` },
+  }));
+  const childEnv = { ...BASE_ENV, ...env, BENCH_BUNDLE: bundlePath, BENCH_INSTANCES: JSON.stringify(instances) };
+  const handler: ColdRun[] = [];
+  const floor: ColdRun[] = [];
+  // One child at a time, floor and handler interleaved: the servers live in this process, and runs that
+  // overlapped or were grouped in time would measure each other or a different moment's load.
+  for (let i = 0; i < COLD_RUNS; i += 1) {
+    handler.push(await coldRun(CHILD_SCRIPT, childEnv));
+    if (withFloor) floor.push(await coldRun(FLOOR_SCRIPT, childEnv));
+  }
+  return { handler, floor };
+}
+
+/** Asynchronous on purpose: the loopback servers answer from this process's event loop while the child runs. */
+function coldRun(script: string, env: Record<string, string>): Promise<ColdRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    });
+    let result = '';
+    let stderr = '';
+    (child.stdio[3] as Readable).on('data', (chunk: Buffer) => (result += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (code !== 0 || result === '') {
+        reject(new Error(`benchmark child exited with ${code}:\n${stderr}`));
+        return;
+      }
+      resolve(JSON.parse(result) as ColdRun);
+    });
+  });
+}
+
+async function slowServer(closers: (() => Promise<void>)[]): Promise<number> {
+  const server: Server = createServer((_req, res) => {
+    setTimeout(() => res.end('ok'), ANSWER_AFTER_MS);
+  });
+  const port = await listen(server);
+  closers.push(
+    () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return port;
+}
+
+async function hangingServer(closers: (() => Promise<void>)[]): Promise<number> {
+  const sockets: Socket[] = [];
+  const server: NetServer = createNetServer((socket) => sockets.push(socket));
+  const port = await listen(server);
+  closers.push(
+    () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return port;
+}
+
+async function listen(server: Server | NetServer): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+if (require.main === module) {
+  run().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,165 @@
+import type { Server as NetServer, Socket } from 'node:net';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { HttpInstanceSummary } from '@aws-sdk/client-servicediscovery';
+import { DiscoverInstancesCommand, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type * as HandlerModule from '../../lib/functions/cloud-map-prober/handler';
+import type { RunningNginx } from '../support/nginx';
+import { assertNginxInstalled, freePort, startNginx } from '../support/nginx';
+
+const PROBE_TIMEOUT_MS = 1000;
+/** Loopback connects and nginx answers take milliseconds; the margin absorbs a loaded CI machine. */
+const RUN_MARGIN_MS = 500;
+
+const event = {
+  version: '0',
+  id: 'b5e5c3a1-0000-4000-8000-000000000001',
+  'detail-type': 'Scheduled Event',
+  source: 'aws.events',
+  account: '123456789012',
+  time: '2025-01-01T00:00:00Z',
+  region: 'us-east-2',
+  resources: ['arn:aws:events:us-east-2:123456789012:rule/ProbeSchedule'],
+  detail: {},
+} satisfies ScheduledEvent;
+
+const context = {
+  callbackWaitsForEmptyEventLoop: true,
+  functionName: 'cloud-map-prober',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:cloud-map-prober',
+  memoryLimitInMB: '256',
+  awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345679',
+  logGroupName: '/aws/lambda/cloud-map-prober',
+  logStreamName: '2025/01/01/[$LATEST]abcdef',
+  getRemainingTimeInMillis: () => 15_000,
+  done: () => undefined,
+  fail: () => undefined,
+  succeed: () => undefined,
+} satisfies Context;
+
+function nginxInstalled(): boolean {
+  try {
+    assertNginxInstalled();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function at(id: string, port: number, availabilityZone: string): HttpInstanceSummary {
+  return {
+    InstanceId: id,
+    NamespaceName: 'spotwise.local',
+    ServiceName: 'web',
+    HealthStatus: 'HEALTHY',
+    Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port), AVAILABILITY_ZONE: availabilityZone, ECS_CLUSTER_NAME: 'spotwise' },
+  };
+}
+
+describe('cloud-map-prober against a real nginx', () => {
+  let nginx: RunningNginx | undefined;
+  let hanging: NetServer | undefined;
+  const hangingSockets: Socket[] = [];
+  const ports = { healthyA: 0, healthyB: 0, unavailable: 0, closed: 0, hanging: 0 };
+
+  beforeAll(async () => {
+    // Without nginx the test below fails on the same check; throwing here would only mark it skipped.
+    if (!nginxInstalled()) return;
+    ports.healthyA = await freePort();
+    ports.healthyB = await freePort();
+    ports.unavailable = await freePort();
+    ports.closed = await freePort();
+    nginx = await startNginx([
+      { port: ports.healthyA, status: 200 },
+      { port: ports.healthyB, status: 200 },
+      { port: ports.unavailable, status: 503 },
+    ]);
+    hanging = createServer((socket) => hangingSockets.push(socket));
+    await new Promise<void>((resolve) => hanging?.listen(0, '127.0.0.1', resolve));
+    ports.hanging = (hanging.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    for (const socket of hangingSockets) socket.destroy();
+    await new Promise<void>((resolve) => (hanging ? hanging.close(() => resolve()) : resolve()));
+    await nginx?.stop();
+  });
+
+  it('classifies 200s as successes, 503 as HTTP 503, a closed port as refused and a silent socket as timed out, within the probe timeout', async () => {
+    assertNginxInstalled();
+    const cloudMap = mockClient(ServiceDiscoveryClient);
+    cloudMap.on(DiscoverInstancesCommand).resolves({
+      Instances: [
+        at('healthy-a', ports.healthyA, 'us-east-2a'),
+        at('healthy-b', ports.healthyB, 'us-east-2b'),
+        at('unavailable', ports.unavailable, 'us-east-2a'),
+        at('closed', ports.closed, 'us-east-2b'),
+        at('hanging', ports.hanging, 'us-east-2c'),
+      ],
+    });
+    for (const [key, value] of Object.entries({
+      AWS_REGION: 'us-east-2',
+      POWERTOOLS_SERVICE_NAME: 'cloud-map-prober',
+      POWERTOOLS_METRICS_NAMESPACE: 'Spotwise',
+      NAMESPACE_NAME: 'spotwise.local',
+      SERVICE_NAME: 'web',
+      PROBE_TIMEOUT_MS: String(PROBE_TIMEOUT_MS),
+    })) {
+      vi.stubEnv(key, value);
+    }
+    vi.resetModules();
+    const { handler } = (await import('../../lib/functions/cloud-map-prober/handler.js')) as typeof HandlerModule;
+    const records: Record<string, unknown>[] = [];
+    const record = (chunk: string | Uint8Array): boolean => {
+      for (const line of chunk.toString().split('\n')) if (line.trim() !== '') records.push(JSON.parse(line) as Record<string, unknown>);
+      return true;
+    };
+    vi.spyOn(process.stdout, 'write').mockImplementation(record);
+    vi.spyOn(process.stderr, 'write').mockImplementation(record);
+
+    const started = performance.now();
+    let summary: Awaited<ReturnType<typeof handler>>;
+    try {
+      summary = await handler(event, context);
+    } finally {
+      vi.restoreAllMocks();
+      vi.unstubAllEnvs();
+      cloudMap.restore();
+    }
+    const elapsedMs = performance.now() - started;
+
+    expect(summary).toEqual({ discovered: 5, succeeded: 2, failed: 3 });
+    expect(elapsedMs).toBeLessThan(PROBE_TIMEOUT_MS + RUN_MARGIN_MS);
+
+    const probeLog = (port: number): Record<string, unknown> | undefined => records.find((r) => r.address === `127.0.0.1:${port}`);
+    expect(probeLog(ports.healthyA)).toMatchObject({ status: 'success', httpStatus: 200, availabilityZone: 'us-east-2a' });
+    expect(probeLog(ports.healthyB)).toMatchObject({ status: 'success', httpStatus: 200, availabilityZone: 'us-east-2b' });
+    expect(probeLog(ports.unavailable)).toMatchObject({ status: 'failure', httpStatus: 503, reason: 'HTTP 503' });
+    expect(probeLog(ports.closed)).toMatchObject({ status: 'failure', reason: 'ECONNREFUSED' });
+    expect(probeLog(ports.hanging)).toMatchObject({ status: 'failure', reason: `timeout after ${PROBE_TIMEOUT_MS} ms` });
+    for (const port of [ports.healthyA, ports.healthyB, ports.unavailable]) {
+      expect(probeLog(port)?.latencyMs).toEqual(expect.any(Number));
+    }
+
+    // The run-level blob: dimensions service + ServiceName, no AvailabilityZone.
+    const runBlobs = records.filter((r) => '_aws' in r && r.AvailabilityZone === undefined);
+    const metric = (name: string): unknown[] => runBlobs.filter((r) => name in r).map((r) => r[name]);
+    expect(metric('InstancesDiscovered')).toEqual([5]);
+    expect(metric('ProbeSuccess')).toEqual([2]);
+    expect(metric('ProbeFailure')).toEqual([3]);
+    expect(metric('ProbeLatency').flat()).toEqual([expect.any(Number), expect.any(Number), expect.any(Number)]);
+    expect(runBlobs[0]).toMatchObject({
+      service: 'cloud-map-prober',
+      ServiceName: 'web',
+      _aws: { CloudWatchMetrics: [{ Namespace: 'Spotwise', Dimensions: [['service', 'ServiceName']] }] },
+    });
+    const zoneFailures = Object.fromEntries(
+      records.filter((r) => '_aws' in r && typeof r.AvailabilityZone === 'string').map((r): [string, unknown] => [String(r.AvailabilityZone), r.ProbeFailure]),
+    );
+    expect(zoneFailures).toEqual({ 'us-east-2a': 1, 'us-east-2b': 1, 'us-east-2c': 1 });
+  });
+});

@@ -1,0 +1,464 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { Server as NetServer, Socket } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { HttpInstanceSummary } from '@aws-sdk/client-servicediscovery';
+import { DiscoverInstancesCommand, ServiceDiscoveryClient, ServiceNotFound } from '@aws-sdk/client-servicediscovery';
+import type { AwsClientStub } from 'aws-sdk-client-mock';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type * as HandlerModule from '../../lib/functions/cloud-map-prober/handler';
+
+// ---------------------------------------------------------------------------------------------------------
+// Fixtures
+
+const BASE_ENV = {
+  AWS_REGION: 'us-east-2',
+  POWERTOOLS_SERVICE_NAME: 'cloud-map-prober',
+  POWERTOOLS_METRICS_NAMESPACE: 'Spotwise',
+  NAMESPACE_NAME: 'spotwise.local',
+  SERVICE_NAME: 'web',
+  PROBE_TIMEOUT_MS: '1000',
+  PROBE_PATH: '/healthz',
+  DISCOVERY_TIMEOUT_MS: '2000',
+} as const;
+
+const event = {
+  version: '0',
+  id: 'b5e5c3a1-0000-4000-8000-000000000000',
+  'detail-type': 'Scheduled Event',
+  source: 'aws.events',
+  account: '123456789012',
+  time: '2025-01-01T00:00:00Z',
+  region: 'us-east-2',
+  resources: ['arn:aws:events:us-east-2:123456789012:rule/ProbeSchedule'],
+  detail: {},
+} satisfies ScheduledEvent;
+
+const context = {
+  callbackWaitsForEmptyEventLoop: true,
+  functionName: 'cloud-map-prober',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:cloud-map-prober',
+  memoryLimitInMB: '256',
+  awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
+  logGroupName: '/aws/lambda/cloud-map-prober',
+  logStreamName: '2025/01/01/[$LATEST]abcdef',
+  getRemainingTimeInMillis: () => 15_000,
+  done: () => undefined,
+  fail: () => undefined,
+  succeed: () => undefined,
+} satisfies Context;
+
+/** A fresh module per test: config, Logger and Metrics are per process, as on a Lambda cold start. */
+async function loadHandler(env: Record<string, string | undefined> = {}): Promise<typeof HandlerModule> {
+  for (const [key, value] of Object.entries({ ...BASE_ENV, ...env })) vi.stubEnv(key, value);
+  vi.resetModules();
+  const loaded: typeof HandlerModule = await import('../../lib/functions/cloud-map-prober/handler.js');
+  return loaded;
+}
+
+function instance(id: string, attributes: Record<string, string>): HttpInstanceSummary {
+  return { InstanceId: id, NamespaceName: BASE_ENV.NAMESPACE_NAME, ServiceName: BASE_ENV.SERVICE_NAME, HealthStatus: 'HEALTHY', Attributes: attributes };
+}
+
+function at(id: string, port: number, availabilityZone = 'us-east-2a'): HttpInstanceSummary {
+  return instance(id, { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port), AVAILABILITY_ZONE: availabilityZone });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// What Powertools writes: JSON log lines and EMF blobs, on stdout and stderr.
+
+interface EmfBlob {
+  readonly _aws: {
+    readonly CloudWatchMetrics: readonly {
+      readonly Namespace: string;
+      readonly Dimensions: readonly (readonly string[])[];
+      readonly Metrics: readonly { readonly Name: string; readonly Unit: string }[];
+    }[];
+  };
+  readonly [key: string]: unknown;
+}
+
+interface LogLine {
+  readonly level: string;
+  readonly message: string;
+  readonly [key: string]: unknown;
+}
+
+class CapturedOutput {
+  readonly records: Record<string, unknown>[] = [];
+
+  get emf(): EmfBlob[] {
+    return this.records.filter((record): record is EmfBlob => '_aws' in record);
+  }
+
+  get logs(): LogLine[] {
+    return this.records.filter((record): record is LogLine => typeof record.message === 'string' && typeof record.level === 'string');
+  }
+
+  probeLog(address: string): LogLine {
+    const line = this.logs.find((log) => log.address === address);
+    if (line === undefined) throw new Error(`no probe log for ${address}`);
+    return line;
+  }
+
+  /**
+   * Every value published for `name` in blobs whose dimension set is exactly `service` plus `dimensions`,
+   * failing if a blob breaks an EMF limit along the way.
+   */
+  values(name: string, dimensions: Record<string, string> = { ServiceName: BASE_ENV.SERVICE_NAME }): number[] {
+    const wanted = ['service', ...Object.keys(dimensions)].sort();
+    const found: number[] = [];
+    for (const blob of this.emf) {
+      const [directive] = blob._aws.CloudWatchMetrics;
+      if (directive === undefined || !directive.Metrics.some((metric) => metric.Name === name)) continue;
+      const sets = directive.Dimensions.map((set) => [...set].sort().join(','));
+      if (!sets.includes(wanted.join(','))) continue;
+      if (Object.entries(dimensions).some(([key, value]) => blob[key] !== value)) continue;
+      const value = blob[name];
+      const list = Array.isArray(value) ? (value as number[]) : [value as number];
+      expect(list.length, `EMF allows at most 100 values of ${name} per blob`).toBeLessThanOrEqual(100);
+      found.push(...list);
+    }
+    return found;
+  }
+
+  value(name: string, dimensions?: Record<string, string>): number | undefined {
+    const values = this.values(name, dimensions);
+    expect(values.length, `${name} should be published once`).toBeLessThanOrEqual(1);
+    return values[0];
+  }
+}
+
+function captureOutput(): CapturedOutput {
+  const output = new CapturedOutput();
+  const record = (chunk: string | Uint8Array): boolean => {
+    for (const line of chunk.toString().split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        output.records.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        output.records.push({ text: line });
+      }
+    }
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(record);
+  vi.spyOn(process.stderr, 'write').mockImplementation(record);
+  return output;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Loopback peers
+
+const cleanups: (() => Promise<void>)[] = [];
+
+async function listen(server: Server | NetServer): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function httpServer(
+  respond: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ port: number; requests: IncomingMessage[] }> {
+  const requests: IncomingMessage[] = [];
+  const server = createServer((req, res) => {
+    requests.push(req);
+    respond(req, res);
+  });
+  const port = await listen(server);
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { port, requests };
+}
+
+async function silentServer(): Promise<number> {
+  const sockets: Socket[] = [];
+  const server = createNetServer((socket) => sockets.push(socket));
+  const port = await listen(server);
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return port;
+}
+
+/** A port that refuses connections: bound, then released. */
+async function closedPort(): Promise<number> {
+  const server = createNetServer();
+  const port = await listen(server);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('cloud-map-prober handler', () => {
+  let cloudMap: AwsClientStub<ServiceDiscoveryClient>;
+
+  beforeEach(() => {
+    cloudMap = mockClient(ServiceDiscoveryClient);
+  });
+
+  afterEach(async () => {
+    cloudMap.restore();
+    vi.restoreAllMocks();
+    vi.unstubAllEnvs();
+    await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+  });
+
+  it('discovers healthy-or-else-all instances at the API maximum and probes each one over HTTP', async () => {
+    const ok = await httpServer((_req, res) => res.end('ok'));
+    const unavailable = await httpServer((_req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    const refused = await closedPort();
+    cloudMap.on(DiscoverInstancesCommand).resolves({
+      Instances: [at('ok', ok.port, 'us-east-2a'), at('unavailable', unavailable.port, 'us-east-2b'), at('refused', refused, 'us-east-2b')],
+    });
+    const { handler } = await loadHandler();
+    const output = captureOutput();
+
+    const summary = await handler(event, context);
+
+    expect(summary).toEqual({ discovered: 3, succeeded: 1, failed: 2 });
+    expect(cloudMap.commandCalls(DiscoverInstancesCommand).map((call) => call.args[0].input)).toEqual([
+      { NamespaceName: 'spotwise.local', ServiceName: 'web', HealthStatus: 'HEALTHY_OR_ELSE_ALL', MaxResults: 1000 },
+    ]);
+    expect(ok.requests.map((req) => [req.method, req.url, req.headers['user-agent']])).toEqual([['GET', '/healthz', 'spotwise-cloud-map-prober']]);
+
+    expect(output.probeLog(`127.0.0.1:${ok.port}`)).toMatchObject({
+      level: 'INFO',
+      instanceId: 'ok',
+      availabilityZone: 'us-east-2a',
+      status: 'success',
+      httpStatus: 200,
+      latencyMs: expect.any(Number) as number,
+      cloudMapService: 'web',
+      function_request_id: context.awsRequestId,
+    });
+    expect(output.probeLog(`127.0.0.1:${unavailable.port}`)).toMatchObject({
+      level: 'WARN',
+      status: 'failure',
+      httpStatus: 503,
+      reason: 'HTTP 503',
+      latencyMs: expect.any(Number) as number,
+    });
+    const refusedLog = output.probeLog(`127.0.0.1:${refused}`);
+    expect(refusedLog).toMatchObject({ level: 'WARN', status: 'failure', reason: 'ECONNREFUSED' });
+    expect(refusedLog).not.toHaveProperty('latencyMs');
+
+    expect(output.value('InstancesDiscovered')).toBe(3);
+    expect(output.value('ProbeSuccess')).toBe(1);
+    expect(output.value('ProbeFailure')).toBe(2);
+    // One latency value per complete HTTP response, 503 included; none for the refused connection.
+    expect(output.values('ProbeLatency')).toHaveLength(2);
+    expect(output.value('ProbeSuccess', { ServiceName: 'web', AvailabilityZone: 'us-east-2a' })).toBe(1);
+    expect(output.value('ProbeFailure', { ServiceName: 'web', AvailabilityZone: 'us-east-2a' })).toBe(0);
+    expect(output.value('ProbeSuccess', { ServiceName: 'web', AvailabilityZone: 'us-east-2b' })).toBe(0);
+    expect(output.value('ProbeFailure', { ServiceName: 'web', AvailabilityZone: 'us-east-2b' })).toBe(2);
+    expect(output.emf.every((blob) => blob._aws.CloudWatchMetrics[0]?.Namespace === 'Spotwise')).toBe(true);
+  });
+
+  it('publishes InstancesDiscovered 0 and warns when nothing is registered, without failing', async () => {
+    cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [] });
+    const { handler } = await loadHandler();
+    const output = captureOutput();
+
+    await expect(handler(event, context)).resolves.toEqual({ discovered: 0, succeeded: 0, failed: 0 });
+
+    expect(output.value('InstancesDiscovered')).toBe(0);
+    expect(output.value('ProbeSuccess')).toBe(0);
+    expect(output.value('ProbeFailure')).toBe(0);
+    expect(output.logs).toContainEqual(expect.objectContaining({ level: 'WARN', message: expect.stringMatching(/no instances discovered/) as string }));
+  });
+
+  it('retries a throttled DiscoverInstances through the SDK retry strategy, then probes what it returns', async () => {
+    cloudMap.restore();
+    const ok = await httpServer((_req, res) => res.end('ok'));
+    const { handler, discoveryClient } = await loadHandler({ AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_SESSION_TOKEN: undefined });
+    // Full jitter draws the back-off from Math.random; zero keeps the test fast without changing the path taken.
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const sent: { hostname: string; target: unknown; attempt: unknown; body: unknown }[] = [];
+    const responses = [
+      { statusCode: 400, body: { __type: 'RequestLimitExceeded', Message: 'Rate exceeded' } },
+      { statusCode: 200, body: { Instances: [at('ok', ok.port)], InstancesRevision: 7 } },
+    ];
+    // A fake transport innermost in the stack: serialisation, signing, retries and error parsing stay real.
+    discoveryClient.middlewareStack.add(
+      () => (args) => {
+        const request = args.request as { hostname: string; headers: Record<string, string>; body: string | Uint8Array };
+        sent.push({
+          hostname: request.hostname,
+          target: request.headers['x-amz-target'],
+          attempt: request.headers['amz-sdk-request'],
+          body: JSON.parse(typeof request.body === 'string' ? request.body : new TextDecoder().decode(request.body)) as unknown,
+        });
+        const next = responses.shift();
+        if (next === undefined) throw new Error('unexpected extra DiscoverInstances attempt');
+        return Promise.resolve({
+          output: undefined as never,
+          response: {
+            statusCode: next.statusCode,
+            headers: { 'content-type': 'application/x-amz-json-1.1' },
+            body: Buffer.from(JSON.stringify(next.body)),
+          },
+        });
+      },
+      { step: 'deserialize', priority: 'low', name: 'fakeCloudMapTransport' },
+    );
+    const output = captureOutput();
+
+    await expect(handler(event, context)).resolves.toEqual({ discovered: 1, succeeded: 1, failed: 0 });
+
+    expect(sent).toHaveLength(2);
+    expect(sent[0]).toEqual({
+      // The data-plane host that the data-servicediscovery VPC endpoint serves.
+      hostname: 'data-servicediscovery.us-east-2.amazonaws.com',
+      target: 'Route53AutoNaming_v20170314.DiscoverInstances',
+      attempt: 'attempt=1; max=3',
+      body: { NamespaceName: 'spotwise.local', ServiceName: 'web', HealthStatus: 'HEALTHY_OR_ELSE_ALL', MaxResults: 1000 },
+    });
+    expect(sent[1]?.attempt).toBe('attempt=2; max=3');
+    expect(output.value('ProbeSuccess')).toBe(1);
+  });
+
+  it('fails the invocation with a DiscoveryError when DiscoverInstances fails', async () => {
+    cloudMap.on(DiscoverInstancesCommand).rejects(new ServiceNotFound({ message: 'Service not found: web', $metadata: {} }));
+    const { handler } = await loadHandler();
+    const output = captureOutput();
+
+    await expect(handler(event, context)).rejects.toThrow(/DiscoverInstances for service "web" in namespace "spotwise.local" failed: ServiceNotFound/);
+
+    expect(output.logs).toContainEqual(expect.objectContaining({ level: 'ERROR', message: 'discovery failed' }));
+    expect(output.values('InstancesDiscovered')).toEqual([]);
+  });
+
+  it('fails the invocation once discovery exceeds DISCOVERY_TIMEOUT_MS', async () => {
+    cloudMap.on(DiscoverInstancesCommand).callsFake(() => new Promise(() => undefined));
+    const { handler } = await loadHandler({ DISCOVERY_TIMEOUT_MS: '200' });
+    captureOutput();
+    const started = performance.now();
+
+    await expect(handler(event, context)).rejects.toThrow(/did not complete within 200 ms/);
+
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('counts instances with missing or malformed attributes as failures and never probes them', async () => {
+    const ok = await httpServer((_req, res) => res.end('ok'));
+    cloudMap.on(DiscoverInstancesCommand).resolves({
+      Instances: [
+        at('valid', ok.port),
+        instance('no-port', { AWS_INSTANCE_IPV4: '127.0.0.1' }),
+        instance('no-ip', { AWS_INSTANCE_PORT: String(ok.port) }),
+        instance('bad-ip', { AWS_INSTANCE_IPV4: '127.0.0', AWS_INSTANCE_PORT: String(ok.port) }),
+        instance('ipv6', { AWS_INSTANCE_IPV4: '::1', AWS_INSTANCE_PORT: String(ok.port) }),
+        instance('port-zero', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '0' }),
+        instance('port-too-big', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '70000' }),
+        instance('port-not-numeric', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: 'http' }),
+        { InstanceId: 'no-attributes' },
+      ],
+    });
+    const { handler } = await loadHandler();
+    const output = captureOutput();
+
+    await expect(handler(event, context)).resolves.toEqual({ discovered: 9, succeeded: 1, failed: 8 });
+
+    expect(ok.requests).toHaveLength(1);
+    const reasons = Object.fromEntries(
+      output.logs.filter((log) => log.status === 'failure').map((log): [string, unknown] => [String(log.instanceId), log.reason]),
+    );
+    expect(reasons).toEqual({
+      'no-port': 'invalid-attributes: AWS_INSTANCE_PORT is missing',
+      'no-ip': 'invalid-attributes: AWS_INSTANCE_IPV4 is missing',
+      'bad-ip': 'invalid-attributes: AWS_INSTANCE_IPV4 "127.0.0" is not an IPv4 address',
+      ipv6: 'invalid-attributes: AWS_INSTANCE_IPV4 "::1" is not an IPv4 address',
+      'port-zero': 'invalid-attributes: AWS_INSTANCE_PORT "0" is not a port in 1..65535',
+      'port-too-big': 'invalid-attributes: AWS_INSTANCE_PORT "70000" is not a port in 1..65535',
+      'port-not-numeric': 'invalid-attributes: AWS_INSTANCE_PORT "http" is not a port in 1..65535',
+      'no-attributes': 'invalid-attributes: AWS_INSTANCE_IPV4 is missing; AWS_INSTANCE_PORT is missing',
+    });
+    expect(output.value('ProbeFailure')).toBe(8);
+    expect(output.value('ProbeFailure', { ServiceName: 'web', AvailabilityZone: 'unknown' })).toBe(8);
+  });
+
+  it('warns that instances may be missing when discovery returns MaxResults of them, since the API cannot page', async () => {
+    // Attribute-less instances keep the test off the network: only the count matters here.
+    const full = Array.from({ length: 1000 }, (_, i) => ({ InstanceId: `i-${i}` }));
+    cloudMap.on(DiscoverInstancesCommand).resolvesOnce({ Instances: full.slice(0, 999) }).resolvesOnce({ Instances: full });
+    const { handler } = await loadHandler();
+    const truncationWarnings = (output: CapturedOutput): LogLine[] =>
+      output.logs.filter((log) => log.level === 'WARN' && /maximum number of instances/.test(log.message));
+
+    const below = captureOutput();
+    await handler(event, context);
+    expect(truncationWarnings(below)).toEqual([]);
+    vi.restoreAllMocks();
+
+    const atLimit = captureOutput();
+    await handler(event, context);
+    expect(truncationWarnings(atLimit)).toEqual([expect.objectContaining({ discovered: 1000, maxResults: 1000 })]);
+    expect(atLimit.value('InstancesDiscovered')).toBe(1000);
+  });
+
+  it('splits more than 100 latency values across EMF blobs, each keeping the ServiceName dimension', async () => {
+    const ok = await httpServer((_req, res) => res.end('ok'));
+    cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: Array.from({ length: 150 }, (_, i) => at(`i-${i}`, ok.port)) });
+    const { handler } = await loadHandler();
+    const output = captureOutput();
+
+    await handler(event, context);
+
+    // `values` only counts blobs whose dimensions are exactly service+ServiceName, and fails on >100 values.
+    expect(output.values('ProbeLatency')).toHaveLength(150);
+    expect(output.emf.filter((blob) => 'ProbeLatency' in blob)).toHaveLength(2);
+    expect(output.value('ProbeSuccess')).toBe(150);
+    expect(output.logs.filter((log) => /No application metrics/.test(log.message))).toEqual([]);
+    expect(output.records.filter((record) => typeof record.text === 'string')).toEqual([]);
+  });
+
+  it('times out a peer that accepts and never answers, and one whose response body stalls', async () => {
+    const silent = await silentServer();
+    const stalled = await httpServer((_req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+    });
+    cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [at('silent', silent), at('stalled', stalled.port)] });
+    const { handler } = await loadHandler({ PROBE_TIMEOUT_MS: '300' });
+    const output = captureOutput();
+    const started = performance.now();
+
+    await expect(handler(event, context)).resolves.toEqual({ discovered: 2, succeeded: 0, failed: 2 });
+
+    expect(performance.now() - started).toBeLessThan(300 + 250);
+    expect(output.probeLog(`127.0.0.1:${silent}`)).toMatchObject({ status: 'failure', reason: 'timeout after 300 ms' });
+    expect(output.probeLog(`127.0.0.1:${stalled.port}`)).toMatchObject({ status: 'failure', reason: 'timeout after 300 ms', httpStatus: 200 });
+    expect(output.values('ProbeLatency')).toEqual([]);
+  });
+
+  it.each([
+    ['SERVICE_NAME', { SERVICE_NAME: undefined }, /SERVICE_NAME is not set: it must hold the Cloud Map service name/],
+    ['NAMESPACE_NAME', { NAMESPACE_NAME: '' }, /NAMESPACE_NAME is not set: it must hold the Cloud Map namespace name/],
+    ['PROBE_TIMEOUT_MS', { PROBE_TIMEOUT_MS: '3s' }, /PROBE_TIMEOUT_MS must be a positive whole number of milliseconds; got "3s"/],
+    ['PROBE_PATH', { PROBE_PATH: 'healthz' }, /PROBE_PATH must start with "\/"/],
+  ])('fails with a clear ConfigurationError when %s is missing or invalid', async (_name, env, message) => {
+    const { handler } = await loadHandler(env);
+    captureOutput();
+
+    await expect(handler(event, context)).rejects.toThrow(message);
+    expect(cloudMap.commandCalls(DiscoverInstancesCommand)).toHaveLength(0);
+  });
+});
