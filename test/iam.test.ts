@@ -2,11 +2,20 @@
  * The calls each handler makes in its scenarios must be exactly what its synthesized role grants: an action
  * the handler needs but lacks fails in production, and a grant it never uses is privilege nobody needs.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DiscoverInstancesCommand, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { SecurityGroup, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { describe, expect, it } from 'vitest';
+import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it, vi } from 'vitest';
+import { CloudMapProber } from '../lib/constructs/cloud-map-prober';
 import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-drainer';
+import type * as ProberModule from '../lib/functions/cloud-map-prober/handler';
 import { runDrainerScenarios, TARGET_GROUP_API, TARGET_GROUP_WEB } from './functions/spot-drainer.scenarios';
 import { newApp } from './support/app';
 
@@ -74,5 +83,60 @@ describe('the drainer role', () => {
 
     const services = new Set(statements.flatMap((s) => ([] as string[]).concat(s.Action)).map((a) => a.split(':')[0]));
     expect([...services].sort()).toEqual(['elasticloadbalancing', 'logs', 'sqs']);
+  });
+});
+
+describe('the prober role', () => {
+  it('grants exactly the Cloud Map call the handler makes, on its own namespace and service', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const cloudMap = mockClient(ServiceDiscoveryClient);
+    cloudMap.on(DiscoverInstancesCommand).resolves({
+      Instances: [{ InstanceId: 'task-1', Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port), AVAILABILITY_ZONE: 'us-east-2a' } }],
+    });
+    for (const [key, value] of Object.entries({ NAMESPACE_NAME: 'spotwise.internal', SERVICE_NAME: 'web', POWERTOOLS_METRICS_NAMESPACE: 'Spotwise', POWERTOOLS_SERVICE_NAME: 'cloud-map-prober' })) {
+      vi.stubEnv(key, value);
+    }
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      vi.resetModules();
+      const { handler } = (await import('../lib/functions/cloud-map-prober/handler.js')) as typeof ProberModule;
+      await handler({} as ScheduledEvent, { awsRequestId: 'iam-test' } as Context);
+    } finally {
+      vi.restoreAllMocks();
+      vi.unstubAllEnvs();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    // Every command the handler sent, by the IAM action it needs (the SDK command name without "Command").
+    const called = new Set(cloudMap.calls().map((call) => `servicediscovery:${(call.args[0] as object).constructor.name.replace(/Command$/, '')}`));
+    cloudMap.restore();
+    expect([...called]).toEqual(['servicediscovery:DiscoverInstances']);
+
+    const stack = new Stack(newApp(), 'ProberOnly');
+    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
+    const namespace = new PrivateDnsNamespace(stack, 'Namespace', { vpc, name: 'spotwise.internal' });
+    const service = namespace.createService('Web', { name: 'web' });
+    new CloudMapProber(stack, 'Prober', { service, vpc, targetSecurityGroup: new SecurityGroup(stack, 'Tasks', { vpc }) });
+    const template = Template.fromStack(stack);
+    const statements = functionRoleStatements(template, 'NAMESPACE_NAME');
+    const granted = grantsFor(statements, 'servicediscovery');
+    expect([...granted.keys()]).toEqual([...called]);
+    expect(granted.get('servicediscovery:DiscoverInstances')).toEqual([
+      { 'Fn::GetAtt': [stack.getLogicalId(namespace.node.defaultChild as never), 'Arn'] },
+      { 'Fn::GetAtt': [stack.getLogicalId(service.node.defaultChild as never), 'Arn'] },
+    ]);
+    // Beyond Cloud Map: only its own log group, and the network-interface actions Lambda needs in a VPC.
+    const others = statements.filter((st) => !([] as string[]).concat(st.Action).some((a) => a.startsWith('servicediscovery:')));
+    expect(others.flatMap((st) => ([] as string[]).concat(st.Action)).sort()).toEqual([
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:CreateNetworkInterface',
+      'ec2:DeleteNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeSubnets',
+      'ec2:UnassignPrivateIpAddresses',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
   });
 });
