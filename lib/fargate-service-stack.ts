@@ -1,5 +1,5 @@
 import type { StackProps } from 'aws-cdk-lib';
-import { BootstraplessSynthesizer, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import type { Schedule } from 'aws-cdk-lib/aws-events';
 import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -7,6 +7,7 @@ import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import type { Construct } from 'constructs';
 import { CloudMapProber } from './constructs/cloud-map-prober';
 import { PublicVpc } from './constructs/public-vpc';
+import { PlainCloudFormationSynthesizer } from './plain-cloudformation-synthesizer';
 import { SpotFargateService } from './constructs/spot-fargate-service';
 import { WebLoadBalancer } from './constructs/web-load-balancer';
 
@@ -59,8 +60,8 @@ export class FargateServiceStack extends Stack {
   public readonly prober: CloudMapProber;
 
   constructor(scope: Construct, id: string, props: FargateServiceStackProps = {}) {
-    // Bootstrapless: deploys with plain `aws cloudformation deploy`, and synth fails if anything adds an asset.
-    super(scope, id, { synthesizer: new BootstraplessSynthesizer(), ...props });
+    // Plain CloudFormation: no bootstrap, and synth fails if anything adds an asset.
+    super(scope, id, { synthesizer: new PlainCloudFormationSynthesizer(), ...props });
 
     const { vpc } = new PublicVpc(this, 'Network');
     this.loadBalancer = new WebLoadBalancer(this, 'Web', {

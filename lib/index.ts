@@ -8,3 +8,4 @@ export * from './constructs/spot-interruption-drainer';
 export * from './constructs/web-load-balancer';
 export * from './fargate-service-stack';
 export * from './spot-fleet-web-app-stack';
+export * from './plain-cloudformation-synthesizer';

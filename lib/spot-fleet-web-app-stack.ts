@@ -1,11 +1,12 @@
 import type { StackProps } from 'aws-cdk-lib';
-import { Aws, BootstraplessSynthesizer, CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
+import { Aws, CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
 import type { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import { EventField, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { Construct } from 'constructs';
 import { NotificationTopic } from './constructs/notification-topic';
 import { PublicVpc } from './constructs/public-vpc';
+import { PlainCloudFormationSynthesizer } from './plain-cloudformation-synthesizer';
 import type { SpotAllocationStrategy } from './constructs/spot-fleet';
 import { SpotFleet } from './constructs/spot-fleet';
 import { SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
@@ -42,8 +43,8 @@ export class SpotFleetWebAppStack extends Stack {
   public readonly notifications: NotificationTopic;
 
   constructor(scope: Construct, id: string, props: SpotFleetWebAppStackProps = {}) {
-    // Bootstrapless: deploys with plain `aws cloudformation deploy`, and synth fails if anything adds an asset.
-    super(scope, id, { synthesizer: new BootstraplessSynthesizer(), ...props });
+    // Plain CloudFormation: no bootstrap, and synth fails if anything adds an asset.
+    super(scope, id, { synthesizer: new PlainCloudFormationSynthesizer(), ...props });
 
     const email = new CfnParameter(this, 'NotificationEmail', {
       type: 'String',

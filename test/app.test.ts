@@ -1,6 +1,7 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Peer, Port, SecurityGroup } from 'aws-cdk-lib/aws-ec2';
+import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
@@ -70,6 +71,33 @@ describe('the Spotwise app', () => {
     for (const stack of [stacks.spotFleetWebApp, stacks.fargateService]) {
       expect(stack.environment).toBe('aws://unknown-account/unknown-region');
     }
+  });
+
+  it('lets cdk deploy use the caller\'s credentials: no bootstrap roles, no staged template', () => {
+    const app = newApp();
+    addSpotwiseStacks(app);
+    const assembly = app.synth();
+    for (const name of ['SpotFleetWebApp', 'FargateService']) {
+      const artifact = assembly.getStackByName(name);
+      expect(artifact.assumeRoleArn).toBeUndefined();
+      expect(artifact.cloudFormationExecutionRoleArn).toBeUndefined();
+      expect(artifact.stackTemplateAssetObjectUrl).toBeUndefined();
+      expect(artifact.requiresBootstrapStackVersion).toBeUndefined();
+      expect(Object.keys((artifact.template as { Parameters?: object }).Parameters ?? {})).not.toContain('BootstrapVersion');
+    }
+    expect(assembly.artifacts.filter((a) => a.id.endsWith('.assets'))).toEqual([]);
+  });
+
+  it('fails at synth when a construct adds an asset that plain CloudFormation cannot deploy', () => {
+    const { fargateService } = addSpotwiseStacks(newApp());
+    expect(
+      () =>
+        new LambdaFunction(fargateService, 'Zipped', {
+          runtime: Runtime.NODEJS_24_X,
+          handler: 'index.handler',
+          code: Code.fromAsset(__dirname),
+        }),
+    ).toThrow(/FargateService must deploy as plain CloudFormation, without an asset bucket.*Inline the code/);
   });
 
   it('matches the normalised SpotFleetWebApp snapshot', () => {

@@ -1,0 +1,37 @@
+import type {
+  DockerImageAssetLocation,
+  DockerImageAssetSource,
+  FileAssetLocation,
+  FileAssetSource,
+  ISynthesisSession,
+} from 'aws-cdk-lib';
+import { StackSynthesizer } from 'aws-cdk-lib';
+
+/**
+ * Synthesizes a stack for plain `aws cloudformation deploy`: no bootstrap version parameter or rule, no
+ * bootstrap roles for `cdk deploy` to assume (it deploys with the caller's credentials), the template
+ * passed inline rather than staged in a bootstrap bucket, and a synth-time error for anything that would
+ * need an asset upload, such as a Lambda bundled to a zip or a CDK-provided custom resource.
+ *
+ * `BootstraplessSynthesizer` refuses assets too, but still names the bootstrap deploy and execution roles.
+ */
+export class PlainCloudFormationSynthesizer extends StackSynthesizer {
+  public addFileAsset(asset: FileAssetSource): FileAssetLocation {
+    throw new Error(
+      `${this.boundStack.stackName} must deploy as plain CloudFormation, without an asset bucket, but something added ` +
+        `the file asset ${asset.fileName ?? asset.sourceHash}. Inline the code (InlineNodeFunction) or drop the construct that needs it.`,
+    );
+  }
+
+  public addDockerImageAsset(asset: DockerImageAssetSource): DockerImageAssetLocation {
+    throw new Error(
+      `${this.boundStack.stackName} must deploy as plain CloudFormation, without an image repository, but something ` +
+        `added the Docker image asset ${asset.directoryName ?? asset.sourceHash}. Use an image from a registry instead.`,
+    );
+  }
+
+  public synthesize(session: ISynthesisSession): void {
+    this.synthesizeTemplate(session);
+    this.emitArtifact(session);
+  }
+}
