@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import type { Server } from 'node:http';
-import { createServer } from 'node:http';
-import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
-import { createServer as createNetServer } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { fakeContext, scheduledEvent } from '../test/support/lambda';
+import type { Cleanup } from '../test/support/loopback';
+import { closeAll, httpServer, silentServer } from '../test/support/loopback';
 import { measureColdInit, writeInlineBundle } from './cold-init';
 
 const ENTRY = join(__dirname, '..', 'lib', 'functions', 'cloud-map-prober', 'handler.ts');
@@ -42,10 +41,8 @@ const { writeSync } = require('node:fs');
 const { mockClient } = require('aws-sdk-client-mock');
 const { ServiceDiscoveryClient, DiscoverInstancesCommand } = require('@aws-sdk/client-servicediscovery');
 mockClient(ServiceDiscoveryClient).on(DiscoverInstancesCommand).resolves({ Instances: JSON.parse(process.env.BENCH_INSTANCES) });
-const event = { version: '0', id: 'bench', 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012',
-  time: new Date().toISOString(), region: 'us-east-2', resources: [], detail: {} };
-const context = { functionName: 'cloud-map-prober', awsRequestId: 'bench', invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:cloud-map-prober',
-  memoryLimitInMB: '256', functionVersion: '$LATEST', getRemainingTimeInMillis: () => 15000 };
+const event = ${JSON.stringify(scheduledEvent())};
+const context = { ...${JSON.stringify(fakeContext('cloud-map-prober'))}, getRemainingTimeInMillis: () => 15000 };
 const { handler } = require(process.env.BENCH_BUNDLE);
 const t1 = performance.now();
 handler(event, context).then((summary) => {
@@ -84,10 +81,16 @@ Promise.all(instances.map((i) => new Promise((resolve) => {
 
 export async function run(): Promise<void> {
   const { path: bundlePath, bytes } = writeInlineBundle('cloud-map-prober', ENTRY);
-  const closers: (() => Promise<void>)[] = [];
+  const cleanups: Cleanup[] = [];
   try {
-    const slowPorts = await Promise.all(Array.from({ length: INSTANCES }, () => slowServer(closers)));
-    const hangingPorts = await Promise.all(Array.from({ length: HANGING }, () => hangingServer(closers)));
+    const slowPorts = await Promise.all(
+      Array.from({ length: INSTANCES }, () =>
+        httpServer((_req, res) => {
+          setTimeout(() => res.end('ok'), ANSWER_AFTER_MS);
+        }, cleanups),
+      ),
+    );
+    const hangingPorts = await Promise.all(Array.from({ length: HANGING }, () => silentServer(cleanups)));
 
     const load = loadavg()[0] ?? Number.NaN;
     const { handler: fanOutRuns, floor: floorRuns } = await coldRuns(bundlePath, slowPorts, {});
@@ -136,7 +139,7 @@ export async function run(): Promise<void> {
     if (boundedRatio > BOUNDED_GOAL) missed.push(`bounded run took ${boundedRatio.toFixed(3)}x the probe timeout, goal <= ${BOUNDED_GOAL}x`);
     if (missed.length > 0) throw new Error(`Cloud Map prober benchmark missed its goals:\n- ${missed.join('\n- ')}`);
   } finally {
-    await Promise.all(closers.map((close) => close()));
+    await closeAll(cleanups);
   }
 }
 
@@ -188,40 +191,6 @@ function coldRun(script: string, env: Record<string, string>): Promise<ColdRun> 
       resolve(JSON.parse(result) as ColdRun);
     });
   });
-}
-
-async function slowServer(closers: (() => Promise<void>)[]): Promise<number> {
-  const server: Server = createServer((_req, res) => {
-    setTimeout(() => res.end('ok'), ANSWER_AFTER_MS);
-  });
-  const port = await listen(server);
-  closers.push(
-    () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return port;
-}
-
-async function hangingServer(closers: (() => Promise<void>)[]): Promise<number> {
-  const sockets: Socket[] = [];
-  const server: NetServer = createNetServer((socket) => sockets.push(socket));
-  const port = await listen(server);
-  closers.push(
-    () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return port;
-}
-
-async function listen(server: Server | NetServer): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as AddressInfo).port;
 }
 
 function median(values: readonly number[]): number {

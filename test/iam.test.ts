@@ -2,15 +2,12 @@
  * The calls each handler makes in its scenarios must be exactly what its synthesized role grants: an action
  * the handler needs but lacks fails in production, and a grant it never uses is privilege nobody needs.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { DiscoverInstancesCommand, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { SecurityGroup, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
-import type { Context, ScheduledEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, vi } from 'vitest';
 import { CloudMapProber } from '../lib/constructs/cloud-map-prober';
@@ -18,6 +15,9 @@ import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-dra
 import type * as ProberModule from '../lib/functions/cloud-map-prober/handler';
 import { runDrainerScenarios, TARGET_GROUP_API, TARGET_GROUP_WEB } from './functions/spot-drainer.scenarios';
 import { newApp } from './support/app';
+import { fakeContext, scheduledEvent } from './support/lambda';
+import type { Cleanup } from './support/loopback';
+import { closeAll, httpServer } from './support/loopback';
 
 interface Statement {
   Effect: string;
@@ -88,9 +88,8 @@ describe('the drainer role', () => {
 
 describe('the prober role', () => {
   it('grants exactly the Cloud Map call the handler makes, on its own namespace and service', async () => {
-    const server = createServer((_req, res) => res.end('ok'));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
+    const cleanups: Cleanup[] = [];
+    const port = await httpServer((_req, res) => res.end('ok'), cleanups);
     const cloudMap = mockClient(ServiceDiscoveryClient);
     cloudMap.on(DiscoverInstancesCommand).resolves({
       Instances: [{ InstanceId: 'task-1', Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port), AVAILABILITY_ZONE: 'us-east-2a' } }],
@@ -102,11 +101,11 @@ describe('the prober role', () => {
     try {
       vi.resetModules();
       const { handler } = (await import('../lib/functions/cloud-map-prober/handler.js')) as typeof ProberModule;
-      await handler({} as ScheduledEvent, { awsRequestId: 'iam-test' } as Context);
+      await handler(scheduledEvent(), fakeContext('cloud-map-prober'));
     } finally {
       vi.restoreAllMocks();
       vi.unstubAllEnvs();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeAll(cleanups);
     }
     // Every command the handler sent, by the IAM action it needs (the SDK command name without "Command").
     const called = new Set(cloudMap.calls().map((call) => `servicediscovery:${(call.args[0] as object).constructor.name.replace(/Command$/, '')}`));

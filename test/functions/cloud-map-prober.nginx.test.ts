@@ -1,12 +1,11 @@
-import type { Server as NetServer, Socket } from 'node:net';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type { HttpInstanceSummary } from '@aws-sdk/client-servicediscovery';
 import { DiscoverInstancesCommand, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { Context, ScheduledEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type * as HandlerModule from '../../lib/functions/cloud-map-prober/handler';
+import { fakeContext, scheduledEvent } from '../support/lambda';
+import type { Cleanup } from '../support/loopback';
+import { closeAll, silentServer } from '../support/loopback';
 import type { RunningNginx } from '../support/nginx';
 import { assertNginxInstalled, freePort, startNginx } from '../support/nginx';
 
@@ -14,32 +13,8 @@ const PROBE_TIMEOUT_MS = 1000;
 /** Loopback connects and nginx answers take milliseconds; the margin absorbs a loaded CI machine. */
 const RUN_MARGIN_MS = 500;
 
-const event = {
-  version: '0',
-  id: 'b5e5c3a1-0000-4000-8000-000000000001',
-  'detail-type': 'Scheduled Event',
-  source: 'aws.events',
-  account: '123456789012',
-  time: '2025-01-01T00:00:00Z',
-  region: 'us-east-2',
-  resources: ['arn:aws:events:us-east-2:123456789012:rule/ProbeSchedule'],
-  detail: {},
-} satisfies ScheduledEvent;
-
-const context = {
-  callbackWaitsForEmptyEventLoop: true,
-  functionName: 'cloud-map-prober',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:cloud-map-prober',
-  memoryLimitInMB: '256',
-  awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345679',
-  logGroupName: '/aws/lambda/cloud-map-prober',
-  logStreamName: '2025/01/01/[$LATEST]abcdef',
-  getRemainingTimeInMillis: () => 15_000,
-  done: () => undefined,
-  fail: () => undefined,
-  succeed: () => undefined,
-} satisfies Context;
+const event = scheduledEvent();
+const context = fakeContext('cloud-map-prober');
 
 function nginxInstalled(): boolean {
   try {
@@ -62,8 +37,7 @@ function at(id: string, port: number, availabilityZone: string): HttpInstanceSum
 
 describe('cloud-map-prober against a real nginx', () => {
   let nginx: RunningNginx | undefined;
-  let hanging: NetServer | undefined;
-  const hangingSockets: Socket[] = [];
+  const cleanups: Cleanup[] = [];
   const ports = { healthyA: 0, healthyB: 0, unavailable: 0, closed: 0, hanging: 0 };
 
   beforeAll(async () => {
@@ -78,14 +52,11 @@ describe('cloud-map-prober against a real nginx', () => {
       { port: ports.healthyB, status: 200 },
       { port: ports.unavailable, status: 503 },
     ]);
-    hanging = createServer((socket) => hangingSockets.push(socket));
-    await new Promise<void>((resolve) => hanging?.listen(0, '127.0.0.1', resolve));
-    ports.hanging = (hanging.address() as AddressInfo).port;
+    ports.hanging = await silentServer(cleanups);
   });
 
   afterAll(async () => {
-    for (const socket of hangingSockets) socket.destroy();
-    await new Promise<void>((resolve) => (hanging ? hanging.close(() => resolve()) : resolve()));
+    await closeAll(cleanups);
     await nginx?.stop();
   });
 

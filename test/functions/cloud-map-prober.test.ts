@@ -1,15 +1,13 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer } from 'node:http';
-import type { Server as NetServer, Socket } from 'node:net';
-import { createServer as createNetServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpInstanceSummary } from '@aws-sdk/client-servicediscovery';
 import { DiscoverInstancesCommand, ServiceDiscoveryClient, ServiceNotFound } from '@aws-sdk/client-servicediscovery';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { Context, ScheduledEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type * as HandlerModule from '../../lib/functions/cloud-map-prober/handler';
+import { fakeContext, scheduledEvent } from '../support/lambda';
+import type { Cleanup } from '../support/loopback';
+import { closeAll, closedPort, httpServer, silentServer } from '../support/loopback';
 
 // ---------------------------------------------------------------------------------------------------------
 // Fixtures
@@ -25,32 +23,8 @@ const BASE_ENV = {
   DISCOVERY_TIMEOUT_MS: '2000',
 } as const;
 
-const event = {
-  version: '0',
-  id: 'b5e5c3a1-0000-4000-8000-000000000000',
-  'detail-type': 'Scheduled Event',
-  source: 'aws.events',
-  account: '123456789012',
-  time: '2025-01-01T00:00:00Z',
-  region: 'us-east-2',
-  resources: ['arn:aws:events:us-east-2:123456789012:rule/ProbeSchedule'],
-  detail: {},
-} satisfies ScheduledEvent;
-
-const context = {
-  callbackWaitsForEmptyEventLoop: true,
-  functionName: 'cloud-map-prober',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:cloud-map-prober',
-  memoryLimitInMB: '256',
-  awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
-  logGroupName: '/aws/lambda/cloud-map-prober',
-  logStreamName: '2025/01/01/[$LATEST]abcdef',
-  getRemainingTimeInMillis: () => 15_000,
-  done: () => undefined,
-  fail: () => undefined,
-  succeed: () => undefined,
-} satisfies Context;
+const event = scheduledEvent();
+const context = fakeContext('cloud-map-prober');
 
 /** A fresh module per test: config, Logger and Metrics are per process, as on a Lambda cold start. */
 async function loadHandler(env: Record<string, string | undefined> = {}): Promise<typeof HandlerModule> {
@@ -154,52 +128,18 @@ function captureOutput(): CapturedOutput {
 // ---------------------------------------------------------------------------------------------------------
 // Loopback peers
 
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups: Cleanup[] = [];
 
-async function listen(server: Server | NetServer): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as AddressInfo).port;
-}
-
-async function httpServer(
+/** An HTTP peer that records the requests it answers. */
+async function recordingServer(
   respond: (req: IncomingMessage, res: ServerResponse) => void,
 ): Promise<{ port: number; requests: IncomingMessage[] }> {
   const requests: IncomingMessage[] = [];
-  const server = createServer((req, res) => {
+  const port = await httpServer((req, res) => {
     requests.push(req);
     respond(req, res);
-  });
-  const port = await listen(server);
-  cleanups.push(
-    () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
+  }, cleanups);
   return { port, requests };
-}
-
-async function silentServer(): Promise<number> {
-  const sockets: Socket[] = [];
-  const server = createNetServer((socket) => sockets.push(socket));
-  const port = await listen(server);
-  cleanups.push(
-    () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return port;
-}
-
-/** A port that refuses connections: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createNetServer();
-  const port = await listen(server);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -215,12 +155,12 @@ describe('cloud-map-prober handler', () => {
     cloudMap.restore();
     vi.restoreAllMocks();
     vi.unstubAllEnvs();
-    await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+    await closeAll(cleanups);
   });
 
   it('discovers healthy-or-else-all instances at the API maximum and probes each one over HTTP', async () => {
-    const ok = await httpServer((_req, res) => res.end('ok'));
-    const unavailable = await httpServer((_req, res) => {
+    const ok = await recordingServer((_req, res) => res.end('ok'));
+    const unavailable = await recordingServer((_req, res) => {
       res.statusCode = 503;
       res.end();
     });
@@ -287,7 +227,7 @@ describe('cloud-map-prober handler', () => {
 
   it('retries a throttled DiscoverInstances through the SDK retry strategy, then probes what it returns', async () => {
     cloudMap.restore();
-    const ok = await httpServer((_req, res) => res.end('ok'));
+    const ok = await recordingServer((_req, res) => res.end('ok'));
     const { handler, discoveryClient } = await loadHandler({ AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_SESSION_TOKEN: undefined });
     // Full jitter draws the back-off from Math.random; zero keeps the test fast without changing the path taken.
     vi.spyOn(Math, 'random').mockReturnValue(0);
@@ -358,7 +298,7 @@ describe('cloud-map-prober handler', () => {
   });
 
   it('counts instances with missing or malformed attributes as failures and never probes them', async () => {
-    const ok = await httpServer((_req, res) => res.end('ok'));
+    const ok = await recordingServer((_req, res) => res.end('ok'));
     cloudMap.on(DiscoverInstancesCommand).resolves({
       Instances: [
         at('valid', ok.port),
@@ -415,7 +355,7 @@ describe('cloud-map-prober handler', () => {
   });
 
   it('splits more than 100 latency values across EMF blobs, each keeping the ServiceName dimension', async () => {
-    const ok = await httpServer((_req, res) => res.end('ok'));
+    const ok = await recordingServer((_req, res) => res.end('ok'));
     cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: Array.from({ length: 150 }, (_, i) => at(`i-${i}`, ok.port)) });
     const { handler } = await loadHandler();
     const output = captureOutput();
@@ -431,8 +371,8 @@ describe('cloud-map-prober handler', () => {
   });
 
   it('times out a peer that accepts and never answers, and one whose response body stalls', async () => {
-    const silent = await silentServer();
-    const stalled = await httpServer((_req, res) => {
+    const silent = await silentServer(cleanups);
+    const stalled = await recordingServer((_req, res) => {
       res.writeHead(200, { 'content-length': '100' });
       res.write('partial');
     });

@@ -5,8 +5,6 @@
  * Importing this module loads the handler, and Powertools reads POWERTOOLS_SERVICE_NAME and
  * POWERTOOLS_METRICS_NAMESPACE then: set them first if the handler's output matters to the caller.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   DeregisterTargetsCommand,
   DescribeTargetHealthCommand,
@@ -19,23 +17,16 @@ import type {
   TargetHealthDescription,
   TargetHealthStateEnum,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { Context, EventBridgeEvent } from 'aws-lambda';
+import type { EventBridgeEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../lib/functions/spot-drainer/handler';
+import { fakeContext as contextFor, sampleEvent } from '../support/lambda';
 
 export const TARGET_GROUP_WEB = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
 export const TARGET_GROUP_API = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-api/fedcba9876543210';
 /** The instance in AWS's published sample events. */
 export const SAMPLE_INSTANCE_ID = 'i-1234567890abcdef0';
 export const OTHER_INSTANCE_ID = 'i-0aaaabbbbccccdddd';
-
-export const FIXTURES_DIR = join(__dirname, '..', 'fixtures', 'aws-events');
-export type FixtureName = 'spot-interruption-warning' | 'rebalance-recommendation';
-
-/** A fresh copy of one of AWS's published sample events, as delivered (a plain JSON object). */
-export function sampleEvent(name: FixtureName): EventBridgeEvent<string, unknown> {
-  return JSON.parse(readFileSync(join(FIXTURES_DIR, `${name}.json`), 'utf8')) as EventBridgeEvent<string, unknown>;
-}
 
 /** The sample interruption warning with some `detail` fields replaced (a value of `undefined` deletes the field). */
 export function interruptionWarning(detail: Record<string, unknown> = {}): EventBridgeEvent<string, unknown> {
@@ -45,20 +36,8 @@ export function interruptionWarning(detail: Record<string, unknown> = {}): Event
   return { ...event, detail: merged };
 }
 
-export const fakeContext = {
-  callbackWaitsForEmptyEventLoop: true,
-  functionName: 'spotwise-spot-drainer',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:spotwise-spot-drainer',
-  memoryLimitInMB: '256',
-  awsRequestId: '7f4c2e1a-2b3c-4d5e-8f90-123456789abc',
-  logGroupName: '/aws/lambda/spotwise-spot-drainer',
-  logStreamName: '2026/11/23/[$LATEST]0123456789abcdef0123456789abcdef',
-  getRemainingTimeInMillis: () => 30_000,
-  done: () => undefined,
-  fail: () => undefined,
-  succeed: () => undefined,
-} satisfies Context;
+/** The drainer's context, a plain object so that `bench/drainer.ts` can serialise it into its child processes. */
+export const fakeContext = contextFor('spotwise-spot-drainer');
 
 export function registration(
   id: string,

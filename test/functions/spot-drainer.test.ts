@@ -18,8 +18,8 @@ vi.hoisted(() => {
 import { DrainIncompleteError } from '../../lib/functions/spot-drainer/drain';
 import { ELB_CLIENT_CONFIG, elbClient } from '../../lib/functions/spot-drainer/elb';
 import { handler } from '../../lib/functions/spot-drainer/handler';
+import { FIXTURES_DIR, sampleEvent } from '../support/lambda';
 import {
-  FIXTURES_DIR,
   FakeElb,
   OTHER_INSTANCE_ID,
   SAMPLE_INSTANCE_ID,
@@ -30,7 +30,6 @@ import {
   interruptionWarning,
   registration,
   runDrainerScenarios,
-  sampleEvent,
 } from './spot-drainer.scenarios';
 
 const ME = SAMPLE_INSTANCE_ID;
@@ -414,7 +413,7 @@ describe('AWS sample event fixtures', () => {
   const repoRoot = resolve(__dirname, '..', '..');
   const shared = resolve(repoRoot, '../shared/aws-events');
 
-  it.skipIf(!existsSync(shared)).each(['spot-interruption-warning.json', 'rebalance-recommendation.json'])(
+  it.skipIf(!existsSync(shared)).each(['spot-interruption-warning.json', 'rebalance-recommendation.json', 'scheduled-event.json'])(
     'keeps %s byte-identical to the published sample',
     (file) => {
       expect(readFileSync(join(FIXTURES_DIR, file)).equals(readFileSync(join(shared, file)))).toBe(true);
