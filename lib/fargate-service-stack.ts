@@ -36,7 +36,9 @@ export interface FargateServiceStackProps extends StackProps {
    */
   readonly stopTimeout?: Duration;
   /**
-   * Private DNS namespace for Cloud Map.
+   * Private DNS namespace for Cloud Map. Give each copy of the stack in one account and region its own:
+   * DiscoverInstances looks namespaces up by HTTP name, which Cloud Map suffixes with a hash when a name is
+   * reused, so a second `spotwise.internal` would leave its prober asking about the first one.
    * @default 'spotwise.internal'
    */
   readonly namespaceName?: string;

@@ -82,6 +82,8 @@ export class SpotFleetWebAppStack extends Stack {
           `instance ${EventField.fromPath('$.detail.instance-id')} in ${EventField.fromPath('$.region')} two minutes after ` +
           `${EventField.fromPath('$.time')}. The drainer is taking it out of the load balancer.`,
       ),
+      // A notice that cannot be delivered waits in the same queue, and trips the same alarm, as a failed drain.
+      { deadLetterQueue: this.drainer.deadLetterQueue, retryAttempts: 2, maxEventAge: Duration.minutes(10) },
     );
 
     new CfnOutput(this, 'SiteUrl', { value: this.loadBalancer.url, description: 'The web app, behind the ALB' });

@@ -64,6 +64,12 @@ describe('cluster', () => {
 });
 
 describe('service', () => {
+  it('is created after, and deleted before, the capacity provider association it uses', () => {
+    template.hasResource('AWS::ECS::Service', {
+      DependsOn: Match.arrayWith([logicalId(template, 'AWS::ECS::ClusterCapacityProviderAssociations')]),
+    });
+  });
+
   it('passes the 1:1 strategy itself and sets no LaunchType (aws-cdk#24961)', () => {
     template.hasResourceProperties('AWS::ECS::Service', {
       CapacityProviderStrategy: [

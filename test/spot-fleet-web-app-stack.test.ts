@@ -212,9 +212,12 @@ describe('spot fleet', () => {
     expect(JSON.stringify(fleetConfig(template))).not.toContain('$Latest');
   });
 
-  it('registers its instances in the target group', () => {
+  it('registers its instances in the target group, once the group serves the listener', () => {
     const tg = logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
     expect(fleetConfig(template).LoadBalancersConfig).toEqual({ TargetGroupsConfig: { TargetGroups: [{ Arn: { Ref: tg } }] } });
+    template.hasResource('AWS::EC2::SpotFleet', {
+      DependsOn: Match.arrayWith([logicalId(template, 'AWS::ElasticLoadBalancingV2::Listener')]),
+    });
   });
 
   it('tags the request through spot-fleet-request tag specifications', () => {
@@ -312,6 +315,8 @@ describe('interruption routing', () => {
         {
           Id: Match.anyValue(),
           Arn: { Ref: topic },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queue, 'Arn'] } },
+          RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 600 },
           InputTransformer: {
             InputPathsMap: {
               'detail-instance-id': '$.detail.instance-id',
@@ -324,6 +329,21 @@ describe('interruption routing', () => {
         },
       ],
     });
+  });
+
+  it('lets only this rule send undelivered events to the dead-letter queue, in one statement', () => {
+    const rule = logicalId(template, 'AWS::Events::Rule');
+    const queue = logicalId(template, 'AWS::SQS::Queue');
+    const [[, policy]] = resourcesOfType(template, 'AWS::SQS::QueuePolicy') as [[string, { PolicyDocument: { Statement: Record<string, unknown>[] } }]];
+    const allows = policy.PolicyDocument.Statement.filter((s) => s.Effect === 'Allow');
+    expect(allows).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: { 'Fn::GetAtt': [queue, 'Arn'] },
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rule, 'Arn'] } } },
+      }),
+    ]);
   });
 
   it('sends people a sentence naming the instance, the action, the time and the stack', () => {

@@ -80,7 +80,7 @@ export interface InlineNodeFunctionProps {
    * Extra environment variables, merged over the Powertools defaults.
    * @default - only the Powertools settings
    */
-  readonly environment?: Record<string, string>;
+  readonly environment?: Readonly<Record<string, string>>;
   /**
    * Maximum run time.
    * @default Duration.seconds(30)
@@ -110,7 +110,7 @@ export interface InlineNodeFunctionProps {
    * Security groups, when the function runs in a VPC.
    * @default - CDK creates one
    */
-  readonly securityGroups?: ISecurityGroup[];
+  readonly securityGroups?: readonly ISecurityGroup[];
   /**
    * Whether a function in public subnets may be placed there. Lambda never gives it a public IP,
    * so callers that set this must also give it a private route (VPC endpoints) to what it calls.
@@ -201,7 +201,7 @@ export class InlineNodeFunction extends Construct {
       },
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
-      securityGroups: props.securityGroups,
+      securityGroups: props.securityGroups && [...props.securityGroups],
       allowPublicSubnet: props.allowPublicSubnet,
     });
   }

@@ -1,9 +1,11 @@
-import { CfnCondition, Fn, Token } from 'aws-cdk-lib';
+import type { Duration } from 'aws-cdk-lib';
+import { CfnCondition, Fn, Names, Token } from 'aws-cdk-lib';
 import type { IRule, IRuleTarget, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { CfnSubscription} from 'aws-cdk-lib/aws-sns';
 import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export interface NotificationTopicProps {
@@ -17,6 +19,24 @@ export interface NotificationTopicProps {
    * @default - none
    */
   readonly displayName?: string;
+}
+
+export interface NotifyOnOptions {
+  /**
+   * Queue for events EventBridge could not deliver to the topic after its retries.
+   * @default - undelivered events are dropped
+   */
+  readonly deadLetterQueue?: IQueue;
+  /**
+   * How many times EventBridge retries a failed delivery.
+   * @default 185 (EventBridge's default)
+   */
+  readonly retryAttempts?: number;
+  /**
+   * How long EventBridge keeps retrying.
+   * @default 24 hours (EventBridge's default)
+   */
+  readonly maxEventAge?: Duration;
 }
 
 /**
@@ -66,9 +86,38 @@ export class NotificationTopic extends Construct {
   }
 
   /** Sends `message` to the topic for each event `rule` matches, and lets only that rule publish. */
-  public notifyOn(rule: IRule & { addTarget(target: IRuleTarget): void }, message: RuleTargetInput): void {
+  public notifyOn(
+    rule: IRule & { addTarget(target: IRuleTarget): void },
+    message: RuleTargetInput,
+    options: NotifyOnOptions = {},
+  ): void {
     const topicArn = this.topic.topicArn;
-    rule.addTarget({ bind: () => ({ arn: topicArn, input: message }) });
+    const { deadLetterQueue, retryAttempts, maxEventAge } = options;
+    // Not the SnsTopic target: it would also grant every EventBridge rule in the account publish rights.
+    rule.addTarget({
+      bind: () => ({
+        arn: topicArn,
+        input: message,
+        deadLetterConfig: deadLetterQueue && { arn: deadLetterQueue.queueArn },
+        retryPolicy:
+          retryAttempts !== undefined || maxEventAge !== undefined
+            ? { maximumRetryAttempts: retryAttempts, maximumEventAgeInSeconds: maxEventAge?.toSeconds() }
+            : undefined,
+      }),
+    });
+    if (deadLetterQueue !== undefined) {
+      // The statement CDK's own targets add, same id: when the queue already serves another target of this
+      // rule the two merge into one.
+      deadLetterQueue.addToResourcePolicy(
+        new PolicyStatement({
+          sid: `AllowEventRule${Names.nodeUniqueId(rule.node)}`,
+          principals: [new ServicePrincipal('events.amazonaws.com')],
+          actions: ['sqs:SendMessage'],
+          resources: [deadLetterQueue.queueArn],
+          conditions: { ArnEquals: { 'aws:SourceArn': rule.ruleArn } },
+        }),
+      );
+    }
     this.topic.addToResourcePolicy(
       new PolicyStatement({
         principals: [new ServicePrincipal('events.amazonaws.com')],

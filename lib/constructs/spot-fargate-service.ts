@@ -3,6 +3,7 @@ import type { ISecurityGroup, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import type { CapacityProviderStrategy, ContainerImage } from 'aws-cdk-lib/aws-ecs';
 import {
+  CfnClusterCapacityProviderAssociations,
   Cluster,
   ContainerInsights,
   CpuArchitecture,
@@ -81,6 +82,8 @@ export interface SpotFargateServiceProps {
  */
 export class SpotFargateService extends Construct {
   public readonly cluster: Cluster;
+  /** FARGATE and FARGATE_SPOT on the cluster, with the 1:1 default strategy. */
+  public readonly capacityProviders: CfnClusterCapacityProviderAssociations;
   public readonly taskDefinition: FargateTaskDefinition;
   public readonly service: FargateService;
   public readonly securityGroup: SecurityGroup;
@@ -97,12 +100,15 @@ export class SpotFargateService extends Construct {
     this.containerPort = props.containerPort ?? 80;
     validate(stopTimeout, desiredCount, this.containerPort);
 
-    this.cluster = new Cluster(this, 'Cluster', {
-      vpc: props.vpc,
-      containerInsightsV2: ContainerInsights.ENHANCED,
-      enableFargateCapacityProviders: true,
+    this.cluster = new Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ContainerInsights.ENHANCED });
+    // Declared here rather than through enableFargateCapacityProviders(), whose association CDK adds late and
+    // no service depends on: CloudFormation would then delete it alongside a draining service and fail with
+    // "capacity provider is in use", or create the service before FARGATE_SPOT is associated.
+    this.capacityProviders = new CfnClusterCapacityProviderAssociations(this, 'CapacityProviders', {
+      cluster: this.cluster.clusterName,
+      capacityProviders: HALF_SPOT_STRATEGY.map((s) => s.capacityProvider),
+      defaultCapacityProviderStrategy: HALF_SPOT_STRATEGY.map((s) => ({ capacityProvider: s.capacityProvider, weight: s.weight ?? 1 })),
     });
-    this.cluster.addDefaultCapacityProviderStrategy([...HALF_SPOT_STRATEGY]);
 
     this.logGroup = new LogGroup(this, 'Logs', {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
@@ -161,6 +167,7 @@ export class SpotFargateService extends Construct {
         containerPort: this.containerPort,
       },
     });
+    this.service.node.addDependency(this.capacityProviders);
     this.service.attachToApplicationTargetGroup(props.targetGroup);
     const cloudMapService = this.service.cloudMapService;
     if (cloudMapService === undefined) throw new Error('ECS did not create the Cloud Map service');

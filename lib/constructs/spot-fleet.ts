@@ -177,8 +177,9 @@ export class SpotFleet extends Construct {
       },
     });
     this.fleet.node.addDependency(this.serviceLinkedRoles);
-    // The fleet role must exist with its policy before the request, or the fleet cannot launch or register.
-    this.fleet.node.addDependency(this.fleetRole);
+    // The fleet role must exist with its policy before the request, or the fleet cannot launch or register;
+    // and, as CDK does for Auto Scaling groups, instances register only once the group serves a listener.
+    this.fleet.node.addDependency(this.fleetRole, props.targetGroup.loadBalancerAttached);
   }
 
   private ensureServiceLinkedRoles(): CustomResource {
