@@ -4,6 +4,8 @@ import { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { POWERTOOLS_LAYER_VERSION } from '../lib/constructs/inline-node-function';
 import { SpotAllocationStrategy } from '../lib/constructs/spot-fleet';
+import type { SpotInterruptionDrainerProps } from '../lib/constructs/spot-interruption-drainer';
+import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-drainer';
 import type { SpotFleetWebAppStackProps } from '../lib/spot-fleet-web-app-stack';
 import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
 import { newApp, resourcesOfType, templateJson } from './support/app';
@@ -536,5 +538,24 @@ describe('deployment', () => {
     template.hasOutput('TopicArn', { Value: { Ref: logicalId(template, 'AWS::SNS::Topic') } });
     template.hasOutput('TargetGroupArn', { Value: { Ref: logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup') } });
     template.hasOutput('DrainerFunctionName', { Value: { Ref: drainerFunctionId(template) } });
+  });
+});
+
+describe('drainer construct', () => {
+  function drainer(props: Partial<SpotInterruptionDrainerProps>): void {
+    const stack = new SpotFleetWebAppStack(newApp(), 'Host');
+    new SpotInterruptionDrainer(stack, 'Extra', { targetGroups: [stack.loadBalancer.targetGroup], ...props });
+  }
+
+  it('fails when it is given no target group', () => {
+    expect(() => drainer({ targetGroups: [] })).toThrow(/targetGroups is empty/);
+  });
+
+  it('fails when asked for more retries than Lambda allows', () => {
+    expect(() => drainer({ retryAttempts: 3 })).toThrow(/retryAttempts must be 0, 1 or 2/);
+  });
+
+  it('fails when the maximum event age is outside Lambda\'s limits', () => {
+    expect(() => drainer({ maxEventAge: Duration.seconds(30) })).toThrow(/maxEventAge must be from 60 seconds to 6 hours \(Lambda's limits\); got 30 s/);
   });
 });

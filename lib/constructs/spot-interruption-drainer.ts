@@ -1,4 +1,4 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Token, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
@@ -64,12 +64,12 @@ export class SpotInterruptionDrainer extends Construct {
       throw new Error('targetGroups is empty; give the drainer at least one target group to drain instances from.');
     }
     const retryAttempts = props.retryAttempts ?? 2;
-    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2) {
+    if (!Token.isUnresolved(retryAttempts) && (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2)) {
       throw new Error(`retryAttempts must be 0, 1 or 2 (Lambda's asynchronous invoke limit); got ${retryAttempts}.`);
     }
     const maxEventAge = props.maxEventAge ?? Duration.minutes(2);
     const ageSeconds = maxEventAge.toSeconds();
-    if (ageSeconds < 60 || ageSeconds > 21600) {
+    if (!Token.isUnresolved(ageSeconds) && (ageSeconds < 60 || ageSeconds > 21600)) {
       throw new Error(`maxEventAge must be from 60 seconds to 6 hours (Lambda's limits); got ${ageSeconds} s.`);
     }
     const arns = props.targetGroups.map((tg) => tg.targetGroupArn);
@@ -117,6 +117,8 @@ export class SpotInterruptionDrainer extends Construct {
       description: 'Spot interruption warnings: drain the instance from its target groups',
       eventPattern: { source: ['aws.ec2'], detailType: [SPOT_INTERRUPTION_DETAIL_TYPE] },
     });
+    // EventBridge's own retries cover failing to invoke the function (throttling, a missing permission);
+    // the function's failures are Lambda's to retry, above.
     this.rule.addTarget(
       new LambdaTarget(this.function, {
         deadLetterQueue: this.deadLetterQueue,
