@@ -1,6 +1,6 @@
 import type { Duration } from 'aws-cdk-lib';
 import { CfnCondition, Fn, Names, Token } from 'aws-cdk-lib';
-import type { IRule, IRuleTarget, RuleTargetInput } from 'aws-cdk-lib/aws-events';
+import type { Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { CfnSubscription} from 'aws-cdk-lib/aws-sns';
@@ -87,7 +87,7 @@ export class NotificationTopic extends Construct {
 
   /** Sends `message` to the topic for each event `rule` matches, and lets only that rule publish. */
   public notifyOn(
-    rule: IRule & { addTarget(target: IRuleTarget): void },
+    rule: Rule,
     message: RuleTargetInput,
     options: NotifyOnOptions = {},
   ): void {
