@@ -237,7 +237,7 @@ describe('cloud-map-prober handler', () => {
       { statusCode: 200, body: { Instances: [at('ok', ok.port)], InstancesRevision: 7 } },
     ];
     // A fake transport innermost in the stack: serialisation, signing, retries and error parsing stay real.
-    discoveryClient.middlewareStack.add(
+    discoveryClient().middlewareStack.add(
       () => (args) => {
         const request = args.request as { hostname: string; headers: Record<string, string>; body: string | Uint8Array };
         sent.push({

@@ -1,5 +1,5 @@
-import type { HttpInstanceSummary } from '@aws-sdk/client-servicediscovery';
-import { DiscoverInstancesCommand, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
+import type * as CloudMapSdk from '@aws-sdk/client-servicediscovery';
+import type { HttpInstanceSummary, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
 import type { ProberConfig } from './config';
 
 /**
@@ -17,6 +17,20 @@ const MAX_ATTEMPTS = 3;
 const REQUEST_TIMEOUT_MS = 3000;
 const CONNECTION_TIMEOUT_MS = 1000;
 
+let sdk: typeof CloudMapSdk | undefined;
+
+/**
+ * The SDK module, loaded on first use rather than at init, as in the drainer: it is most of the cold start,
+ * and the first run pays for it either way (`bench/prober.ts` reports both figures). A `require` rather
+ * than `import()`: esbuild keeps `import()` in the CommonJS bundle, and Node's ESM resolver ignores the
+ * NODE_PATH through which Lambda exposes the runtime's SDK.
+ */
+function cloudMapSdk(): typeof CloudMapSdk {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred load, see above
+  sdk ??= require('@aws-sdk/client-servicediscovery') as typeof CloudMapSdk;
+  return sdk;
+}
+
 export class DiscoveryError extends Error {
   override readonly name = 'DiscoveryError';
 }
@@ -26,7 +40,7 @@ export class DiscoveryError extends Error {
  * process, and this function makes one call a minute, so it could only add delay.
  */
 export function createDiscoveryClient(): ServiceDiscoveryClient {
-  return new ServiceDiscoveryClient({
+  return new (cloudMapSdk().ServiceDiscoveryClient)({
     retryMode: 'standard',
     maxAttempts: MAX_ATTEMPTS,
     requestHandler: {
@@ -45,7 +59,7 @@ export async function discoverInstances(
 ): Promise<HttpInstanceSummary[]> {
   const { namespaceName, serviceName, discoveryTimeoutMs } = config;
   const deadline = AbortSignal.timeout(discoveryTimeoutMs);
-  const command = new DiscoverInstancesCommand({
+  const command = new (cloudMapSdk().DiscoverInstancesCommand)({
     NamespaceName: namespaceName,
     ServiceName: serviceName,
     // What a Cloud Map or DNS client is given: the healthy instances, or all of them when none is healthy.

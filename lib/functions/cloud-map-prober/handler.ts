@@ -12,8 +12,16 @@ import { parseInstance } from './targets';
 
 const logger = new Logger();
 const metrics = new Metrics();
-/** Exported so that tests can drive the real middleware stack (retries, serialisation) with a fake transport. */
-export const discoveryClient = createDiscoveryClient();
+let client: ReturnType<typeof createDiscoveryClient> | undefined;
+
+/**
+ * The function's one Cloud Map client, created on first use. Exported so that tests can drive the real
+ * middleware stack (retries, serialisation) with a fake transport.
+ */
+export function discoveryClient(): ReturnType<typeof createDiscoveryClient> {
+  client ??= createDiscoveryClient();
+  return client;
+}
 
 let config: ProberConfig | undefined;
 
@@ -51,7 +59,7 @@ function configure(): ProberConfig {
 async function discover(cfg: ProberConfig): Promise<HttpInstanceSummary[]> {
   let instances: HttpInstanceSummary[];
   try {
-    instances = await discoverInstances(discoveryClient, cfg);
+    instances = await discoverInstances(discoveryClient(), cfg);
   } catch (error) {
     logger.error('discovery failed', { reason: describeError(error) });
     throw error;
