@@ -18,6 +18,7 @@ import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-li
 import type { IPrivateDnsNamespace, IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
 import { DnsRecordType } from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
+import { requireWholeNumber } from '../validation';
 import { SPOT_INTERRUPTION_NOTICE } from './web-load-balancer';
 
 /** FARGATE and FARGATE_SPOT, weighted 1:1: half the tasks keep running whatever Spot does. */
@@ -193,10 +194,6 @@ function validate(stopTimeout: Duration, desiredCount: number, containerPort: nu
         `Fargate Spot stops a task ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s after its warning, whatever the timeout says.`,
     );
   }
-  if (!Token.isUnresolved(desiredCount) && (!Number.isInteger(desiredCount) || desiredCount < 1)) {
-    throw new Error(`desiredCount must be a whole number of at least 1; got ${desiredCount}.`);
-  }
-  if (!Token.isUnresolved(containerPort) && (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535)) {
-    throw new Error(`containerPort must be an integer from 1 to 65535; got ${containerPort}.`);
-  }
+  requireWholeNumber('desiredCount', desiredCount, 1);
+  requireWholeNumber('containerPort', containerPort, 1, 65535);
 }

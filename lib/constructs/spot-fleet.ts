@@ -1,4 +1,4 @@
-import { Aws, CustomResource, Duration, Fn, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
+import { Aws, CustomResource, Duration, Fn, Stack, Tags, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import {
   BlockDeviceVolume,
@@ -17,6 +17,7 @@ import { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
 import type { IApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { requireWholeNumber } from '../validation';
 import { join } from 'node:path';
 import { InlineNodeFunction } from './inline-node-function';
 
@@ -210,9 +211,7 @@ export class SpotFleet extends Construct {
 }
 
 function validate(targetCapacity: number, instanceTypes: readonly InstanceType[]): void {
-  if (!Token.isUnresolved(targetCapacity) && (!Number.isInteger(targetCapacity) || targetCapacity < 1)) {
-    throw new Error(`targetCapacity must be a whole number of at least 1; got ${targetCapacity}. Delete the stack to stop all instances.`);
-  }
+  requireWholeNumber('targetCapacity', targetCapacity, 1, undefined, 'Delete the stack to stop all instances.');
   if (instanceTypes.length === 0) {
     throw new Error('instanceTypes is empty; give the fleet at least one instance type, and preferably three or more so that Spot can diversify.');
   }

@@ -10,6 +10,7 @@ import {
 } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { requireWholeNumber } from '../validation';
 
 /** How long EC2 and Fargate give a Spot workload between the interruption warning and the stop. */
 export const SPOT_INTERRUPTION_NOTICE = Duration.minutes(2);
@@ -69,9 +70,7 @@ export class WebLoadBalancer extends Construct {
     const deregistrationDelay = props.deregistrationDelay ?? Duration.seconds(90);
     validateDeregistrationDelay(deregistrationDelay);
     const targetPort = props.targetPort ?? 80;
-    if (!Token.isUnresolved(targetPort) && (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535)) {
-      throw new Error(`targetPort must be an integer from 1 to 65535; got ${targetPort}.`);
-    }
+    requireWholeNumber('targetPort', targetPort, 1, 65535);
 
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
