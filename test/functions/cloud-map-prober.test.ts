@@ -389,6 +389,20 @@ describe('cloud-map-prober handler', () => {
     expect(output.values('ProbeLatency')).toEqual([]);
   });
 
+  it('keeps every probe in flight at once while it yields between starts, so a dozen silent peers cost one timeout', async () => {
+    const peers = await Promise.all(Array.from({ length: 12 }, () => silentServer(cleanups)));
+    cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: peers.map((port, i) => at(`silent-${i}`, port)) });
+    const { handler } = await loadHandler({ PROBE_TIMEOUT_MS: '300' });
+    const output = captureOutput();
+    const started = performance.now();
+
+    await expect(handler(event, context)).resolves.toEqual({ discovered: 12, succeeded: 0, failed: 12 });
+
+    // Probes awaited one at a time, or one batch at a time, would take 12 or 3 timeouts.
+    expect(performance.now() - started).toBeLessThan(300 + 250);
+    expect(output.logs.filter((log) => log.reason === 'timeout after 300 ms')).toHaveLength(12);
+  });
+
   it.each([
     ['SERVICE_NAME', { SERVICE_NAME: undefined }, /SERVICE_NAME is not set: it must hold the Cloud Map service name/],
     ['NAMESPACE_NAME', { NAMESPACE_NAME: '' }, /NAMESPACE_NAME is not set: it must hold the Cloud Map namespace name/],

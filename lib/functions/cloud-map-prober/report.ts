@@ -55,7 +55,9 @@ export function publishRunMetrics(metrics: Metrics, discovered: number, results:
   }
   flushMetrics(metrics);
 
-  for (const [availabilityZone, counts] of [...byZone].sort(([a], [b]) => a.localeCompare(b))) {
+  // Ordinal order, not localeCompare: the first localeCompare in a process builds an ICU collator, which
+  // cost about 10 ms of a cold run for an order nobody reads.
+  for (const [availabilityZone, counts] of [...byZone].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     metrics.addDimension('AvailabilityZone', availabilityZone);
     metrics.addMetric('ProbeSuccess', MetricUnit.Count, counts.success);
     metrics.addMetric('ProbeFailure', MetricUnit.Count, counts.failure);
