@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import type { HttpInstanceSummary } from '@aws-sdk/client-servicediscovery';
 import { DiscoverInstancesCommand, ServiceDiscoveryClient, ServiceNotFound } from '@aws-sdk/client-servicediscovery';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
@@ -387,6 +389,27 @@ describe('cloud-map-prober handler', () => {
     expect(output.probeLog(`127.0.0.1:${silent}`)).toMatchObject({ status: 'failure', reason: 'timeout after 300 ms' });
     expect(output.probeLog(`127.0.0.1:${stalled.port}`)).toMatchObject({ status: 'failure', reason: 'timeout after 300 ms', httpStatus: 200 });
     expect(output.values('ProbeLatency')).toEqual([]);
+  });
+
+  it('closes the connection after a complete response even when the peer would keep it alive', async () => {
+    // A raw peer that answers with keep-alive and never closes: only the prober can end the connection.
+    const closed: Promise<void>[] = [];
+    const server = createNetServer((socket) => {
+      closed.push(new Promise((resolve) => socket.once('close', () => resolve())));
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok'));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const port = (server.address() as AddressInfo).port;
+    cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [at('a', port), at('b', port)] });
+    const { handler } = await loadHandler();
+    captureOutput();
+
+    await expect(handler(event, context)).resolves.toEqual({ discovered: 2, succeeded: 2, failed: 0 });
+
+    expect(closed).toHaveLength(2);
+    await expect(Promise.race([Promise.all(closed).then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 500))])).resolves.toBe('closed');
   });
 
   it('keeps every probe in flight at once while it yields between starts, so a dozen silent peers cost one timeout', async () => {
