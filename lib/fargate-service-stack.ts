@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 import { CloudMapProber } from './constructs/cloud-map-prober';
 import { PublicVpc } from './constructs/public-vpc';
 import { PlainCloudFormationSynthesizer } from './plain-cloudformation-synthesizer';
-import { SpotFargateService } from './constructs/spot-fargate-service';
+import { SpotFargateService, validateSpotShutdown } from './constructs/spot-fargate-service';
 import { WebLoadBalancer } from './constructs/web-load-balancer';
 
 /** Docker Hub's official nginx at a pinned stable tag; `public.ecr.aws/nginx/nginx:<tag>` mirrors it. */
@@ -26,12 +26,13 @@ export interface FargateServiceStackProps extends StackProps {
    */
   readonly desiredCount?: number;
   /**
-   * How long the ALB drains a stopping task; well under the two-minute Spot warning.
+   * How long the ALB drains a stopping task. ECS waits it out before SIGTERM, so together with
+   * `stopTimeout` it must fit in the two-minute Spot warning less 20 s for ECS to react.
    * @default Duration.seconds(30)
    */
   readonly deregistrationDelay?: Duration;
   /**
-   * Time between SIGTERM and SIGKILL for the container.
+   * Time between SIGTERM and SIGKILL for the container; see `deregistrationDelay` for the limit on both.
    * @default Duration.seconds(30)
    */
   readonly stopTimeout?: Duration;
@@ -65,12 +66,9 @@ export class FargateServiceStack extends Stack {
     // Plain CloudFormation: no bootstrap, and synth fails if anything adds an asset.
     super(scope, id, { synthesizer: new PlainCloudFormationSynthesizer(), ...props });
 
+    const deregistrationDelay = props.deregistrationDelay ?? Duration.seconds(30);
     const { vpc } = new PublicVpc(this, 'Network');
-    this.loadBalancer = new WebLoadBalancer(this, 'Web', {
-      vpc,
-      targetType: TargetType.IP,
-      deregistrationDelay: props.deregistrationDelay ?? Duration.seconds(30),
-    });
+    this.loadBalancer = new WebLoadBalancer(this, 'Web', { vpc, targetType: TargetType.IP, deregistrationDelay });
     this.namespace = new PrivateDnsNamespace(this, 'Namespace', {
       vpc,
       name: props.namespaceName ?? 'spotwise.internal',
@@ -85,6 +83,8 @@ export class FargateServiceStack extends Stack {
       desiredCount: props.desiredCount,
       stopTimeout: props.stopTimeout,
     });
+    // After both constructs have checked their own limits, so a single bad value gets its own message.
+    validateSpotShutdown(deregistrationDelay, this.web.stopTimeout);
     this.prober = new CloudMapProber(this, 'Prober', {
       service: this.web.cloudMapService,
       vpc,

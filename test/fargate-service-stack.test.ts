@@ -5,7 +5,7 @@ import { Schedule } from 'aws-cdk-lib/aws-events';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FargateServiceStackProps } from '../lib/fargate-service-stack';
 import { DEFAULT_NGINX_IMAGE, FargateServiceStack } from '../lib/fargate-service-stack';
-import { newApp, resourcesOfType, templateJson } from './support/app';
+import { ingressRules, newApp, publicSubnetZones, resourcesOfType, templateJson } from './support/app';
 
 function synth(props: FargateServiceStackProps = {}): Template {
   return Template.fromStack(new FargateServiceStack(newApp(), 'FargateService', props));
@@ -35,12 +35,11 @@ beforeAll(() => {
 });
 
 describe('network', () => {
-  it('has public subnets in two AZs, an internet gateway and no NAT gateway', () => {
+  it('has public subnets in two AZs, each routed to an internet gateway, and no NAT gateway', () => {
     template.resourceCountIs('AWS::EC2::Subnet', 2);
     template.resourceCountIs('AWS::EC2::InternetGateway', 1);
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
-    template.resourceCountIs('AWS::EC2::Subnet', 2);
-    template.allResourcesProperties('AWS::EC2::Subnet', { MapPublicIpOnLaunch: true });
+    expect(publicSubnetZones(template)).toEqual([0, 1].map((index) => ({ 'Fn::Select': [index, { 'Fn::GetAZs': '' }] })));
   });
 });
 
@@ -218,9 +217,9 @@ describe('security group edges', () => {
     expect(templateJson(template).Resources[ids.prober]?.Properties?.SecurityGroupEgress).toBeUndefined();
   });
 
-  it('opens nothing to the internet but the ALB on port 80', () => {
-    const open = JSON.stringify(templateJson(template).Resources).match(/"CidrIp":"0\.0\.0\.0\/0"[^}]*"FromPort":\d+/g) ?? [];
-    expect(open).toEqual(['"CidrIp":"0.0.0.0/0","Description":"HTTP from the internet","FromPort":80']);
+  it('admits nothing but security groups, except HTTP :80 from any IPv4 address to the ALB', () => {
+    const fromAddresses = ingressRules(template).filter((rule) => !('SourceSecurityGroupId' in rule.source));
+    expect(fromAddresses).toEqual([{ group: ids.alb, protocol: 'tcp', fromPort: 80, toPort: 80, source: { CidrIp: '0.0.0.0/0' } }]);
   });
 });
 
@@ -304,6 +303,17 @@ describe('validation', () => {
     expect(() => synth({ stopTimeout: Duration.seconds(121) })).toThrow(/stopTimeout must be .* 2 to 120; got 121/);
   });
 
+  it('fails when draining and the stop timeout together outlast the Spot warning, since ECS drains before SIGTERM', () => {
+    expect(() => synth({ deregistrationDelay: Duration.seconds(60), stopTimeout: Duration.seconds(60) })).toThrow(
+      /deregistrationDelay \(60 s\) plus stopTimeout \(60 s\) must be at most 100 s; got 120 s/,
+    );
+    expect(() => synth({ deregistrationDelay: Duration.seconds(100), stopTimeout: Duration.seconds(120) })).toThrow(/must be at most 100 s/);
+  });
+
+  it('accepts draining and a stop timeout that together use exactly the 100 s budget', () => {
+    expect(() => synth({ deregistrationDelay: Duration.seconds(50), stopTimeout: Duration.seconds(50) })).not.toThrow();
+  });
+
   it('fails when the desired count is below 1', () => {
     expect(() => synth({ desiredCount: 0 })).toThrow(/desiredCount must be a whole number of at least 1; got 0/);
   });
@@ -334,5 +344,10 @@ describe('deployment', () => {
     template.hasOutput('ProberFunctionName', { Value: { Ref: ids.fn } });
     template.hasOutput('CloudMapService', { Value: { 'Fn::GetAtt': [ids.cloudMap, 'Name'] } });
     template.hasOutput('ClusterName', { Value: { Ref: logicalId(template, 'AWS::ECS::Cluster') } });
+    template.hasOutput('ServiceName', { Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::ECS::Service'), 'Name'] } });
+    template.hasOutput('CloudMapNamespace', { Value: 'spotwise.internal' });
+    template.hasOutput('SiteUrl', {
+      Value: { 'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'), 'DNSName'] }, '/']] },
+    });
   });
 });

@@ -8,7 +8,8 @@ import type { SpotInterruptionDrainerProps } from '../lib/constructs/spot-interr
 import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-drainer';
 import type { SpotFleetWebAppStackProps } from '../lib/spot-fleet-web-app-stack';
 import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
-import { newApp, resourcesOfType, templateJson } from './support/app';
+import type { IngressRule } from './support/app';
+import { ingressRules, newApp, publicSubnetZones, resourcesOfType, templateJson } from './support/app';
 
 function synth(props: SpotFleetWebAppStackProps = {}): Template {
   return Template.fromStack(new SpotFleetWebAppStack(newApp(), 'SpotFleetWebApp', props));
@@ -31,16 +32,7 @@ describe('network', () => {
     template.resourceCountIs('AWS::EC2::Subnet', 2);
     template.resourceCountIs('AWS::EC2::InternetGateway', 1);
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
-    for (const index of [0, 1]) {
-      template.hasResourceProperties('AWS::EC2::Subnet', {
-        MapPublicIpOnLaunch: true,
-        AvailabilityZone: { 'Fn::Select': [index, { 'Fn::GetAZs': '' }] },
-      });
-    }
-    template.hasResourceProperties('AWS::EC2::Route', {
-      DestinationCidrBlock: '0.0.0.0/0',
-      GatewayId: { Ref: logicalId(template, 'AWS::EC2::InternetGateway') },
-    });
+    expect(publicSubnetZones(template)).toEqual([0, 1].map((index) => ({ 'Fn::Select': [index, { 'Fn::GetAZs': '' }] })));
   });
 });
 
@@ -147,9 +139,17 @@ describe('instances', () => {
     ]);
   });
 
-  it('open no SSH anywhere', () => {
-    const text = JSON.stringify(templateJson(template).Resources);
-    expect(text).not.toMatch(/"FromPort":22\b/);
+  it('open no SSH anywhere, and the stack admits nothing from addresses but HTTP :80 to the ALB', () => {
+    const albSg = Object.keys(
+      template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('ALB') } }),
+    )[0];
+    const rules = ingressRules(template);
+    const coversSsh = (rule: IngressRule): boolean =>
+      String(rule.protocol) === '-1' || (Number(rule.fromPort) <= 22 && Number(rule.toPort) >= 22);
+    expect(rules.filter(coversSsh)).toEqual([]);
+    expect(rules.filter((rule) => !('SourceSecurityGroupId' in rule.source))).toEqual([
+      { group: albSg, protocol: 'tcp', fromPort: 80, toPort: 80, source: { CidrIp: '0.0.0.0/0' } },
+    ]);
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({ KeyName: Match.absent() }),
     });

@@ -19,7 +19,7 @@ import type { IPrivateDnsNamespace, IService as ICloudMapService } from 'aws-cdk
 import { DnsRecordType } from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
 import { requireWholeNumber } from '../validation';
-import { SPOT_INTERRUPTION_NOTICE } from './web-load-balancer';
+import { INTERRUPTION_REACTION_BUDGET, SPOT_INTERRUPTION_NOTICE } from './web-load-balancer';
 
 /** FARGATE and FARGATE_SPOT, weighted 1:1: half the tasks keep running whatever Spot does. */
 export const HALF_SPOT_STRATEGY: readonly CapacityProviderStrategy[] = [
@@ -51,7 +51,8 @@ export interface SpotFargateServiceProps {
    */
   readonly desiredCount?: number;
   /**
-   * Time between SIGTERM and SIGKILL. It must fit inside the two-minute Fargate Spot warning.
+   * Time between SIGTERM and SIGKILL. ECS allows up to 120 s; on a Fargate Spot interruption it also has to
+   * fit, after the target group's draining, inside the two-minute warning (see `validateSpotShutdown`).
    * @default Duration.seconds(30)
    */
   readonly stopTimeout?: Duration;
@@ -93,10 +94,13 @@ export class SpotFargateService extends Construct {
   /** Counts access-log lines with a 5xx status. */
   public readonly serverErrorsFilter: MetricFilter;
   public readonly containerPort: number;
+  /** The container's SIGTERM-to-SIGKILL window, as configured. */
+  public readonly stopTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: SpotFargateServiceProps) {
     super(scope, id);
     const stopTimeout = props.stopTimeout ?? Duration.seconds(30);
+    this.stopTimeout = stopTimeout;
     const desiredCount = props.desiredCount ?? 2;
     this.containerPort = props.containerPort ?? 80;
     validate(stopTimeout, desiredCount, this.containerPort);
@@ -196,4 +200,25 @@ function validate(stopTimeout: Duration, desiredCount: number, containerPort: nu
   }
   requireWholeNumber('desiredCount', desiredCount, 1);
   requireWholeNumber('containerPort', containerPort, 1, 65535);
+}
+
+/**
+ * Fails synth when a Fargate Spot task could not finish both draining and its own shutdown inside the
+ * interruption notice. Since February 2023, ECS deregisters an interrupted Fargate Spot task from its target
+ * groups before it sends SIGTERM, so the target group's deregistration delay and the container's stopTimeout
+ * run one after the other, after ECS's own reaction to the notice.
+ */
+export function validateSpotShutdown(deregistrationDelay: Duration, stopTimeout: Duration): void {
+  const delay = deregistrationDelay.toSeconds({ integral: false });
+  const stop = stopTimeout.toSeconds({ integral: false });
+  if (Token.isUnresolved(delay) || Token.isUnresolved(stop)) return;
+  const budget = SPOT_INTERRUPTION_NOTICE.toSeconds() - INTERRUPTION_REACTION_BUDGET.toSeconds();
+  if (delay + stop > budget) {
+    throw new Error(
+      `deregistrationDelay (${delay} s) plus stopTimeout (${stop} s) must be at most ${budget} s; got ${delay + stop} s. ` +
+        `On a Fargate Spot interruption ECS drains the task from the load balancer first and only then sends SIGTERM, ` +
+        `all within the ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s notice less ${INTERRUPTION_REACTION_BUDGET.toSeconds()} s for ECS to react. ` +
+        `Shorten one of them.`,
+    );
+  }
 }

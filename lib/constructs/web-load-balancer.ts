@@ -136,8 +136,8 @@ export function validateDeregistrationDelay(delay: Duration): void {
   if (!Number.isInteger(seconds) || seconds < 0 || seconds > max) {
     throw new Error(
       `deregistrationDelay must be a whole number of seconds from 0 to ${max}; got ${seconds}. ` +
-        `A Spot target gets a ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s notice, and event delivery and the ` +
-        `drainer's start take up to ${INTERRUPTION_REACTION_BUDGET.toSeconds()} s of it, so a longer delay is cut off mid-drain.`,
+        `A Spot target gets a ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s notice, and reacting to it (EventBridge and the ` +
+        `drainer on EC2, ECS on Fargate) takes up to ${INTERRUPTION_REACTION_BUDGET.toSeconds()} s of it, so a longer delay is cut off mid-drain.`,
     );
   }
 }

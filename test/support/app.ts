@@ -28,3 +28,59 @@ export function resourcesOfType(template: Template, type: string): [string, Reco
     .filter(([, r]) => r.Type === type)
     .map(([id, r]) => [id, r.Properties ?? {}]);
 }
+
+export interface IngressRule {
+  /** Logical id of the security group the rule admits traffic to. */
+  readonly group: string;
+  readonly protocol: unknown;
+  readonly fromPort: unknown;
+  readonly toPort: unknown;
+  /** What the rule admits from: `CidrIp`, `CidrIpv6`, `SourcePrefixListId` or `SourceSecurityGroupId`. */
+  readonly source: Record<string, unknown>;
+}
+
+const SOURCE_KEYS = ['CidrIp', 'CidrIpv6', 'SourcePrefixListId', 'SourceSecurityGroupId', 'SourceSecurityGroupName'];
+
+/**
+ * Every ingress rule in the template, whether written inline on a security group or as a standalone
+ * `AWS::EC2::SecurityGroupIngress`, so that a test can reason about all of them rather than the ones a
+ * pattern happens to match.
+ */
+export function ingressRules(template: Template): IngressRule[] {
+  const rule = (group: string, p: Record<string, unknown>): IngressRule => ({
+    group,
+    protocol: p.IpProtocol,
+    fromPort: p.FromPort,
+    toPort: p.ToPort,
+    source: Object.fromEntries(SOURCE_KEYS.filter((key) => key in p).map((key) => [key, p[key]])),
+  });
+  const rules: IngressRule[] = [];
+  for (const [id, props] of resourcesOfType(template, 'AWS::EC2::SecurityGroup')) {
+    for (const inline of (props.SecurityGroupIngress ?? []) as Record<string, unknown>[]) rules.push(rule(id, inline));
+  }
+  for (const [, props] of resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress')) {
+    const groupId = props.GroupId as { 'Fn::GetAtt'?: [string, string] } | undefined;
+    rules.push(rule(groupId?.['Fn::GetAtt']?.[0] ?? JSON.stringify(props.GroupId), props));
+  }
+  return rules;
+}
+
+/**
+ * The `AvailabilityZone` of every subnet whose route table sends 0.0.0.0/0 to the template's internet
+ * gateway and which gives its instances public IPs: what "public subnet" means to a task pulling images.
+ */
+export function publicSubnetZones(template: Template): unknown[] {
+  const [igw] = resourcesOfType(template, 'AWS::EC2::InternetGateway').map(([id]) => id);
+  const ref = (value: unknown): string | undefined => (value as { Ref?: string } | undefined)?.Ref;
+  const tablesToInternet = new Set(
+    resourcesOfType(template, 'AWS::EC2::Route')
+      .filter(([, p]) => p.DestinationCidrBlock === '0.0.0.0/0' && igw !== undefined && ref(p.GatewayId) === igw)
+      .map(([, p]) => ref(p.RouteTableId)),
+  );
+  const tableOf = new Map(
+    resourcesOfType(template, 'AWS::EC2::SubnetRouteTableAssociation').map(([, p]) => [ref(p.SubnetId), ref(p.RouteTableId)]),
+  );
+  return resourcesOfType(template, 'AWS::EC2::Subnet')
+    .filter(([id, p]) => p.MapPublicIpOnLaunch === true && tablesToInternet.has(tableOf.get(id)))
+    .map(([, p]) => p.AvailabilityZone);
+}
