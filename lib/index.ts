@@ -2,6 +2,7 @@ export * from './constructs/cloud-map-prober';
 export * from './constructs/inline-node-function';
 export * from './constructs/notification-topic';
 export * from './constructs/public-vpc';
+export * from './constructs/service-linked-roles';
 export * from './constructs/spot-fargate-service';
 export * from './constructs/spot-fleet';
 export * from './constructs/spot-interruption-drainer';

@@ -28,7 +28,7 @@ beforeAll(() => {
     task: sg('^Fargate tasks'),
     prober: sg('^Cloud Map prober'),
     endpoint: sg('^Cloud Map data-plane endpoint'),
-    fn: logicalId(template, 'AWS::Lambda::Function'),
+    fn: logicalId(template, 'AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ NAMESPACE_NAME: Match.anyValue() }) } }),
     cloudMap: logicalId(template, 'AWS::ServiceDiscovery::Service'),
     namespace: logicalId(template, 'AWS::ServiceDiscovery::PrivateDnsNamespace'),
   };
@@ -53,6 +53,15 @@ describe('cluster', () => {
         { CapacityProvider: 'FARGATE_SPOT', Weight: 1 },
       ],
     });
+  });
+
+  it('makes sure the ECS service-linked role exists before the cluster, as a fresh account needs', () => {
+    const ensure = logicalId(template, 'Custom::ServiceLinkedRoles');
+    template.hasResourceProperties('Custom::ServiceLinkedRoles', {
+      Roles: [{ ServiceName: 'ecs.amazonaws.com', RoleName: 'AWSServiceRoleForECS' }],
+    });
+    template.hasResource('AWS::ECS::Cluster', { DependsOn: Match.arrayWith([Match.stringLikeRegexp(`^${ensure}$`)]) });
+    template.resourceCountIs('AWS::IAM::ServiceLinkedRole', 0);
   });
 
   it('has Container Insights in enhanced mode', () => {

@@ -2,6 +2,7 @@
  * The calls each handler makes in its scenarios must be exactly what its synthesized role grants: an action
  * the handler needs but lacks fails in production, and a grant it never uses is privilege nobody needs.
  */
+import { CreateServiceLinkedRoleCommand, GetRoleCommand, IAMClient, NoSuchEntityException } from '@aws-sdk/client-iam';
 import { DiscoverInstancesCommand, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -11,8 +12,10 @@ import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, vi } from 'vitest';
 import { CloudMapProber } from '../lib/constructs/cloud-map-prober';
+import { ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles } from '../lib/constructs/service-linked-roles';
 import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-drainer';
 import type * as ProberModule from '../lib/functions/cloud-map-prober/handler';
+import { handler as slrHandler } from '../lib/functions/service-linked-roles/handler';
 import { runDrainerScenarios, TARGET_GROUP_API, TARGET_GROUP_WEB } from './functions/spot-drainer.scenarios';
 import { newApp } from './support/app';
 import { fakeContext, scheduledEvent } from './support/lambda';
@@ -137,5 +140,56 @@ describe('the prober role', () => {
       'logs:CreateLogStream',
       'logs:PutLogEvents',
     ]);
+  });
+});
+
+describe('the service-linked roles custom resource role', () => {
+  it('grants exactly the IAM calls the handler makes, on exactly the listed roles, creation only for their services', async () => {
+    const iam = mockClient(IAMClient);
+    iam
+      .on(GetRoleCommand)
+      .rejects(new NoSuchEntityException({ message: 'not found', $metadata: {} }))
+      .on(CreateServiceLinkedRoleCommand)
+      .resolves({});
+    vi.stubEnv('PROPAGATION_WAIT_MS', '0');
+    const cleanups: Cleanup[] = [];
+    const server = await httpServer((_req, res) => res.end(), cleanups);
+    try {
+      await slrHandler(
+        {
+          RequestType: 'Create',
+          ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:slr',
+          ResponseURL: `http://127.0.0.1:${server}/`,
+          StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/S/guid',
+          RequestId: 'r',
+          LogicalResourceId: 'Slr',
+          ResourceType: 'Custom::ServiceLinkedRoles',
+          ResourceProperties: { ServiceToken: 'x', Roles: [{ ServiceName: ECS_SERVICE_LINKED_ROLE.serviceName, RoleName: ECS_SERVICE_LINKED_ROLE.roleName }] },
+        },
+        { logStreamName: 's' } as never,
+      );
+    } finally {
+      vi.unstubAllEnvs();
+      await closeAll(cleanups);
+    }
+    const called = iam.calls().map((call) => `iam:${(call.args[0] as { constructor: { name: string } }).constructor.name.replace(/Command$/, '')}`);
+    iam.restore();
+    expect(called).toEqual(['iam:GetRole', 'iam:CreateServiceLinkedRole']);
+
+    const stack = new Stack(newApp(), 'SlrOnly');
+    new ServiceLinkedRoles(stack, 'Slr', { roles: [ECS_SERVICE_LINKED_ROLE] });
+    const statements = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy')).flatMap(
+      (p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement,
+    );
+    const iamStatements = statements.filter((st) => ([] as string[]).concat(st.Action).some((a) => a.startsWith('iam:')));
+    expect(iamStatements.flatMap((st) => ([] as string[]).concat(st.Action)).sort()).toEqual([...called].sort());
+    const roleArn = {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS']],
+    };
+    for (const statement of iamStatements) expect(statement.Resource).toEqual(roleArn);
+    expect(iamStatements.find((st) => st.Action === 'iam:CreateServiceLinkedRole')?.Condition).toEqual({
+      StringEquals: { 'iam:AWSServiceName': ['ecs.amazonaws.com'] },
+    });
+    expect(iamStatements.find((st) => st.Action === 'iam:GetRole')?.Condition).toBeUndefined();
   });
 });

@@ -242,21 +242,27 @@ describe('spot fleet', () => {
 
   it('does not declare the account-wide Spot service-linked roles, and ensures them before the fleet instead', () => {
     template.resourceCountIs('AWS::IAM::ServiceLinkedRole', 0);
-    const ensure = logicalId(template, 'Custom::SpotServiceLinkedRoles');
+    const ensure = logicalId(template, 'Custom::ServiceLinkedRoles');
+    template.hasResourceProperties('Custom::ServiceLinkedRoles', {
+      Roles: [
+        { ServiceName: 'spot.amazonaws.com', RoleName: 'AWSServiceRoleForEC2Spot' },
+        { ServiceName: 'spotfleet.amazonaws.com', RoleName: 'AWSServiceRoleForEC2SpotFleet' },
+      ],
+    });
     template.hasResource('AWS::EC2::SpotFleet', { DependsOn: Match.arrayWith([ensure]) });
+    const roles = [
+      Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot'])] }),
+      Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':role/aws-service-role/spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet'])] }),
+    ];
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
+          { Action: 'iam:GetRole', Effect: 'Allow', Resource: roles },
           {
             Action: 'iam:CreateServiceLinkedRole',
             Effect: 'Allow',
             Condition: { StringEquals: { 'iam:AWSServiceName': ['spot.amazonaws.com', 'spotfleet.amazonaws.com'] } },
-            Resource: [
-              Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot'])] }),
-              Match.objectLike({
-                'Fn::Join': ['', Match.arrayWith([':role/aws-service-role/spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet'])],
-              }),
-            ],
+            Resource: roles,
           },
         ]),
       },

@@ -19,6 +19,7 @@ import type { IPrivateDnsNamespace, IService as ICloudMapService } from 'aws-cdk
 import { DnsRecordType } from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
 import { requireWholeNumber } from '../validation';
+import { ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles } from './service-linked-roles';
 import { INTERRUPTION_REACTION_BUDGET, SPOT_INTERRUPTION_NOTICE } from './web-load-balancer';
 
 /** FARGATE and FARGATE_SPOT, weighted 1:1: half the tasks keep running whatever Spot does. */
@@ -96,6 +97,8 @@ export class SpotFargateService extends Construct {
   public readonly containerPort: number;
   /** The container's SIGTERM-to-SIGKILL window, as configured. */
   public readonly stopTimeout: Duration;
+  /** Makes sure the account's ECS service-linked role exists before the cluster. */
+  public readonly serviceLinkedRole: ServiceLinkedRoles;
 
   constructor(scope: Construct, id: string, props: SpotFargateServiceProps) {
     super(scope, id);
@@ -106,6 +109,10 @@ export class SpotFargateService extends Construct {
     validate(stopTimeout, desiredCount, this.containerPort);
 
     this.cluster = new Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ContainerInsights.ENHANCED });
+    // In an account that has never used ECS, the cluster would create the role itself and the capacity
+    // providers or service could try to use it before IAM has it everywhere.
+    this.serviceLinkedRole = new ServiceLinkedRoles(this, 'ServiceLinkedRole', { roles: [ECS_SERVICE_LINKED_ROLE] });
+    this.cluster.node.addDependency(this.serviceLinkedRole.resource);
     // Declared here rather than through enableFargateCapacityProviders(), whose association CDK adds late and
     // no service depends on: CloudFormation would then delete it alongside a draining service and fail with
     // "capacity provider is in use", or create the service before FARGATE_SPOT is associated.

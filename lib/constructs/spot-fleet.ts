@@ -1,4 +1,4 @@
-import { Aws, CustomResource, Duration, Fn, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { Aws, Fn, Tags, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import {
   BlockDeviceVolume,
@@ -15,11 +15,10 @@ import {
 } from 'aws-cdk-lib/aws-ec2';
 import { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
 import type { IApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { requireWholeNumber } from '../validation';
-import { join } from 'node:path';
-import { InlineNodeFunction } from './inline-node-function';
+import { ServiceLinkedRoles, SPOT_SERVICE_LINKED_ROLES } from './service-linked-roles';
 
 /** How the fleet spreads its Spot capacity over the instance pools (types × AZs). */
 export enum SpotAllocationStrategy {
@@ -87,8 +86,8 @@ export class SpotFleet extends Construct {
   public readonly securityGroup: SecurityGroup;
   public readonly instanceRole: Role;
   public readonly fleetRole: Role;
-  /** The custom resource that makes sure the account's Spot service-linked roles exist before the fleet. */
-  public readonly serviceLinkedRoles: CustomResource;
+  /** Makes sure the account's Spot service-linked roles exist before the fleet. */
+  public readonly serviceLinkedRoles: ServiceLinkedRoles;
 
   constructor(scope: Construct, id: string, props: SpotFleetProps) {
     super(scope, id);
@@ -143,7 +142,7 @@ export class SpotFleet extends Construct {
       reason: 'The Spot Fleet IAM role AWS documents; AWS keeps it in step with what Spot Fleet calls on the role.',
     });
 
-    this.serviceLinkedRoles = this.ensureServiceLinkedRoles();
+    this.serviceLinkedRoles = new ServiceLinkedRoles(this, 'ServiceLinkedRoles', { roles: SPOT_SERVICE_LINKED_ROLES });
 
     const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: SubnetType.PUBLIC }).subnetIds;
     this.fleet = new CfnSpotFleet(this, 'Fleet', {
@@ -177,36 +176,10 @@ export class SpotFleet extends Construct {
         ],
       },
     });
-    this.fleet.node.addDependency(this.serviceLinkedRoles);
+    this.fleet.node.addDependency(this.serviceLinkedRoles.resource);
     // The fleet role must exist with its policy before the request, or the fleet cannot launch or register;
     // and, as CDK does for Auto Scaling groups, instances register only once the group serves a listener.
     this.fleet.node.addDependency(this.fleetRole, props.targetGroup.loadBalancerAttached);
-  }
-
-  private ensureServiceLinkedRoles(): CustomResource {
-    const stack = Stack.of(this);
-    const fn = new InlineNodeFunction(this, 'ServiceLinkedRoles', {
-      entry: join(__dirname, '..', 'functions', 'spot-service-linked-roles', 'handler'),
-      description: 'Creates the account-wide Spot service-linked roles if they are missing',
-      serviceName: 'spot-service-linked-roles',
-      metricsNamespace: 'Spotwise',
-      timeout: Duration.minutes(1),
-      usePowertools: false,
-    });
-    fn.function.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['iam:CreateServiceLinkedRole'],
-        resources: [
-          `arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot`,
-          `arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet`,
-        ],
-        conditions: { StringEquals: { 'iam:AWSServiceName': ['spot.amazonaws.com', 'spotfleet.amazonaws.com'] } },
-      }),
-    );
-    return new CustomResource(this, 'ServiceLinkedRolesResource', {
-      serviceToken: fn.function.functionArn,
-      resourceType: 'Custom::SpotServiceLinkedRoles',
-    });
   }
 }
 

@@ -1,0 +1,68 @@
+import { CustomResource, Duration, Stack } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { join } from 'node:path';
+import { InlineNodeFunction } from './inline-node-function';
+
+/** One AWS service's service-linked role: the service principal and the role name IAM gives it. */
+export interface ServiceLinkedRoleSpec {
+  /** Service principal, such as `ecs.amazonaws.com`. */
+  readonly serviceName: string;
+  /** Name IAM gives the role, such as `AWSServiceRoleForECS`; it scopes the grant to that one role. */
+  readonly roleName: string;
+}
+
+/** The roles Spot Fleet needs: one for Spot instances, one for the fleet itself. */
+export const SPOT_SERVICE_LINKED_ROLES: readonly ServiceLinkedRoleSpec[] = [
+  { serviceName: 'spot.amazonaws.com', roleName: 'AWSServiceRoleForEC2Spot' },
+  { serviceName: 'spotfleet.amazonaws.com', roleName: 'AWSServiceRoleForEC2SpotFleet' },
+];
+
+/** The role ECS uses for task networking and load balancer registration; Fargate Spot needs no other. */
+export const ECS_SERVICE_LINKED_ROLE: ServiceLinkedRoleSpec = { serviceName: 'ecs.amazonaws.com', roleName: 'AWSServiceRoleForECS' };
+
+export interface ServiceLinkedRolesProps {
+  /** The roles to ensure. */
+  readonly roles: readonly ServiceLinkedRoleSpec[];
+}
+
+/**
+ * Makes sure account-wide service-linked roles exist, so that resources depending on this construct do not
+ * race the service creating its role on first use, as a first deploy in a fresh account otherwise can.
+ * A small inline custom resource, not `AWS::IAM::ServiceLinkedRole`, which fails wherever the role already
+ * exists. It reads the listed roles, creates only those that are missing, and never deletes them.
+ */
+export class ServiceLinkedRoles extends Construct {
+  public readonly function: InlineNodeFunction;
+  /** Make resources depend on this. */
+  public readonly resource: CustomResource;
+
+  constructor(scope: Construct, id: string, props: ServiceLinkedRolesProps) {
+    super(scope, id);
+    if (props.roles.length === 0) throw new Error('ServiceLinkedRoles needs at least one role to ensure.');
+    const stack = Stack.of(this);
+    this.function = new InlineNodeFunction(this, 'Handler', {
+      entry: join(__dirname, '..', 'functions', 'service-linked-roles', 'handler'),
+      description: `Creates the service-linked roles for ${props.roles.map((r) => r.serviceName).join(', ')} if they are missing`,
+      serviceName: 'service-linked-roles',
+      metricsNamespace: 'Spotwise',
+      timeout: Duration.minutes(1),
+      usePowertools: false,
+    });
+    const roleArns = props.roles.map((r) => `arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/${r.serviceName}/${r.roleName}`);
+    // GetRole first, so that a role already there needs no create permission at all.
+    this.function.function.addToRolePolicy(new PolicyStatement({ actions: ['iam:GetRole'], resources: roleArns }));
+    this.function.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['iam:CreateServiceLinkedRole'],
+        resources: roleArns,
+        conditions: { StringEquals: { 'iam:AWSServiceName': props.roles.map((r) => r.serviceName) } },
+      }),
+    );
+    this.resource = new CustomResource(this, 'Resource', {
+      serviceToken: this.function.function.functionArn,
+      resourceType: 'Custom::ServiceLinkedRoles',
+      properties: { Roles: props.roles.map((r) => ({ ServiceName: r.serviceName, RoleName: r.roleName })) },
+    });
+  }
+}

@@ -1,0 +1,132 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CreateServiceLinkedRoleCommand, GetRoleCommand, IAMClient, InvalidInputException, NoSuchEntityException } from '@aws-sdk/client-iam';
+import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { handler } from '../../lib/functions/service-linked-roles/handler';
+
+const iam = mockClient(IAMClient);
+const responses: Record<string, unknown>[] = [];
+let responseUrl = '';
+const server = createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  req.on('end', () => {
+    responses.push({ method: req.method, ...(JSON.parse(body) as Record<string, unknown>) });
+    res.end();
+  });
+});
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  responseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/response?signature=x`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+beforeEach(() => {
+  iam.reset();
+  responses.length = 0;
+  vi.stubEnv('PROPAGATION_WAIT_MS', '0');
+});
+
+const context = { logStreamName: '2026/11/23/[$LATEST]abc' } as Context;
+const SPOT_ROLES = [
+  { ServiceName: 'spot.amazonaws.com', RoleName: 'AWSServiceRoleForEC2Spot' },
+  { ServiceName: 'spotfleet.amazonaws.com', RoleName: 'AWSServiceRoleForEC2SpotFleet' },
+];
+
+function event(requestType: 'Create' | 'Update' | 'Delete', roles: unknown = SPOT_ROLES): CloudFormationCustomResourceEvent {
+  return {
+    RequestType: requestType,
+    ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:slr',
+    ResponseURL: responseUrl,
+    StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/SpotFleetWebApp/guid',
+    RequestId: 'request-1',
+    LogicalResourceId: 'FleetServiceLinkedRolesResource',
+    ResourceType: 'Custom::ServiceLinkedRoles',
+    ResourceProperties: { ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:slr', Roles: roles },
+    ...(requestType === 'Create' ? {} : { PhysicalResourceId: 'service-linked-roles', OldResourceProperties: {} }),
+  } as CloudFormationCustomResourceEvent;
+}
+
+const missing = () => new NoSuchEntityException({ message: 'The role cannot be found.', $metadata: { httpStatusCode: 404 } });
+const taken = (role: string) =>
+  new InvalidInputException({
+    message: `Service role name ${role} has been taken in this account, please try a different suffix.`,
+    $metadata: { httpStatusCode: 400 },
+  });
+
+describe('service-linked roles custom resource', () => {
+  it('creates the missing roles in a fresh account and reports success to CloudFormation', async () => {
+    iam.on(GetRoleCommand).rejects(missing()).on(CreateServiceLinkedRoleCommand).resolves({});
+    await handler(event('Create'), context);
+    expect(iam.commandCalls(GetRoleCommand).map((c) => c.args[0].input.RoleName)).toEqual(['AWSServiceRoleForEC2Spot', 'AWSServiceRoleForEC2SpotFleet']);
+    expect(iam.commandCalls(CreateServiceLinkedRoleCommand).map((c) => c.args[0].input.AWSServiceName)).toEqual([
+      'spot.amazonaws.com',
+      'spotfleet.amazonaws.com',
+    ]);
+    expect(responses).toEqual([
+      expect.objectContaining({ method: 'PUT', Status: 'SUCCESS', PhysicalResourceId: 'service-linked-roles', RequestId: 'request-1' }),
+    ]);
+  });
+
+  it('asks to create nothing when the roles exist, so a policy denying creation does not matter', async () => {
+    iam.on(GetRoleCommand).resolves({}).on(CreateServiceLinkedRoleCommand).rejects(new Error('should not be called'));
+    await handler(event('Update'), context);
+    expect(iam.commandCalls(CreateServiceLinkedRoleCommand)).toHaveLength(0);
+    expect(responses).toEqual([expect.objectContaining({ Status: 'SUCCESS' })]);
+  });
+
+  it('succeeds when a role appears between the check and the create', async () => {
+    iam
+      .on(GetRoleCommand)
+      .rejects(missing())
+      .on(CreateServiceLinkedRoleCommand, { AWSServiceName: 'spot.amazonaws.com' })
+      .rejects(taken('AWSServiceRoleForEC2Spot'))
+      .on(CreateServiceLinkedRoleCommand, { AWSServiceName: 'spotfleet.amazonaws.com' })
+      .rejects(taken('AWSServiceRoleForEC2SpotFleet'));
+    await handler(event('Update'), context);
+    expect(responses).toEqual([expect.objectContaining({ Status: 'SUCCESS' })]);
+  });
+
+  it('waits for IAM to propagate after creating a role, and not when every role existed', async () => {
+    vi.stubEnv('PROPAGATION_WAIT_MS', '300');
+    iam.on(GetRoleCommand).rejects(missing()).on(CreateServiceLinkedRoleCommand).resolves({});
+    let started = performance.now();
+    await handler(event('Create', [{ ServiceName: 'ecs.amazonaws.com', RoleName: 'AWSServiceRoleForECS' }]), context);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+
+    iam.reset();
+    iam.on(GetRoleCommand).resolves({});
+    started = performance.now();
+    await handler(event('Create', [{ ServiceName: 'ecs.amazonaws.com', RoleName: 'AWSServiceRoleForECS' }]), context);
+    expect(performance.now() - started).toBeLessThan(250);
+    expect(responses.map((r) => r.Status)).toEqual(['SUCCESS', 'SUCCESS']);
+  });
+
+  it('reports failure, with the reason, on any other error instead of hanging the stack', async () => {
+    iam.on(GetRoleCommand).rejects(missing()).on(CreateServiceLinkedRoleCommand).rejects(Object.assign(new Error('User is not authorized'), { name: 'AccessDenied' }));
+    await handler(event('Create'), context);
+    expect(responses).toEqual([
+      expect.objectContaining({ Status: 'FAILED', Reason: expect.stringMatching(/not authorized.*2026\/11\/23/) as unknown }),
+    ]);
+  });
+
+  it.each([
+    ['null', null],
+    ['not a list', { ServiceName: 'ecs.amazonaws.com', RoleName: 'AWSServiceRoleForECS' }],
+    ['empty', []],
+    ['not a service principal', [{ ServiceName: 'ecs', RoleName: 'AWSServiceRoleForECS' }]],
+    ['not a service-linked role name', [{ ServiceName: 'ecs.amazonaws.com', RoleName: 'Admin' }]],
+  ])('fails clearly, calling nothing, when the Roles property is %s', async (_case, roles) => {
+    await handler(event('Create', roles), context);
+    expect(iam.calls()).toHaveLength(0);
+    expect(responses).toEqual([expect.objectContaining({ Status: 'FAILED', Reason: expect.stringMatching(/^Error: Roles must be a non-empty list/) as unknown })]);
+  });
+
+  it('leaves the account-wide roles in place when the stack is deleted', async () => {
+    await handler(event('Delete'), context);
+    expect(iam.calls()).toHaveLength(0);
+    expect(responses).toEqual([expect.objectContaining({ Status: 'SUCCESS', PhysicalResourceId: 'service-linked-roles' })]);
+  });
+});
