@@ -1,4 +1,7 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
+import { InterfaceVpcEndpoint, SecurityGroup, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
+import { CloudMapProber } from '../lib/constructs/cloud-map-prober';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
 import { Schedule } from 'aws-cdk-lib/aws-events';
@@ -233,6 +236,31 @@ describe('security group edges', () => {
 });
 
 describe('prober', () => {
+  it('reuses an endpoint the VPC already has, creating none and reaching it on 443 only', () => {
+    const stack = new Stack(newApp(), 'SharedEndpoint');
+    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
+    const endpoint = InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(stack, 'Existing', {
+      vpcEndpointId: 'vpce-0123456789abcdef0',
+      port: 443,
+      securityGroups: [SecurityGroup.fromSecurityGroupId(stack, 'ExistingSg', 'sg-0123456789abcdef0')],
+    });
+    const namespace = new PrivateDnsNamespace(stack, 'Namespace', { vpc, name: 'shared.internal' });
+    const prober = new CloudMapProber(stack, 'Prober', {
+      service: namespace.createService('Web', { name: 'web' }),
+      vpc,
+      targetSecurityGroup: new SecurityGroup(stack, 'Tasks', { vpc }),
+      endpoint,
+    });
+    const t = Template.fromStack(stack);
+
+    t.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    expect(prober.endpoint).toBe(endpoint);
+    expect(prober.endpointSecurityGroup).toBeUndefined();
+    const proberSg = { 'Fn::GetAtt': [stack.getLogicalId(prober.securityGroup.node.defaultChild as never), 'GroupId'] };
+    t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0123456789abcdef0', SourceSecurityGroupId: proberSg, FromPort: 443, ToPort: 443 });
+    t.hasResourceProperties('AWS::EC2::SecurityGroupEgress', { GroupId: proberSg, DestinationSecurityGroupId: 'sg-0123456789abcdef0', FromPort: 443, ToPort: 443 });
+  });
+
   it('reaches Cloud Map through a data-servicediscovery interface endpoint with private DNS', () => {
     template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
       VpcEndpointType: 'Interface',

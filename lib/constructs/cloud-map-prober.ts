@@ -1,5 +1,5 @@
 import { Duration, Token } from 'aws-cdk-lib';
-import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import type { IInterfaceVpcEndpoint, ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { InterfaceVpcEndpoint, InterfaceVpcEndpointAwsService, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
@@ -64,6 +64,13 @@ export interface CloudMapProberProps {
    * @default 'Spotwise'
    */
   readonly metricsNamespace?: string;
+  /**
+   * An interface endpoint for `data-servicediscovery` that the VPC already has, with private DNS. A VPC can
+   * hold only one such endpoint with private DNS, so a second prober in the same VPC, or a VPC that already
+   * reaches Cloud Map privately, must pass it here. The prober is let in on 443 through its security groups.
+   * @default - a new endpoint whose security group admits this prober only
+   */
+  readonly endpoint?: IInterfaceVpcEndpoint;
 }
 
 /**
@@ -75,8 +82,10 @@ export interface CloudMapProberProps {
 export class CloudMapProber extends Construct {
   public readonly function: LambdaFunction;
   public readonly securityGroup: SecurityGroup;
-  public readonly endpoint: InterfaceVpcEndpoint;
-  public readonly endpointSecurityGroup: SecurityGroup;
+  /** The endpoint the prober reaches Cloud Map through: the one passed in, or its own. */
+  public readonly endpoint: IInterfaceVpcEndpoint;
+  /** The security group of the prober's own endpoint; undefined when an endpoint was passed in. */
+  public readonly endpointSecurityGroup?: SecurityGroup;
   public readonly rule: Rule;
 
   constructor(scope: Construct, id: string, props: CloudMapProberProps) {
@@ -93,25 +102,31 @@ export class CloudMapProber extends Construct {
       description: 'Cloud Map prober: HTTP to the instances, HTTPS to the Cloud Map endpoint',
       allowAllOutbound: false,
     });
-    this.endpointSecurityGroup = new SecurityGroup(this, 'EndpointSecurityGroup', {
-      vpc: props.vpc,
-      description: 'Cloud Map data-plane endpoint: HTTPS from the prober only',
-      allowAllOutbound: false,
-    });
-    this.endpointSecurityGroup.addIngressRule(this.securityGroup, Port.tcp(443), 'HTTPS from the prober');
-    this.securityGroup.addEgressRule(this.endpointSecurityGroup, Port.tcp(443), 'HTTPS to Cloud Map');
     props.targetSecurityGroup.addIngressRule(this.securityGroup, Port.tcp(port), 'HTTP from the prober');
     this.securityGroup.addEgressRule(props.targetSecurityGroup, Port.tcp(port), 'HTTP probes');
 
-    // A Lambda in a VPC has no internet access even in a public subnet, and there is no NAT.
-    this.endpoint = new InterfaceVpcEndpoint(this, 'CloudMapEndpoint', {
-      vpc: props.vpc,
-      service: InterfaceVpcEndpointAwsService.CLOUD_MAP_DATA_SERVICE_DISCOVERY,
-      privateDnsEnabled: true,
-      subnets,
-      securityGroups: [this.endpointSecurityGroup],
-      open: false,
-    });
+    if (props.endpoint !== undefined) {
+      this.endpoint = props.endpoint;
+      this.securityGroup.connections.allowTo(props.endpoint, Port.tcp(443), 'HTTPS to Cloud Map');
+    } else {
+      const endpointSecurityGroup = new SecurityGroup(this, 'EndpointSecurityGroup', {
+        vpc: props.vpc,
+        description: 'Cloud Map data-plane endpoint: HTTPS from the prober only',
+        allowAllOutbound: false,
+      });
+      endpointSecurityGroup.addIngressRule(this.securityGroup, Port.tcp(443), 'HTTPS from the prober');
+      this.securityGroup.addEgressRule(endpointSecurityGroup, Port.tcp(443), 'HTTPS to Cloud Map');
+      this.endpointSecurityGroup = endpointSecurityGroup;
+      // A Lambda in a VPC has no internet access even in a public subnet, and there is no NAT.
+      this.endpoint = new InterfaceVpcEndpoint(this, 'CloudMapEndpoint', {
+        vpc: props.vpc,
+        service: InterfaceVpcEndpointAwsService.CLOUD_MAP_DATA_SERVICE_DISCOVERY,
+        privateDnsEnabled: true,
+        subnets,
+        securityGroups: [endpointSecurityGroup],
+        open: false,
+      });
+    }
 
     const service = props.service;
     const fn = new InlineNodeFunction(this, 'Handler', {
