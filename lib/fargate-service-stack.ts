@@ -16,7 +16,8 @@ export const DEFAULT_NGINX_IMAGE = 'nginx:1.28.0';
 
 export interface FargateServiceStackProps extends StackProps {
   /**
-   * Image the service runs.
+   * Image the service runs. It must serve HTTP on port 80 and have `curl`, which the container health check
+   * runs; the official nginx images do.
    * @default ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE)
    */
   readonly image?: ContainerImage;

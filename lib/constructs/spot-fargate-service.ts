@@ -39,7 +39,11 @@ export interface SpotFargateServiceProps {
   readonly loadBalancerSecurityGroup: ISecurityGroup;
   /** Cloud Map namespace to register the tasks in, with SRV records. */
   readonly namespace: IPrivateDnsNamespace;
-  /** Image to run. Pin a tag: a moving tag makes every task a different release. */
+  /**
+   * Image to run. Pin a tag: a moving tag makes every task a different release. The container health check
+   * runs `curl`, so the image must have it; without it every task fails its health check and the deployment
+   * rolls back.
+   */
   readonly image: ContainerImage;
   /**
    * Port the container serves HTTP on.
