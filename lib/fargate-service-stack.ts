@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 import { CloudMapProber } from './constructs/cloud-map-prober';
 import { PublicVpc } from './constructs/public-vpc';
 import { PlainCloudFormationSynthesizer } from './plain-cloudformation-synthesizer';
-import { SpotFargateService, validateSpotShutdown } from './constructs/spot-fargate-service';
+import { SpotFargateService } from './constructs/spot-fargate-service';
 import { WebLoadBalancer } from './constructs/web-load-balancer';
 
 /** Docker Hub's official nginx at a pinned stable tag; `public.ecr.aws/nginx/nginx:<tag>` mirrors it. */
@@ -83,9 +83,8 @@ export class FargateServiceStack extends Stack {
       image: props.image ?? ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE),
       desiredCount: props.desiredCount,
       stopTimeout: props.stopTimeout,
+      deregistrationDelay,
     });
-    // After both constructs have checked their own limits, so a single bad value gets its own message.
-    validateSpotShutdown(deregistrationDelay, this.web.stopTimeout);
     this.prober = new CloudMapProber(this, 'Prober', {
       service: this.web.cloudMapService,
       vpc,

@@ -261,6 +261,21 @@ describe('prober', () => {
     t.hasResourceProperties('AWS::EC2::SecurityGroupEgress', { GroupId: proberSg, DestinationSecurityGroupId: 'sg-0123456789abcdef0', FromPort: 443, ToPort: 443 });
   });
 
+  it('fails when a reused endpoint comes without security groups, which would leave the prober no way in', () => {
+    const stack = new Stack(newApp(), 'BareEndpoint');
+    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
+    const namespace = new PrivateDnsNamespace(stack, 'Namespace', { vpc, name: 'shared.internal' });
+    expect(
+      () =>
+        new CloudMapProber(stack, 'Prober', {
+          service: namespace.createService('Web', { name: 'web' }),
+          vpc,
+          targetSecurityGroup: new SecurityGroup(stack, 'Tasks', { vpc }),
+          endpoint: InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(stack, 'Bare', { vpcEndpointId: 'vpce-0123456789abcdef0', port: 443 }),
+        }),
+    ).toThrow(/has no security groups.*Import it with its securityGroups/);
+  });
+
   it('reaches Cloud Map through a data-servicediscovery interface endpoint with private DNS', () => {
     template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
       VpcEndpointType: 'Interface',

@@ -67,7 +67,9 @@ export interface CloudMapProberProps {
   /**
    * An interface endpoint for `data-servicediscovery` that the VPC already has, with private DNS. A VPC can
    * hold only one such endpoint with private DNS, so a second prober in the same VPC, or a VPC that already
-   * reaches Cloud Map privately, must pass it here. The prober is let in on 443 through its security groups.
+   * reaches Cloud Map privately, must pass it here, imported with its security groups. The prober gets an
+   * egress rule to them on 443, and they an ingress rule from the prober unless they were imported as
+   * immutable, in which case their owner must admit the prober.
    * @default - a new endpoint whose security group admits this prober only
    */
   readonly endpoint?: IInterfaceVpcEndpoint;
@@ -106,6 +108,12 @@ export class CloudMapProber extends Construct {
     this.securityGroup.addEgressRule(props.targetSecurityGroup, Port.tcp(port), 'HTTP probes');
 
     if (props.endpoint !== undefined) {
+      if (props.endpoint.connections.securityGroups.length === 0) {
+        throw new Error(
+          'The endpoint passed to CloudMapProber has no security groups, so the prober could not be let in on 443. ' +
+            'Import it with its securityGroups (InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes).',
+        );
+      }
       this.endpoint = props.endpoint;
       this.securityGroup.connections.allowTo(props.endpoint, Port.tcp(443), 'HTTPS to Cloud Map');
     } else {

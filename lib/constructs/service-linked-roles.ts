@@ -39,14 +39,14 @@ export class ServiceLinkedRoles extends Construct {
 
   constructor(scope: Construct, id: string, props: ServiceLinkedRolesProps) {
     super(scope, id);
-    if (props.roles.length === 0) throw new Error('ServiceLinkedRoles needs at least one role to ensure.');
+    validate(props.roles);
     const stack = Stack.of(this);
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'service-linked-roles', 'handler'),
       description: `Creates the service-linked roles for ${props.roles.map((r) => r.serviceName).join(', ')} if they are missing`,
       serviceName: 'service-linked-roles',
       metricsNamespace: 'Spotwise',
-      timeout: Duration.minutes(1),
+      timeout: Duration.minutes(2),
       usePowertools: false,
     });
     const roleArns = props.roles.map((r) => `arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/${r.serviceName}/${r.roleName}`);
@@ -62,7 +62,21 @@ export class ServiceLinkedRoles extends Construct {
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: this.function.function.functionArn,
       resourceType: 'Custom::ServiceLinkedRoles',
+      // Should the handler die without answering, fail the stack in minutes rather than CloudFormation's hour.
+      serviceTimeout: Duration.minutes(5),
       properties: { Roles: props.roles.map((r) => ({ ServiceName: r.serviceName, RoleName: r.roleName })) },
     });
+  }
+}
+
+function validate(roles: readonly ServiceLinkedRoleSpec[]): void {
+  if (roles.length === 0) throw new Error('ServiceLinkedRoles needs at least one role to ensure.');
+  for (const role of roles) {
+    if (!/^[a-z0-9][a-z0-9.-]*\.amazonaws\.com$/.test(role.serviceName)) {
+      throw new Error(`serviceName must be a service principal such as "ecs.amazonaws.com"; got "${role.serviceName}".`);
+    }
+    if (!/^AWSServiceRoleFor[\w+=,.@-]+$/.test(role.roleName)) {
+      throw new Error(`roleName must be the service-linked role's name, starting with "AWSServiceRoleFor"; got "${role.roleName}".`);
+    }
   }
 }

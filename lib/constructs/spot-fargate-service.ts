@@ -62,6 +62,12 @@ export interface SpotFargateServiceProps {
    */
   readonly stopTimeout?: Duration;
   /**
+   * The target group's deregistration delay. ECS drains an interrupted Fargate Spot task before it sends
+   * SIGTERM, so when this is given, synth checks that it and `stopTimeout` fit in the warning together.
+   * @default - not checked; FargateServiceStack passes it
+   */
+  readonly deregistrationDelay?: Duration;
+  /**
    * Task CPU units.
    * @default 256
    */
@@ -111,6 +117,7 @@ export class SpotFargateService extends Construct {
     const desiredCount = props.desiredCount ?? 2;
     this.containerPort = props.containerPort ?? 80;
     validate(stopTimeout, desiredCount, this.containerPort);
+    if (props.deregistrationDelay !== undefined) validateSpotShutdown(props.deregistrationDelay, stopTimeout);
 
     this.cluster = new Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ContainerInsights.ENHANCED });
     // In an account that has never used ECS, the cluster would create the role itself and the capacity

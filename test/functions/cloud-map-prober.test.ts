@@ -412,7 +412,32 @@ describe('cloud-map-prober handler', () => {
     await expect(Promise.race([Promise.all(closed).then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 500))])).resolves.toBe('closed');
   });
 
-  it('keeps every probe in flight at once while it yields between starts, so a dozen silent peers cost one timeout', async () => {
+  it('frees the connection of a peer it gave up on as soon as the probe times out', async () => {
+    // A raw peer that accepts and never answers: only the prober can end the connection.
+    const closedAt: Promise<number>[] = [];
+    const server = createNetServer((socket) => {
+      closedAt.push(new Promise((resolve) => socket.once('close', () => resolve(performance.now()))));
+      socket.on('error', () => undefined);
+      // Reads, and so sees the other end close, but never answers.
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const port = (server.address() as AddressInfo).port;
+    cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [at('silent', port)] });
+    const { handler } = await loadHandler({ PROBE_TIMEOUT_MS: '200' });
+    captureOutput();
+
+    await expect(handler(event, context)).resolves.toEqual({ discovered: 1, succeeded: 0, failed: 1 });
+    const returnedAt = performance.now();
+
+    expect(closedAt).toHaveLength(1);
+    const closed = await Promise.race([closedAt[0], new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), 500))]);
+    expect(closed).not.toBe('still open');
+    expect(closed as number).toBeLessThan(returnedAt + 100);
+  });
+
+  it('keeps every probe in flight at once, so a dozen silent peers cost one timeout, not one each or one per batch', async () => {
     const peers = await Promise.all(Array.from({ length: 12 }, () => silentServer(cleanups)));
     cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: peers.map((port, i) => at(`silent-${i}`, port)) });
     const { handler } = await loadHandler({ PROBE_TIMEOUT_MS: '300' });

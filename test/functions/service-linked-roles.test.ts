@@ -70,6 +70,24 @@ describe('service-linked roles custom resource', () => {
     ]);
   });
 
+  it('goes on to create a role when IAM denies reading it, as it may for a role that does not exist yet', async () => {
+    iam
+      .on(GetRoleCommand)
+      .rejects(Object.assign(new Error('not authorized to perform: iam:GetRole'), { name: 'AccessDenied' }))
+      .on(CreateServiceLinkedRoleCommand)
+      .resolves({});
+    await handler(event('Create', [{ ServiceName: 'ecs.amazonaws.com', RoleName: 'AWSServiceRoleForECS' }]), context);
+    expect(iam.commandCalls(CreateServiceLinkedRoleCommand).map((c) => c.args[0].input.AWSServiceName)).toEqual(['ecs.amazonaws.com']);
+    expect(responses).toEqual([expect.objectContaining({ Status: 'SUCCESS' })]);
+  });
+
+  it('fails on any other error reading a role, without trying to create it', async () => {
+    iam.on(GetRoleCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+    await handler(event('Create'), context);
+    expect(iam.commandCalls(CreateServiceLinkedRoleCommand)).toHaveLength(0);
+    expect(responses).toEqual([expect.objectContaining({ Status: 'FAILED', Reason: expect.stringMatching(/Rate exceeded/) as unknown })]);
+  });
+
   it('asks to create nothing when the roles exist, so a policy denying creation does not matter', async () => {
     iam.on(GetRoleCommand).resolves({}).on(CreateServiceLinkedRoleCommand).rejects(new Error('should not be called'));
     await handler(event('Update'), context);

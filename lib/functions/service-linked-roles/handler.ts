@@ -29,14 +29,25 @@ export interface RoleToEnsure {
 const DEFAULT_PROPAGATION_WAIT_MS = 10_000;
 
 let iam: IAMClient | undefined;
-const client = (): IAMClient => (iam ??= new IAMClient({ maxAttempts: 5 }));
+/**
+ * Bounded so that the worst case (two calls per role, each up to three attempts of at most 5 s, the
+ * propagation wait and the response) stays inside the function timeout: a handler that times out sends
+ * CloudFormation no response at all.
+ */
+const client = (): IAMClient =>
+  (iam ??= new IAMClient({
+    maxAttempts: 3,
+    requestHandler: { connectionTimeout: 2000, requestTimeout: 5000, throwOnRequestTimeout: true },
+  }));
 
 export async function ensureServiceLinkedRole(role: RoleToEnsure): Promise<'created' | 'exists'> {
   try {
     await client().send(new GetRoleCommand({ RoleName: role.RoleName }));
     return 'exists';
   } catch (error) {
-    if (!(error instanceof NoSuchEntityException)) throw error;
+    // IAM may answer AccessDenied rather than NoSuchEntity for a role that does not exist yet, since the
+    // grant names the role's path, which a missing role does not have. Creating settles it either way.
+    if (!(error instanceof NoSuchEntityException) && !isAccessDenied(error)) throw error;
   }
   try {
     await client().send(new CreateServiceLinkedRoleCommand({ AWSServiceName: role.ServiceName }));
@@ -46,6 +57,10 @@ export async function ensureServiceLinkedRole(role: RoleToEnsure): Promise<'crea
     if (isAlreadyTaken(error)) return 'exists';
     throw error;
   }
+}
+
+function isAccessDenied(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AccessDenied' || error.name === 'AccessDeniedException');
 }
 
 function isAlreadyTaken(error: unknown): boolean {
