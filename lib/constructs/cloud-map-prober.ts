@@ -115,26 +115,24 @@ export class CloudMapProber extends Construct {
         );
       }
       this.endpoint = props.endpoint;
-      this.securityGroup.connections.allowTo(props.endpoint, Port.tcp(443), 'HTTPS to Cloud Map');
     } else {
-      const endpointSecurityGroup = new SecurityGroup(this, 'EndpointSecurityGroup', {
+      this.endpointSecurityGroup = new SecurityGroup(this, 'EndpointSecurityGroup', {
         vpc: props.vpc,
         description: 'Cloud Map data-plane endpoint: HTTPS from the prober only',
         allowAllOutbound: false,
       });
-      endpointSecurityGroup.addIngressRule(this.securityGroup, Port.tcp(443), 'HTTPS from the prober');
-      this.securityGroup.addEgressRule(endpointSecurityGroup, Port.tcp(443), 'HTTPS to Cloud Map');
-      this.endpointSecurityGroup = endpointSecurityGroup;
       // A Lambda in a VPC has no internet access even in a public subnet, and there is no NAT.
       this.endpoint = new InterfaceVpcEndpoint(this, 'CloudMapEndpoint', {
         vpc: props.vpc,
         service: InterfaceVpcEndpointAwsService.CLOUD_MAP_DATA_SERVICE_DISCOVERY,
         privateDnsEnabled: true,
         subnets,
-        securityGroups: [endpointSecurityGroup],
+        securityGroups: [this.endpointSecurityGroup],
         open: false,
       });
     }
+    // Egress from the prober and ingress on the endpoint's security groups, whichever endpoint it is.
+    this.securityGroup.connections.allowTo(this.endpoint, Port.tcp(443), 'HTTPS from the prober to Cloud Map');
 
     const service = props.service;
     const fn = new InlineNodeFunction(this, 'Handler', {

@@ -2,6 +2,7 @@ import { CustomResource, Duration, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
+import { SERVICE_LINKED_ROLE_NAME, SERVICE_PRINCIPAL } from '../functions/service-linked-roles/names';
 import { InlineNodeFunction } from './inline-node-function';
 
 /** One AWS service's service-linked role: the service principal and the role name IAM gives it. */
@@ -72,10 +73,10 @@ export class ServiceLinkedRoles extends Construct {
 function validate(roles: readonly ServiceLinkedRoleSpec[]): void {
   if (roles.length === 0) throw new Error('ServiceLinkedRoles needs at least one role to ensure.');
   for (const role of roles) {
-    if (!/^[a-z0-9][a-z0-9.-]*\.amazonaws\.com$/.test(role.serviceName)) {
+    if (!SERVICE_PRINCIPAL.test(role.serviceName)) {
       throw new Error(`serviceName must be a service principal such as "ecs.amazonaws.com"; got "${role.serviceName}".`);
     }
-    if (!/^AWSServiceRoleFor[\w+=,.@-]+$/.test(role.roleName)) {
+    if (!SERVICE_LINKED_ROLE_NAME.test(role.roleName)) {
       throw new Error(`roleName must be the service-linked role's name, starting with "AWSServiceRoleFor"; got "${role.roleName}".`);
     }
   }

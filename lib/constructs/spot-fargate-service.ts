@@ -105,15 +105,12 @@ export class SpotFargateService extends Construct {
   /** Counts access-log lines with a 5xx status. */
   public readonly serverErrorsFilter: MetricFilter;
   public readonly containerPort: number;
-  /** The container's SIGTERM-to-SIGKILL window, as configured. */
-  public readonly stopTimeout: Duration;
   /** Makes sure the account's ECS service-linked role exists before the cluster. */
   public readonly serviceLinkedRole: ServiceLinkedRoles;
 
   constructor(scope: Construct, id: string, props: SpotFargateServiceProps) {
     super(scope, id);
     const stopTimeout = props.stopTimeout ?? Duration.seconds(30);
-    this.stopTimeout = stopTimeout;
     const desiredCount = props.desiredCount ?? 2;
     this.containerPort = props.containerPort ?? 80;
     validate(stopTimeout, desiredCount, this.containerPort);

@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { CreateServiceLinkedRoleCommand, GetRoleCommand, IAMClient, NoSuchEntityException } from '@aws-sdk/client-iam';
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse, Context } from 'aws-lambda';
+import { SERVICE_LINKED_ROLE_NAME, SERVICE_PRINCIPAL } from './names';
 
 /**
  * Ensures account-wide service-linked roles exist before the resources that need them. The API path, unlike
@@ -13,8 +14,6 @@ import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceRes
  * The roles come from the resource's `Roles` property, which the ServiceLinkedRoles construct sets.
  */
 const PHYSICAL_ID = 'service-linked-roles';
-const SERVICE_NAME = /^[a-z0-9][a-z0-9.-]*\.amazonaws\.com$/;
-const ROLE_NAME = /^AWSServiceRoleFor[\w+=,.@-]+$/;
 
 export interface RoleToEnsure {
   readonly ServiceName: string;
@@ -99,9 +98,9 @@ function rolesToEnsure(value: unknown): RoleToEnsure[] {
     typeof role === 'object' &&
     role !== null &&
     typeof (role as RoleToEnsure).ServiceName === 'string' &&
-    SERVICE_NAME.test((role as RoleToEnsure).ServiceName) &&
+    SERVICE_PRINCIPAL.test((role as RoleToEnsure).ServiceName) &&
     typeof (role as RoleToEnsure).RoleName === 'string' &&
-    ROLE_NAME.test((role as RoleToEnsure).RoleName);
+    SERVICE_LINKED_ROLE_NAME.test((role as RoleToEnsure).RoleName);
   if (!Array.isArray(value) || value.length === 0 || !value.every(valid)) {
     throw new Error(
       `Roles must be a non-empty list like [{"ServiceName":"ecs.amazonaws.com","RoleName":"AWSServiceRoleForECS"}]; got ${JSON.stringify(value)}.`,
