@@ -1,7 +1,6 @@
 import type { StackProps } from 'aws-cdk-lib';
-import { Aws, CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
+import { CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
 import type { InstanceType } from 'aws-cdk-lib/aws-ec2';
-import { EventField, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { Construct } from 'constructs';
 import { NotificationTopic } from './constructs/notification-topic';
@@ -68,23 +67,14 @@ export class SpotFleetWebAppStack extends Stack {
       allocationStrategy: props.allocationStrategy,
       instanceTypes: props.instanceTypes,
     });
-    this.drainer = new SpotInterruptionDrainer(this, 'Drainer', {
-      targetGroups: [this.loadBalancer.targetGroup],
-    });
     this.notifications = new NotificationTopic(this, 'Notifications', {
       email: email.valueAsString,
       displayName: 'Spotwise interruptions',
     });
-    this.notifications.notifyOn(
-      this.drainer.rule,
-      RuleTargetInput.fromText(
-        `Spot interruption warning in stack ${Aws.STACK_NAME}: EC2 will ${EventField.fromPath('$.detail.instance-action')} ` +
-          `instance ${EventField.fromPath('$.detail.instance-id')} in ${EventField.fromPath('$.region')} two minutes after ` +
-          `${EventField.fromPath('$.time')}. The drainer is taking it out of the load balancer.`,
-      ),
-      // A notice that cannot be delivered waits in the same queue, and trips the same alarm, as a failed drain.
-      { deadLetterQueue: this.drainer.deadLetterQueue, retryAttempts: 2, maxEventAge: Duration.minutes(10) },
-    );
+    this.drainer = new SpotInterruptionDrainer(this, 'Drainer', {
+      targetGroups: [this.loadBalancer.targetGroup],
+      notificationTopic: this.notifications.topic,
+    });
 
     new CfnOutput(this, 'SiteUrl', { value: this.loadBalancer.url, description: 'The web app, behind the ALB' });
     new CfnOutput(this, 'TargetGroupArn', { value: this.loadBalancer.targetGroup.targetGroupArn });

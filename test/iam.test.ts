@@ -10,13 +10,18 @@ import { SecurityGroup, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import { mockClient } from 'aws-sdk-client-mock';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it, vi } from 'vitest';
 import { CloudMapProber } from '../lib/constructs/cloud-map-prober';
 import { ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles } from '../lib/constructs/service-linked-roles';
 import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-drainer';
 import type * as ProberModule from '../lib/functions/cloud-map-prober/handler';
 import { handler as slrHandler } from '../lib/functions/service-linked-roles/handler';
-import { runDrainerScenarios, TARGET_GROUP_API, TARGET_GROUP_WEB } from './functions/spot-drainer.scenarios';
+import { NOTIFICATION_QUEUE_URL, runDrainerScenarios, TARGET_GROUP_API, TARGET_GROUP_WEB } from './functions/spot-interruption-drainer.scenarios';
 import { newApp } from './support/app';
 import { fakeContext, scheduledEvent } from './support/lambda';
 import type { Cleanup } from './support/loopback';
@@ -54,38 +59,98 @@ function grantsFor(statements: Statement[], service: string): Map<string, unknow
   return grants;
 }
 
-describe('the drainer role', () => {
-  it('grants exactly the ELB calls the handler makes, DeregisterTargets on exactly its target groups', async () => {
+describe('the drainer and notifier roles', () => {
+  function drainerStack(): { stack: Stack; template: Template; drainer: SpotInterruptionDrainer; topic: Topic } {
+    const stack = new Stack(newApp(), 'DrainerOnly');
+    const targetGroups = [TARGET_GROUP_WEB, TARGET_GROUP_API].map((arn, i) =>
+      ApplicationTargetGroup.fromTargetGroupAttributes(stack, `Tg${i}`, { targetGroupArn: arn }),
+    );
+    const topic = new Topic(stack, 'Topic', { masterKey: new Key(stack, 'Key') });
+    const drainer = new SpotInterruptionDrainer(stack, 'Drainer', { targetGroups, notificationTopic: topic });
+    return { stack, template: Template.fromStack(stack), drainer, topic };
+  }
+  const arnOf = (stack: Stack, construct: { node: { defaultChild?: unknown } }) => ({
+    'Fn::GetAtt': [stack.getLogicalId(construct.node.defaultChild as never), 'Arn'],
+  });
+
+  it('grants the drainer exactly the calls its handler makes, DeregisterTargets on exactly its target groups', async () => {
     process.env.POWERTOOLS_SERVICE_NAME ??= 'spot-interruption-drainer';
     process.env.POWERTOOLS_METRICS_NAMESPACE ??= 'Spotwise';
     const calls = await runDrainerScenarios({ targetGroupArns: [TARGET_GROUP_WEB, TARGET_GROUP_API] });
     const called = new Map<string, Set<string>>();
     for (const call of calls) {
-      const action = `elasticloadbalancing:${call.command}`;
-      const arn = (call.input as { TargetGroupArn?: string }).TargetGroupArn;
-      expect(arn, `${call.command} without a target group`).toBeDefined();
-      called.set(action, (called.get(action) ?? new Set()).add(arn as string));
+      const action = `${call.service}:${call.command}`;
+      const input = call.input as { TargetGroupArn?: string; QueueUrl?: string };
+      const resource = input.TargetGroupArn ?? input.QueueUrl;
+      expect(resource, `${call.command} without a target group or queue`).toBeDefined();
+      called.set(action, (called.get(action) ?? new Set()).add(resource as string));
     }
-    expect([...called.keys()].sort()).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:DescribeTargetHealth']);
+    expect([...called.keys()].sort()).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:DescribeTargetHealth', 'sqs:SendMessage']);
+    expect(called.get('sqs:SendMessage')).toEqual(new Set([NOTIFICATION_QUEUE_URL]));
 
-    const stack = new Stack(newApp(), 'DrainerOnly');
-    const targetGroups = [TARGET_GROUP_WEB, TARGET_GROUP_API].map((arn, i) =>
-      ApplicationTargetGroup.fromTargetGroupAttributes(stack, `Tg${i}`, { targetGroupArn: arn }),
-    );
-    new SpotInterruptionDrainer(stack, 'Drainer', { targetGroups });
-    const statements = functionRoleStatements(Template.fromStack(stack), 'TARGET_GROUP_ARNS');
+    const { stack, template, drainer } = drainerStack();
+    const statements = functionRoleStatements(template, 'TARGET_GROUP_ARNS');
     const granted = grantsFor(statements, 'elasticloadbalancing');
-
-    expect([...granted.keys()].sort()).toEqual([...called.keys()].sort());
-    expect(new Set(granted.get('elasticloadbalancing:DeregisterTargets'))).toEqual(
-      called.get('elasticloadbalancing:DeregisterTargets'),
-    );
+    const calledElb = [...called.keys()].filter((a) => a.startsWith('elasticloadbalancing:'));
+    expect([...granted.keys()].sort()).toEqual(calledElb.sort());
+    expect(new Set(granted.get('elasticloadbalancing:DeregisterTargets'))).toEqual(called.get('elasticloadbalancing:DeregisterTargets'));
     expect(called.get('elasticloadbalancing:DeregisterTargets')).toEqual(new Set([TARGET_GROUP_WEB, TARGET_GROUP_API]));
     // IAM has no resource-level permission for DescribeTargetHealth: a target group ARN would deny it.
     expect(granted.get('elasticloadbalancing:DescribeTargetHealth')).toEqual(['*']);
 
+    // SQS: what the handler calls on the notification queue, and what Lambda's event source mapping calls on
+    // the warning queue with the function's role. Nothing else.
+    const sqsGrants = grantsFor(statements, 'sqs');
+    const notificationQueue = arnOf(stack, drainer.notifier?.queue as Queue);
+    const warningQueue = arnOf(stack, drainer.queue);
+    expect(Object.fromEntries(sqsGrants)).toEqual({
+      'sqs:SendMessage': [notificationQueue],
+      ...Object.fromEntries(
+        ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'].map((a) => [a, [warningQueue]]),
+      ),
+    });
     const services = new Set(statements.flatMap((s) => ([] as string[]).concat(s.Action)).map((a) => a.split(':')[0]));
     expect([...services].sort()).toEqual(['elasticloadbalancing', 'logs', 'sqs']);
+  });
+
+  it('grants the notifier exactly the calls its handler makes, on its own queue and topic', async () => {
+    const sqs = mockClient(SQSClient);
+    const sns = mockClient(SNSClient);
+    const drained = { instanceId: 'i-0123456789abcdef0', action: 'stop', warnedAt: '2026-11-23T12:00:00Z', drainedAt: '2026-11-23T12:00:01Z', targets: [] };
+    sqs.on(ReceiveMessageCommand).resolvesOnce({ Messages: [{ ReceiptHandle: 'rh', Body: JSON.stringify({ version: 1, instances: [drained] }) }] }).resolves({});
+    sqs.on(DeleteMessageBatchCommand).resolves({});
+    sns.on(PublishCommand).resolves({});
+    const { stack, template, drainer, topic } = drainerStack();
+    const env = { NOTIFICATION_QUEUE_URL: 'https://sqs/q', TOPIC_ARN: 'arn:aws:sns:us-east-2:123456789012:t', STACK_NAME: 'S' };
+    for (const [key, value] of Object.entries(env)) vi.stubEnv(key, value);
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const { handler: notify } = await import('../lib/functions/spot-interruption-notifier/handler');
+    try {
+      await notify(scheduledEvent(), fakeContext('notifier'));
+    } finally {
+      vi.unstubAllEnvs();
+      vi.restoreAllMocks();
+    }
+    const iamAction = (service: string, command: string): string => `${service}:${command === 'DeleteMessageBatch' ? 'DeleteMessage' : command}`;
+    const called = new Set([
+      ...sqs.calls().map((c) => iamAction('sqs', c.args[0].constructor.name.replace(/Command$/, ''))),
+      ...sns.calls().map((c) => iamAction('sns', c.args[0].constructor.name.replace(/Command$/, ''))),
+    ]);
+    sqs.restore();
+    sns.restore();
+    expect([...called].sort()).toEqual(['sns:Publish', 'sqs:DeleteMessage', 'sqs:ReceiveMessage']);
+
+    const statements = functionRoleStatements(template, 'TOPIC_ARN');
+    const queue = arnOf(stack, drainer.notifier?.queue as Queue);
+    expect(Object.fromEntries(grantsFor(statements, 'sqs'))).toEqual({ 'sqs:ReceiveMessage': [queue], 'sqs:DeleteMessage': [queue] });
+    expect(Object.fromEntries(grantsFor(statements, 'sns'))).toEqual({ 'sns:Publish': [{ Ref: stack.getLogicalId(topic.node.defaultChild as never) }] });
+    // Publishing to an encrypted topic needs its key, and only its key.
+    const kms = grantsFor(statements, 'kms');
+    expect(new Set(kms.keys())).toEqual(new Set(['kms:Decrypt', 'kms:GenerateDataKey*']));
+    const key = { 'Fn::GetAtt': [stack.getLogicalId(topic.masterKey?.node.defaultChild as never), 'Arn'] };
+    for (const resources of kms.values()) expect(resources).toEqual([key]);
+    const services = new Set(statements.flatMap((s) => ([] as string[]).concat(s.Action)).map((a) => a.split(':')[0]));
+    expect([...services].sort()).toEqual(['kms', 'logs', 'sns', 'sqs']);
   });
 });
 

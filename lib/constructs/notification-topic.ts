@@ -40,14 +40,16 @@ export interface NotifyOnOptions {
 }
 
 /**
- * An SNS topic for people, encrypted with a customer-managed key that EventBridge may use (with the
- * AWS-managed `alias/aws/sns` key EventBridge deliveries are silently dropped), that only the EventBridge
- * rules given to {@link notifyOn} may publish to.
+ * An SNS topic for people, encrypted with a customer-managed key. Principals of this account publish
+ * through IAM grants (`topic.grantPublish`); EventBridge only for the rules given to {@link notifyOn},
+ * which also lets EventBridge use the key (with the AWS-managed `alias/aws/sns` key EventBridge
+ * deliveries are silently dropped).
  */
 export class NotificationTopic extends Construct {
   public readonly topic: Topic;
   public readonly key: Key;
   public readonly subscription?: Subscription;
+  private eventBridgeMayEncrypt = false;
 
   constructor(scope: Construct, id: string, props: NotificationTopicProps = {}) {
     super(scope, id);
@@ -55,14 +57,6 @@ export class NotificationTopic extends Construct {
       description: `Encrypts the ${this.node.path} SNS topic`,
       enableKeyRotation: true,
     });
-    // SNS documents that aws:SourceArn/aws:SourceAccount conditions are not supported for EventBridge here.
-    this.key.addToResourcePolicy(
-      new PolicyStatement({
-        principals: [new ServicePrincipal('events.amazonaws.com')],
-        actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
-        resources: ['*'],
-      }),
-    );
     this.topic = new Topic(this, 'Topic', {
       displayName: props.displayName,
       masterKey: this.key,
@@ -92,6 +86,17 @@ export class NotificationTopic extends Construct {
     options: NotifyOnOptions = {},
   ): void {
     const topicArn = this.topic.topicArn;
+    if (!this.eventBridgeMayEncrypt) {
+      // SNS documents that aws:SourceArn/aws:SourceAccount conditions are not supported for EventBridge here.
+      this.key.addToResourcePolicy(
+        new PolicyStatement({
+          principals: [new ServicePrincipal('events.amazonaws.com')],
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+          resources: ['*'],
+        }),
+      );
+      this.eventBridgeMayEncrypt = true;
+    }
     const { deadLetterQueue, retryAttempts, maxEventAge } = options;
     // Not the SnsTopic target: it would also grant every EventBridge rule in the account publish rights.
     rule.addTarget({

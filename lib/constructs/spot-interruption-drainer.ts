@@ -1,78 +1,99 @@
 import { Duration, Token, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
+import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import type { ITargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
+import { DrainerEnv, SPOT_INTERRUPTION_WARNING } from '../functions/spot-interruption-drainer/contract';
+import { SpotInterruptionNotifier } from './spot-interruption-notifier';
 import { InlineNodeFunction } from './inline-node-function';
+import { INTERRUPTION_REACTION_BUDGET, SPOT_INTERRUPTION_NOTICE } from './web-load-balancer';
 
-/** The EventBridge detail-type EC2 sends two minutes before it reclaims a Spot Instance. */
-export const SPOT_INTERRUPTION_DETAIL_TYPE = 'EC2 Spot Instance Interruption Warning';
+export { SPOT_INTERRUPTION_WARNING as SPOT_INTERRUPTION_DETAIL_TYPE } from '../functions/spot-interruption-drainer/contract';
+
+/**
+ * Between SQS handing a batch to Lambda and the function starting, plus clock skew: added to the
+ * visibility timeout so that a batch still running is never delivered a second time.
+ */
+const VISIBILITY_MARGIN = Duration.seconds(5);
 
 export interface SpotInterruptionDrainerProps {
   /** Target groups to drain an interrupted instance from. Instances in none of them are ignored. */
   readonly targetGroups: readonly ITargetGroup[];
   /**
-   * Maximum run time of one drain. The SDK's retries must fit in it, and all of it in the Spot notice.
+   * Maximum run time of one batch, the ELB SDK's throttling retries included. It sets the queue's
+   * visibility timeout, and so how soon a failed message is tried again: timeout + batching window + 5 s.
    * @default Duration.seconds(30)
    */
   readonly timeout?: Duration;
   /**
-   * How long Lambda keeps retrying a failed event before it goes to the dead-letter queue. Past the
-   * two-minute notice the instance is gone and a drain is moot, so longer only delays the alarm.
-   * @default Duration.minutes(2)
+   * Most messages in one batch. A larger batch drains a correlated reclaim with fewer ELB calls.
+   * @default 1000
    */
-  readonly maxEventAge?: Duration;
+  readonly batchSize?: number;
   /**
-   * Retries of a failed invocation, by Lambda's asynchronous invoke.
-   * @default 2
+   * How long Lambda gathers messages before it invokes the function with a smaller batch. Every second
+   * of it is taken from the two-minute notice.
+   * @default Duration.seconds(1)
    */
-  readonly retryAttempts?: number;
+  readonly maxBatchingWindow?: Duration;
   /**
-   * Retention of the function's logs.
+   * Deliveries of a message before it moves to the dead-letter queue. Every retry must start inside the
+   * notice, less the reaction budget: after that the instance is gone, and a retry is worthless.
+   * @default 3
+   */
+  readonly maxReceiveCount?: number;
+  /**
+   * Topic to tell people on, in a few aggregated messages, which of our instances were drained.
+   * @default - nobody is told; the function's logs and metrics still say
+   */
+  readonly notificationTopic?: ITopic;
+  /**
+   * How often drained instances are told on `notificationTopic`.
+   * @default Duration.minutes(1)
+   */
+  readonly notificationInterval?: Duration;
+  /**
+   * Retention of the functions' logs.
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
   /**
-   * CloudWatch namespace of the drainer's metrics.
+   * CloudWatch namespace of the functions' metrics.
    * @default 'Spotwise'
    */
   readonly metricsNamespace?: string;
 }
 
 /**
- * Drains a Spot Instance out of its target groups when EC2 sends the interruption warning: an EventBridge
- * rule, a TypeScript Lambda that deregisters exactly the registered id and port, and a dead-letter queue
- * with an alarm for events that still fail after retries.
+ * Drains Spot Instances out of their target groups when EC2 sends the interruption warning. An EventBridge
+ * rule puts every warning on an encrypted queue; Lambda reads it in batches, so that one invocation drains a
+ * whole correlated reclaim with one DescribeTargetHealth and one DeregisterTargets per target group, and the
+ * account's other Spot activity costs one describe per batch rather than per event. Messages that fail are
+ * retried inside the notice and then dead-lettered, with an alarm.
  */
 export class SpotInterruptionDrainer extends Construct {
   public readonly function: LambdaFunction;
   public readonly rule: Rule;
+  /** The warnings, waiting for the function. */
+  public readonly queue: Queue;
+  /** Warnings that could not be drained, or delivered, after their retries; and reports that could not be told. */
   public readonly deadLetterQueue: Queue;
-  /** In alarm while any failed event waits in the dead-letter queue. Add actions to be told. */
+  /** In alarm while any message waits in the dead-letter queue. Add actions to be told. */
   public readonly deadLetterAlarm: Alarm;
+  /** Present when `notificationTopic` is given. */
+  public readonly notifier?: SpotInterruptionNotifier;
 
   constructor(scope: Construct, id: string, props: SpotInterruptionDrainerProps) {
     super(scope, id);
-    if (props.targetGroups.length === 0) {
-      throw new Error('targetGroups is empty; give the drainer at least one target group to drain instances from.');
-    }
-    const retryAttempts = props.retryAttempts ?? 2;
-    if (!Token.isUnresolved(retryAttempts) && (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2)) {
-      throw new Error(`retryAttempts must be 0, 1 or 2 (Lambda's asynchronous invoke limit); got ${retryAttempts}.`);
-    }
-    const maxEventAge = props.maxEventAge ?? Duration.minutes(2);
-    const ageSeconds = maxEventAge.toSeconds();
-    if (!Token.isUnresolved(ageSeconds) && (ageSeconds < 60 || ageSeconds > 21600)) {
-      throw new Error(`maxEventAge must be from 60 seconds to 6 hours (Lambda's limits); got ${ageSeconds} s.`);
-    }
-    const arns = props.targetGroups.map((tg) => tg.targetGroupArn);
+    const settings = validate(this, props);
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -81,24 +102,42 @@ export class SpotInterruptionDrainer extends Construct {
     });
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions::AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the rule target and the function (an on-failure destination).',
+      reason: 'This queue is itself the dead-letter queue of the warning queue, the notification queue and the rule target.',
+    });
+    this.queue = new Queue(this, 'Queue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: settings.visibilityTimeout,
+      // Long enough for every message to reach the dead-letter queue even if Lambda cannot read for a while:
+      // an expired message is deleted, not dead-lettered.
+      retentionPeriod: Duration.days(1),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
     });
 
+    if (props.notificationTopic !== undefined) {
+      this.notifier = new SpotInterruptionNotifier(this, 'Notifier', {
+        topic: props.notificationTopic,
+        deadLetterQueue: this.deadLetterQueue,
+        interval: props.notificationInterval,
+        logRetention: props.logRetention,
+        metricsNamespace: props.metricsNamespace,
+      });
+    }
+
+    const arns = props.targetGroups.map((tg) => tg.targetGroupArn);
     const fn = new InlineNodeFunction(this, 'Handler', {
-      entry: join(__dirname, '..', 'functions', 'spot-drainer', 'handler'),
-      description: 'Deregisters Spot Instances from their target groups on the interruption warning',
+      entry: join(__dirname, '..', 'functions', 'spot-interruption-drainer', 'handler'),
+      description: 'Deregisters Spot Instances from their target groups on the interruption warning, in batches',
       serviceName: 'spot-interruption-drainer',
       metricsNamespace: props.metricsNamespace ?? 'Spotwise',
-      timeout: props.timeout ?? Duration.seconds(30),
+      timeout: settings.timeout,
       logRetention: props.logRetention,
-      environment: { TARGET_GROUP_ARNS: arns.join(',') },
+      environment: {
+        [DrainerEnv.targetGroupArns]: arns.join(','),
+        ...(this.notifier && { [DrainerEnv.notificationQueueUrl]: this.notifier.queue.queueUrl }),
+      },
     });
     this.function = fn.function;
-    this.function.configureAsyncInvoke({
-      retryAttempts,
-      maxEventAge,
-      onFailure: new SqsDestination(this.deadLetterQueue),
-    });
     // DescribeTargetHealth has no resource-level permissions in IAM: a target group ARN here would deny it.
     this.function.addToRolePolicy(
       new PolicyStatement({ actions: ['elasticloadbalancing:DescribeTargetHealth'], resources: ['*'] }),
@@ -112,23 +151,33 @@ export class SpotInterruptionDrainer extends Construct {
     this.function.addToRolePolicy(
       new PolicyStatement({ actions: ['elasticloadbalancing:DeregisterTargets'], resources: arns }),
     );
+    if (this.notifier !== undefined) {
+      this.function.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.notifier.queue.queueArn] }));
+    }
+    this.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: settings.batchSize,
+        maxBatchingWindow: settings.maxBatchingWindow,
+        reportBatchItemFailures: true,
+      }),
+    );
 
     this.rule = new Rule(this, 'Rule', {
       description: 'Spot interruption warnings: drain the instance from its target groups',
-      eventPattern: { source: ['aws.ec2'], detailType: [SPOT_INTERRUPTION_DETAIL_TYPE] },
+      eventPattern: { source: ['aws.ec2'], detailType: [SPOT_INTERRUPTION_WARNING] },
     });
-    // EventBridge's own retries cover failing to invoke the function (throttling, a missing permission);
-    // the function's failures are Lambda's to retry, above.
+    // The SqsQueue target lets only this rule send to the queue (a policy statement on aws:SourceArn).
+    // EventBridge's own retries cover failing to deliver, within the notice.
     this.rule.addTarget(
-      new LambdaTarget(this.function, {
+      new SqsQueue(this.queue, {
         deadLetterQueue: this.deadLetterQueue,
         retryAttempts: 2,
-        maxEventAge,
+        maxEventAge: Duration.minutes(2),
       }),
     );
 
     this.deadLetterAlarm = new Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription: 'Spot interruption events the drainer could not handle; read the messages in the dead-letter queue.',
+      alarmDescription: 'Spot interruption warnings the drainer could not handle; read the messages in the dead-letter queue.',
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
       threshold: 1,
       evaluationPeriods: 1,
@@ -136,4 +185,62 @@ export class SpotInterruptionDrainer extends Construct {
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
   }
+}
+
+interface Settings {
+  readonly timeout: Duration;
+  readonly batchSize: number;
+  readonly maxBatchingWindow: Duration;
+  readonly maxReceiveCount: number;
+  readonly visibilityTimeout: Duration;
+}
+
+/**
+ * The numbers must fit the notice: a warning waits up to the batching window, the first delivery may run
+ * for the timeout, and each retry comes one visibility timeout after the previous delivery. The last
+ * delivery must start while draining still helps: inside the notice, less the reaction budget.
+ */
+function validate(scope: Construct, props: SpotInterruptionDrainerProps): Settings {
+  const fail = (message: string): never => {
+    throw new Error(`${scope.node.path}: ${message}`);
+  };
+  if (props.targetGroups.length === 0) fail('targetGroups is empty; give the drainer at least one target group to drain instances from.');
+  const timeout = props.timeout ?? Duration.seconds(30);
+  const batchSize = props.batchSize ?? 1000;
+  const maxBatchingWindow = props.maxBatchingWindow ?? Duration.seconds(1);
+  const maxReceiveCount = props.maxReceiveCount ?? 3;
+  const budget = SPOT_INTERRUPTION_NOTICE.toSeconds() - INTERRUPTION_REACTION_BUDGET.toSeconds();
+
+  const timeoutS = timeout.toSeconds({ integral: false });
+  const windowS = maxBatchingWindow.toSeconds({ integral: false });
+  if (![timeoutS, windowS, batchSize, maxReceiveCount].some((v) => Token.isUnresolved(v))) {
+    if (!Number.isInteger(timeoutS) || timeoutS < 5) fail(`timeout must be whole seconds, at least 5 (the ELB calls and their retries); got ${timeoutS} s.`);
+    if (!Number.isInteger(windowS) || windowS < 0 || windowS > 20) {
+      fail(`maxBatchingWindow must be whole seconds from 0 to 20; got ${windowS} s. Each second is taken from the two-minute notice.`);
+    }
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+      fail(`batchSize must be a whole number from 1 to 10000 (Lambda's limit for a standard queue); got ${batchSize}.`);
+    }
+    if (batchSize > 10 && windowS < 1) fail(`a batchSize above 10 needs a maxBatchingWindow of at least 1 s (Lambda's rule); got ${windowS} s.`);
+    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
+      fail(`maxReceiveCount must be a whole number from 1 to 1000 (SQS's limits); got ${maxReceiveCount}.`);
+    }
+    if (windowS + timeoutS > budget) {
+      fail(
+        `maxBatchingWindow (${windowS} s) plus timeout (${timeoutS} s) must be at most ${budget} s: the ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s ` +
+          `notice less ${INTERRUPTION_REACTION_BUDGET.toSeconds()} s for EventBridge and Lambda to react. Shorten the timeout.`,
+      );
+    }
+    const visibilityS = timeoutS + windowS + VISIBILITY_MARGIN.toSeconds();
+    const lastStart = windowS + (maxReceiveCount - 1) * visibilityS;
+    if (lastStart > budget) {
+      fail(
+        `maxReceiveCount ${maxReceiveCount} with a ${visibilityS} s visibility timeout (timeout + batching window + ` +
+          `${VISIBILITY_MARGIN.toSeconds()} s) starts the last retry ${lastStart} s after the warning, past the ${budget} s in which ` +
+          'draining still helps. Lower maxReceiveCount or the timeout.',
+      );
+    }
+  }
+  const visibilityTimeout = timeout.plus(maxBatchingWindow).plus(VISIBILITY_MARGIN);
+  return { timeout, batchSize, maxBatchingWindow, maxReceiveCount, visibilityTimeout };
 }

@@ -17,9 +17,10 @@ import type {
   TargetHealthDescription,
   TargetHealthStateEnum,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { EventBridgeEvent } from 'aws-lambda';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { EventBridgeEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { handler } from '../../lib/functions/spot-drainer/handler';
+import { handler } from '../../lib/functions/spot-interruption-drainer/handler';
 import { fakeContext as contextFor, sampleEvent } from '../support/lambda';
 
 export const TARGET_GROUP_WEB = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
@@ -29,15 +30,49 @@ export const SAMPLE_INSTANCE_ID = 'i-1234567890abcdef0';
 export const OTHER_INSTANCE_ID = 'i-0aaaabbbbccccdddd';
 
 /** The sample interruption warning with some `detail` fields replaced (a value of `undefined` deletes the field). */
-export function interruptionWarning(detail: Record<string, unknown> = {}): EventBridgeEvent<string, unknown> {
+export function interruptionWarning(detail: Record<string, unknown> = {}, envelope: Record<string, unknown> = {}): EventBridgeEvent<string, unknown> {
   const event = sampleEvent('spot-interruption-warning');
   const merged: Record<string, unknown> = { ...(event.detail as Record<string, unknown>), ...detail };
   for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key];
-  return { ...event, detail: merged };
+  return { ...event, ...envelope, detail: merged } as EventBridgeEvent<string, unknown>;
+}
+
+/** A warning about `instanceId`, sent at `time`. */
+export function warningFor(instanceId: string, time = '2026-11-23T12:00:00Z'): EventBridgeEvent<string, unknown> {
+  return interruptionWarning({ 'instance-id': instanceId }, { time, resources: [`arn:aws:ec2:us-east-2:123456789012:instance/${instanceId}`] });
+}
+
+let messageCounter = 0;
+
+/** An SQS record as Lambda's event source mapping delivers it, its body the event as EventBridge sends it to a queue. */
+export function sqsRecord(body: unknown, { messageId, receiveCount = 1 }: { messageId?: string; receiveCount?: number } = {}): SQSRecord {
+  messageCounter += 1;
+  const id = messageId ?? `0000${messageCounter}-aaaa-bbbb-cccc-dddddddddddd`;
+  return {
+    messageId: id,
+    receiptHandle: `AQEB${id}`,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    attributes: {
+      ApproximateReceiveCount: String(receiveCount),
+      SentTimestamp: '1795435200000',
+      SenderId: 'AIDAIENQZJOLO23YVJ4VO',
+      ApproximateFirstReceiveTimestamp: '1795435200100',
+    },
+    messageAttributes: {},
+    md5OfBody: '00000000000000000000000000000000',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-2:123456789012:spotwise-drainer-queue',
+    awsRegion: 'us-east-2',
+  };
+}
+
+/** A batch of records, one per body. */
+export function sqsEvent(...bodies: unknown[]): SQSEvent {
+  return { Records: bodies.map((body) => sqsRecord(body)) };
 }
 
 /** The drainer's context, a plain object so that `bench/drainer.ts` can serialise it into its child processes. */
-export const fakeContext = contextFor('spotwise-spot-drainer');
+export const fakeContext = contextFor('spotwise-spot-interruption-drainer');
 
 export function registration(
   id: string,
@@ -63,15 +98,22 @@ export function elbError(name: string, httpStatusCode: number, message = name): 
 }
 
 export interface RecordedCall {
-  /** The API operation, which for ELB is also the IAM action: `DescribeTargetHealth`, `DeregisterTargets`. */
+  /** The IAM service prefix: `elasticloadbalancing`, or `sqs` for the drain report. */
+  readonly service: string;
+  /** The API operation, which for these calls is also the IAM action: `DescribeTargetHealth`, `DeregisterTargets`, `SendMessage`. */
   readonly command: string;
   readonly input: object;
 }
 
+/** The queue URL that `runScenario` gives the handler, and its ARN. */
+export const NOTIFICATION_QUEUE_URL = 'https://sqs.us-east-2.amazonaws.com/123456789012/spotwise-notifications';
+
 /**
  * In-memory target groups behind `mockClient(ElasticLoadBalancingV2Client)`. Deregistration moves a
- * registration to `draining`, as ELB does, so that a repeated event sees what the first one did, and
- * deregistering a target that is not registered fails, so a wrong port cannot pass unnoticed.
+ * registration to `draining`, as ELB does, so that a repeated event sees what the first one did. It is
+ * stricter than ELB in two ways, so that mistakes fail a test rather than pass unnoticed: deregistering a
+ * target that is not registered fails (ELB succeeds silently), and so does an `AvailabilityZone` on an
+ * instance target (ELB rejects it for instance target groups).
  */
 export class FakeElb {
   readonly mock = mockClient(ElasticLoadBalancingV2Client);
@@ -101,7 +143,7 @@ export class FakeElb {
   calls(): RecordedCall[] {
     return this.mock.calls().map((call) => {
       const command = call.args[0];
-      return { command: command.constructor.name.replace(/Command$/, ''), input: command.input };
+      return { service: 'elasticloadbalancing', command: command.constructor.name.replace(/Command$/, ''), input: command.input };
     });
   }
 
@@ -128,6 +170,9 @@ export class FakeElb {
     if (failure !== undefined) throw failure;
     const group = this.group(input.TargetGroupArn);
     const matches = (input.Targets ?? []).map((target) => {
+      if (target.AvailabilityZone !== undefined && target.Id?.startsWith('i-') === true) {
+        throw elbError('ValidationError', 400, 'AvailabilityZone is not supported for instance targets');
+      }
       const match = group.find((registered) => registered.Target?.Id === target.Id && registered.Target?.Port === target.Port);
       if (match === undefined) throw elbError('InvalidTarget', 400, `The target ${target.Id}:${target.Port} is not registered`);
       return match;
@@ -152,40 +197,49 @@ export async function withTargetGroups<T>(targetGroupArns: readonly string[], fn
 export interface Scenario {
   readonly name: string;
   readonly targetGroups: Record<string, TargetHealthDescription[]>;
-  readonly events: readonly EventBridgeEvent<string, unknown>[];
+  /** Each batch is the message bodies of one invocation. */
+  readonly batches: readonly (readonly unknown[])[];
   readonly describeFailures?: Record<string, Error>;
 }
 
 export interface ScenarioResult {
   readonly name: string;
   readonly calls: RecordedCall[];
-  /** The error the handler threw on any of the events, if one did. */
-  readonly error?: unknown;
+  /** What each batch reported as failed. */
+  readonly failures: readonly string[][];
 }
 
 /**
- * Runs the handler on each of the scenario's events against a fake ELB configured with the scenario's
+ * Runs the handler on each of the scenario's batches against a fake ELB configured with the scenario's
  * target groups, and returns the ELB calls it made. Handler output is suppressed unless `quiet` is false.
  */
 export async function runScenario(scenario: Scenario, { quiet = true } = {}): Promise<ScenarioResult> {
   const elb = new FakeElb(scenario.targetGroups);
   for (const [arn, error] of Object.entries(scenario.describeFailures ?? {})) elb.failDescribe(arn, error);
+  const sqs = mockClient(SQSClient);
+  sqs.on(SendMessageCommand).resolves({ MessageId: 'report' });
+  const previousQueue = process.env.NOTIFICATION_QUEUE_URL;
+  process.env.NOTIFICATION_QUEUE_URL = NOTIFICATION_QUEUE_URL;
   const restoreOutput = quiet ? silenceOutput() : () => undefined;
-  let error: unknown;
   try {
+    const failures: string[][] = [];
     await withTargetGroups(Object.keys(scenario.targetGroups), async () => {
-      for (const event of scenario.events) {
-        try {
-          await handler(event, fakeContext);
-        } catch (thrown) {
-          error = thrown;
-        }
+      for (const bodies of scenario.batches) {
+        const { batchItemFailures } = await handler(sqsEvent(...bodies), fakeContext);
+        failures.push(batchItemFailures.map((failure) => failure.itemIdentifier));
       }
     });
-    return { name: scenario.name, calls: elb.calls(), ...(error !== undefined && { error }) };
+    const reports = sqs.calls().map((call) => {
+      const command = call.args[0];
+      return { service: 'sqs', command: command.constructor.name.replace(/Command$/, ''), input: command.input as object };
+    });
+    return { name: scenario.name, calls: [...elb.calls(), ...reports], failures };
   } finally {
     restoreOutput();
     elb.restore();
+    sqs.restore();
+    if (previousQueue === undefined) delete process.env.NOTIFICATION_QUEUE_URL;
+    else process.env.NOTIFICATION_QUEUE_URL = previousQueue;
   }
 }
 
@@ -197,45 +251,54 @@ export function drainerScenarios(first = TARGET_GROUP_WEB, second = TARGET_GROUP
     {
       name: 'one target group, instance registered',
       targetGroups: { [first]: [registration(me, 80), registration(other, 80)] },
-      events: [interruptionWarning({ 'instance-action': 'terminate' })],
+      batches: [[interruptionWarning({ 'instance-action': 'terminate' })]],
     },
     {
       name: 'one target group, foreign instance',
       targetGroups: { [first]: [registration(other, 80)] },
-      events: [interruptionWarning({ 'instance-action': 'stop' })],
+      batches: [[interruptionWarning({ 'instance-action': 'stop' })]],
     },
     {
-      name: 'two target groups, instance in both',
-      targetGroups: { [first]: [registration(me, 80)], [second]: [registration(me, 8080), registration(other, 8080)] },
-      events: [interruptionWarning({ 'instance-action': 'hibernate' })],
+      name: 'two target groups, a batch of ours, foreign, malformed and duplicates',
+      targetGroups: { [first]: [registration(me, 80), registration(other, 80)], [second]: [registration(me, 8080), registration(other, 8080)] },
+      batches: [
+        [
+          interruptionWarning({ 'instance-action': 'hibernate' }),
+          warningFor(other),
+          warningFor('i-0fedcba9876543210'),
+          interruptionWarning(),
+          sampleEvent('rebalance-recommendation'),
+          'not json',
+        ],
+      ],
     },
     {
       name: 'two target groups, foreign instance',
       targetGroups: { [first]: [registration(other, 80)], [second]: [registration(other, 8080)] },
-      events: [interruptionWarning()],
+      batches: [[interruptionWarning()]],
     },
     {
-      name: 'two target groups, duplicate delivery',
+      name: 'two target groups, duplicate delivery in a later batch',
       targetGroups: { [first]: [registration(me, 80)], [second]: [registration(me, 8080)] },
-      events: [interruptionWarning(), interruptionWarning()],
+      batches: [[interruptionWarning()], [interruptionWarning()]],
     },
     {
       name: 'two target groups, access denied on the second',
       targetGroups: { [first]: [registration(me, 80)], [second]: [registration(me, 8080)] },
-      events: [interruptionWarning()],
+      batches: [[interruptionWarning()]],
       describeFailures: { [second]: elbError('AccessDenied', 403, 'User is not authorized to perform: elasticloadbalancing:DescribeTargetHealth') },
     },
     {
-      name: 'malformed events',
+      name: 'malformed and foreign-account events',
       targetGroups: { [first]: [registration(me, 80)], [second]: [registration(me, 8080)] },
-      events: [sampleEvent('rebalance-recommendation'), interruptionWarning({ 'instance-action': 'reboot' })],
+      batches: [[sampleEvent('rebalance-recommendation'), interruptionWarning({}, { account: '210987654321' }), interruptionWarning({ 'instance-action': 'reboot' })]],
     },
   ];
 }
 
 /**
- * Every ELB call the handler makes across the representative scenarios, for comparison with the IAM
- * grants: `command` is the operation name, which for ELB is the IAM action name.
+ * Every AWS call the handler makes across the representative scenarios, for comparison with the IAM
+ * grants: `command` is the operation name, which for these calls is the IAM action name.
  */
 export async function runDrainerScenarios(
   { targetGroupArns = [TARGET_GROUP_WEB, TARGET_GROUP_API] }: { targetGroupArns?: readonly [string, string] } = {},

@@ -1,6 +1,6 @@
-import type { EventBridgeEvent } from 'aws-lambda';
-
-export const SPOT_INTERRUPTION_WARNING = 'EC2 Spot Instance Interruption Warning';
+import type { EventBridgeEvent, SQSRecord } from 'aws-lambda';
+import type { Identity } from './config';
+import { SPOT_INTERRUPTION_WARNING } from './contract';
 
 /** All three give the same two-minute notice, and the instance stops serving in each case. */
 export const INSTANCE_ACTIONS = ['terminate', 'stop', 'hibernate'] as const;
@@ -13,23 +13,44 @@ export interface SpotInterruptionDetail {
 
 export type SpotInterruptionWarning = EventBridgeEvent<typeof SPOT_INTERRUPTION_WARNING, SpotInterruptionDetail>;
 
-export type ParsedEvent =
-  | { readonly valid: true; readonly event: SpotInterruptionWarning }
-  | { readonly valid: false; readonly reason: string };
+/** A warning worth acting on: well formed, and from the function's own account and Region. */
+export interface Warning {
+  readonly messageId: string;
+  readonly instanceId: string;
+  readonly action: InstanceAction;
+  /** The event's `time`: when EC2 sent the warning. */
+  readonly time: string;
+}
+
+export type ParsedRecord =
+  | { readonly valid: true; readonly warning: Warning }
+  | { readonly valid: false; readonly messageId: string; readonly reason: string };
 
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
 /**
- * Accepts only a well-formed Spot interruption warning. Anything else, including a rebalance
- * recommendation that a broadened rule might let through, is rejected with the reason, so the caller
- * never acts on a guess.
+ * Accepts only a well-formed Spot interruption warning from `identity`'s account and Region. The rule
+ * already filters on source and detail-type, but the queue is the trust boundary: anything else, such as a
+ * rebalance recommendation from a broadened rule or an event about another account's instance, is
+ * rejected with the reason, so the caller never acts on a guess.
  */
-export function parseSpotInterruptionWarning(event: unknown): ParsedEvent {
+export function parseRecord(record: SQSRecord, identity: Identity): ParsedRecord {
+  const { messageId } = record;
+  const invalid = (reason: string): ParsedRecord => ({ valid: false, messageId, reason });
+  let event: unknown;
+  try {
+    event = JSON.parse(record.body);
+  } catch {
+    return invalid('the message body is not JSON');
+  }
   if (!isRecord(event)) return invalid('the event is not an object');
   if (event.source !== 'aws.ec2') return invalid(`source is ${describe(event.source)}, not "aws.ec2"`);
   if (event['detail-type'] !== SPOT_INTERRUPTION_WARNING) {
     return invalid(`detail-type is ${describe(event['detail-type'])}, not "${SPOT_INTERRUPTION_WARNING}"`);
   }
+  if (event.account !== identity.account) return invalid(`account is ${describe(event.account)}, not this function's ${identity.account}`);
+  if (event.region !== identity.region) return invalid(`region is ${describe(event.region)}, not this function's ${identity.region}`);
+  if (typeof event.time !== 'string' || Number.isNaN(Date.parse(event.time))) return invalid(`time is ${describe(event.time)}, not a timestamp`);
   const detail = event.detail;
   if (!isRecord(detail)) return invalid(`detail is ${describe(detail)}, not an object`);
   const instanceId = detail['instance-id'];
@@ -40,11 +61,7 @@ export function parseSpotInterruptionWarning(event: unknown): ParsedEvent {
   if (!isInstanceAction(action)) {
     return invalid(`detail.instance-action is ${describe(action)}, not one of ${INSTANCE_ACTIONS.join(', ')}`);
   }
-  return { valid: true, event: event as unknown as SpotInterruptionWarning };
-}
-
-function invalid(reason: string): ParsedEvent {
-  return { valid: false, reason };
+  return { valid: true, warning: { messageId, instanceId, action, time: event.time } };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

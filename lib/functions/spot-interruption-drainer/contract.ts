@@ -1,0 +1,41 @@
+/**
+ * The drainer's contract with its construct: the event it reacts to, its settings and its metrics.
+ * Imports neither CDK nor the SDK, so both sides can load it.
+ */
+
+/** The EventBridge detail-type EC2 sends two minutes before it reclaims a Spot Instance. */
+export const SPOT_INTERRUPTION_WARNING = 'EC2 Spot Instance Interruption Warning';
+
+/** Environment variables the construct sets on the drainer. */
+export const DrainerEnv = {
+  /** Comma-separated ARNs of the target groups to drain interrupted instances from. */
+  targetGroupArns: 'TARGET_GROUP_ARNS',
+  /** Optional: the queue that gathers drain reports for the notifier. */
+  notificationQueueUrl: 'NOTIFICATION_QUEUE_URL',
+} as const;
+
+/**
+ * The drainer's metrics, one EMF record per batch with every metric present (zeros included), so that
+ * sums and alarms see a data point per batch rather than gaps.
+ */
+export const DrainerMetric = {
+  /** Messages in the batch. */
+  Messages: 'Messages',
+  /** Valid warnings from this account and Region, ours or not. */
+  Interruptions: 'Interruptions',
+  /** Instances this batch deregistered from at least one target group. */
+  InstancesDrained: 'InstancesDrained',
+  /** Registrations (target group and port) this batch deregistered. */
+  TargetsDeregistered: 'TargetsDeregistered',
+  /** Valid warnings about instances in none of the target groups: the rest of the account's Spot capacity. */
+  EventsIgnored: 'EventsIgnored',
+  /** Messages that are not a well-formed warning from this account and Region; acknowledged, never acted on. */
+  MalformedEvents: 'MalformedEvents',
+  /** Messages reported back to the queue as failed, to be retried or dead-lettered. */
+  Failures: 'Failures',
+  /** ELB attempts beyond the first, mostly throttling: the account's shared ELB API budget at work. */
+  ElbRetries: 'ElbRetries',
+  /** Drain reports that could not be handed to the notifier. */
+  NotificationFailures: 'NotificationFailures',
+} as const;
+export type DrainerMetric = (typeof DrainerMetric)[keyof typeof DrainerMetric];

@@ -1,0 +1,26 @@
+import type * as SqsSdk from '@aws-sdk/client-sqs';
+import type { DrainReport } from '../spot-interruption-notifier/contract';
+
+/** One attempt and two retries, each bounded: a report is worth a little time, never the drain's. */
+export const SQS_CLIENT_CONFIG = {
+  retryMode: 'standard',
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
+} as const satisfies SqsSdk.SQSClientConfig;
+
+let sdk: typeof SqsSdk | undefined;
+let client: SqsSdk.SQSClient | undefined;
+
+/** Loaded on first use, as the ELB SDK is (see `elbSdk`): most batches have nothing to report. */
+function sqsSdk(): typeof SqsSdk {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred load, see elbSdk
+  sdk ??= require('@aws-sdk/client-sqs') as typeof SqsSdk;
+  return sdk;
+}
+
+/** Hands what one batch did to the notifier, which gathers reports into a few messages for people. */
+export async function sendReport(queueUrl: string, report: DrainReport): Promise<void> {
+  const { SQSClient, SendMessageCommand } = sqsSdk();
+  client ??= new SQSClient(SQS_CLIENT_CONFIG);
+  await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(report) }));
+}

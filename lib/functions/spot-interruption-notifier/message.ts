@@ -1,0 +1,115 @@
+import type { DrainedInstance, DrainReport } from './contract';
+
+/** SNS allows 256 KB; a line is about 120 bytes, so this many stay far inside it. */
+export const MAX_LISTED_INSTANCES = 1_000;
+/** SNS's limit for an email subject. */
+const MAX_SUBJECT_LENGTH = 100;
+
+export interface Notification {
+  readonly subject: string;
+  readonly message: string;
+}
+
+/** Accepts a queue message body only if it is a drain report this version writes; anything else is dropped. */
+export function parseReport(body: string): DrainReport | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { version, instances } = value as { version?: unknown; instances?: unknown };
+  if (version !== 1 || !Array.isArray(instances) || !instances.every(isDrainedInstance)) return undefined;
+  return value as DrainReport;
+}
+
+function isDrainedInstance(value: unknown): value is DrainedInstance {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.instanceId === 'string' &&
+    typeof v.action === 'string' &&
+    typeof v.warnedAt === 'string' &&
+    typeof v.drainedAt === 'string' &&
+    Array.isArray(v.targets) &&
+    v.targets.every((t: unknown) => typeof t === 'object' && t !== null && typeof (t as { targetGroup?: unknown }).targetGroup === 'string')
+  );
+}
+
+/**
+ * One instance per line, in warning order. The same instance reported twice (a retried batch that drained
+ * a second target group) appears once, with every registration drained.
+ */
+export function mergeInstances(reports: readonly DrainReport[]): DrainedInstance[] {
+  const merged = new Map<string, DrainedInstance>();
+  for (const instance of reports.flatMap((report) => report.instances)) {
+    const seen = merged.get(instance.instanceId);
+    merged.set(
+      instance.instanceId,
+      seen === undefined
+        ? instance
+        : {
+            ...seen,
+            warnedAt: earliest(seen.warnedAt, instance.warnedAt),
+            drainedAt: earliest(seen.drainedAt, instance.drainedAt),
+            targets: [...seen.targets, ...instance.targets],
+          },
+    );
+  }
+  // ISO 8601 UTC times and instance IDs both sort as plain strings.
+  const key = (i: DrainedInstance): string => `${i.warnedAt} ${i.instanceId}`;
+  return [...merged.values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+/**
+ * A message people can read in a reclaim: one clear sentence for a single instance; for many, a summary
+ * sentence and one line per instance saying what was done.
+ */
+export function composeNotification(stackName: string, instances: readonly DrainedInstance[]): Notification {
+  const [only] = instances;
+  if (instances.length === 1 && only !== undefined) {
+    return {
+      subject: subject(`Spot interruption: ${only.instanceId} drained`, stackName),
+      message:
+        `Stack ${stackName}: EC2 warned at ${clock(only.warnedAt)} that it will ${only.action} Spot instance ${only.instanceId} ` +
+        `two minutes later, and the drainer took it out of the load balancer at ${clock(only.drainedAt)} (${targetList(only)}).\n`,
+    };
+  }
+  const first = instances[0]?.warnedAt ?? '';
+  const last = instances[instances.length - 1]?.warnedAt ?? '';
+  const listed = instances.slice(0, MAX_LISTED_INSTANCES);
+  const lines = listed.map(
+    (i) => `- ${i.instanceId}: ${i.action}, warned ${clock(i.warnedAt)}, out of the load balancer ${clock(i.drainedAt)} (${targetList(i)})`,
+  );
+  if (instances.length > listed.length) {
+    lines.push(`- and ${instances.length - listed.length} more: the drainer's log has every one.`);
+  }
+  return {
+    subject: subject(`Spot interruptions: ${instances.length} instances drained`, stackName),
+    message:
+      `Stack ${stackName}: EC2 warned between ${clock(first)} and ${clock(last)} that it will reclaim ${instances.length} ` +
+      'of our Spot instances, each two minutes after its warning, and the drainer took every one of them out of the load balancer.\n\n' +
+      `${lines.join('\n')}\n`,
+  };
+}
+
+function subject(text: string, stackName: string): string {
+  // SNS takes printable ASCII only, on one line.
+  const full = `${text} (${stackName})`.replace(/[^\x20-\x7e]/g, '?');
+  return full.slice(0, MAX_SUBJECT_LENGTH);
+}
+
+function targetList(instance: DrainedInstance): string {
+  return instance.targets.map((t) => (t.port === undefined ? t.targetGroup : `${t.targetGroup} port ${t.port}`)).join(', ');
+}
+
+/** `2026-11-23 12:00:01 UTC`. */
+function clock(iso: string): string {
+  const time = Date.parse(iso);
+  return Number.isNaN(time) ? iso : `${new Date(time).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+function earliest(a: string, b: string): string {
+  return Date.parse(b) < Date.parse(a) ? b : a;
+}

@@ -1,0 +1,561 @@
+import { Readable } from 'node:stream';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+// Powertools reads its settings when the handler module loads, before any hook could set them; the
+// fake credentials let the real SDK client sign requests in the retry tests.
+vi.hoisted(() => {
+  delete process.env.POWERTOOLS_DEV;
+  process.env.POWERTOOLS_SERVICE_NAME = 'spot-interruption-drainer';
+  process.env.POWERTOOLS_METRICS_NAMESPACE = 'Spotwise';
+  process.env.AWS_REGION = 'us-east-2';
+  process.env.AWS_ACCESS_KEY_ID = 'AKIAIOSFODNN7EXAMPLE';
+  process.env.AWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+});
+
+import { ELB_CLIENT_CONFIG, elbClient } from '../../lib/functions/spot-interruption-drainer/elb';
+import { handler, RESERVED_MS } from '../../lib/functions/spot-interruption-drainer/handler';
+import type { DrainReport } from '../../lib/functions/spot-interruption-notifier/contract';
+import { sampleEvent } from '../support/lambda';
+import {
+  FakeElb,
+  OTHER_INSTANCE_ID,
+  SAMPLE_INSTANCE_ID,
+  TARGET_GROUP_API,
+  TARGET_GROUP_WEB,
+  elbError,
+  fakeContext,
+  interruptionWarning,
+  registration,
+  sqsEvent,
+  sqsRecord,
+  warningFor,
+} from './spot-interruption-drainer.scenarios';
+
+const ME = SAMPLE_INSTANCE_ID;
+const OTHER = OTHER_INSTANCE_ID;
+const THIRD = 'i-0123456789abcdef1';
+const FOREIGN = 'i-0fedcba9876543210';
+const QUEUE_URL = 'https://sqs.us-east-2.amazonaws.com/123456789012/spotwise-notifications';
+
+let output: string[];
+let elb: FakeElb | undefined;
+const sqs = mockClient(SQSClient);
+
+beforeEach(() => {
+  output = [];
+  const capture = (chunk: string | Uint8Array): boolean => {
+    output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+  vi.stubEnv('TARGET_GROUP_ARNS', `${TARGET_GROUP_WEB},${TARGET_GROUP_API}`);
+  vi.stubEnv('NOTIFICATION_QUEUE_URL', QUEUE_URL);
+  sqs.reset();
+  sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
+});
+
+afterEach(() => {
+  elb?.restore();
+  elb = undefined;
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+});
+
+/** A fake ELB for this test, restored after it. */
+function fakeElb(groups: ConstructorParameters<typeof FakeElb>[0]): FakeElb {
+  elb = new FakeElb(groups);
+  return elb;
+}
+
+function invoke(event: SQSEvent, context = fakeContext): Promise<SQSBatchResponse> {
+  return handler(event, context);
+}
+
+type JsonRecord = Record<string, unknown>;
+
+function records(): JsonRecord[] {
+  return output
+    .join('')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as JsonRecord);
+}
+
+function logs(level: 'INFO' | 'WARN' | 'ERROR'): JsonRecord[] {
+  return records().filter((record) => record.level === level);
+}
+
+interface EmfRecord {
+  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
+  [key: string]: unknown;
+}
+
+/** The metrics of the invocations' EMF records, as CloudWatch would read them, summed across invocations. */
+function emittedMetrics(): Record<string, number> {
+  const emf = records().filter((record): record is EmfRecord => '_aws' in record);
+  expect(emf.length).toBeGreaterThan(0);
+  const totals: Record<string, number> = {};
+  for (const record of emf) {
+    const [directive] = record._aws.CloudWatchMetrics;
+    expect(directive?.Namespace).toBe('Spotwise');
+    expect(directive?.Dimensions).toEqual([['service']]);
+    expect(record.service).toBe('spot-interruption-drainer');
+    for (const { Name, Unit } of directive?.Metrics ?? []) {
+      expect(Unit).toBe('Count');
+      totals[Name] = (totals[Name] ?? 0) + Number(record[Name]);
+    }
+  }
+  return totals;
+}
+
+function metrics(values: Partial<Record<string, number>>): Record<string, number> {
+  return {
+    Messages: 0,
+    Interruptions: 0,
+    InstancesDrained: 0,
+    TargetsDeregistered: 0,
+    EventsIgnored: 0,
+    MalformedEvents: 0,
+    Failures: 0,
+    ElbRetries: 0,
+    NotificationFailures: 0,
+    ...values,
+  };
+}
+
+/** The drain reports the batch handed to the notifier. */
+function reports(): DrainReport[] {
+  return sqs.commandCalls(SendMessageCommand).map((call) => {
+    expect(call.args[0].input.QueueUrl).toBe(QUEUE_URL);
+    return JSON.parse(call.args[0].input.MessageBody ?? '') as DrainReport;
+  });
+}
+
+const NO_FAILURES: SQSBatchResponse = { batchItemFailures: [] };
+
+describe('draining interrupted instances', () => {
+  it.each(['terminate', 'stop', 'hibernate'])('drains the instance on a %s warning', async (action) => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+
+    await expect(invoke(sqsEvent(interruptionWarning({ 'instance-action': action })))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls()).toEqual([
+      { command: 'DescribeTargetHealth', input: { TargetGroupArn: TARGET_GROUP_WEB } },
+      { command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 80 }] } },
+    ]);
+    expect(fake.state(TARGET_GROUP_WEB).map((target) => target.TargetHealth?.State)).toEqual(['draining', 'healthy']);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 1, Interruptions: 1, InstancesDrained: 1, TargetsDeregistered: 1 }));
+  });
+
+  it('drains a whole batch with one describe and one deregistration per target group', async () => {
+    const fake = fakeElb({
+      [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80), registration(THIRD, 80), registration('i-0aaaaaaaaaaaaaaa1', 80)],
+      [TARGET_GROUP_API]: [registration(ME, 8080), registration(THIRD, 8080)],
+    });
+    const batch = sqsEvent(warningFor(ME), warningFor(OTHER), warningFor(THIRD), warningFor(FOREIGN));
+
+    await expect(invoke(batch)).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls()).toHaveLength(4);
+    expect(fake.calls()).toEqual(
+      expect.arrayContaining([
+        { command: 'DescribeTargetHealth', input: { TargetGroupArn: TARGET_GROUP_WEB } },
+        { command: 'DescribeTargetHealth', input: { TargetGroupArn: TARGET_GROUP_API } },
+        {
+          command: 'DeregisterTargets',
+          input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 80 }, { Id: OTHER, Port: 80 }, { Id: THIRD, Port: 80 }] },
+        },
+        { command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_API, Targets: [{ Id: ME, Port: 8080 }, { Id: THIRD, Port: 8080 }] } },
+      ]),
+    );
+    // The never-warned instance keeps serving.
+    expect(fake.state(TARGET_GROUP_WEB).find((d) => d.Target?.Id === 'i-0aaaaaaaaaaaaaaa1')?.TargetHealth?.State).toBe('healthy');
+    expect(emittedMetrics()).toEqual(
+      metrics({ Messages: 4, Interruptions: 4, InstancesDrained: 3, TargetsDeregistered: 5, EventsIgnored: 1 }),
+    );
+  });
+
+  it('handles a batch mixing ours, foreign, malformed and duplicates, acknowledging all but nothing failed', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+    const batch = sqsEvent(
+      warningFor(ME, '2026-11-23T12:00:03Z'),
+      warningFor(FOREIGN),
+      'not json',
+      sampleEvent('rebalance-recommendation'),
+      warningFor(ME, '2026-11-23T12:00:01Z'),
+      warningFor(OTHER),
+    );
+
+    await expect(invoke(batch)).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls()).toEqual([
+      { command: 'DescribeTargetHealth', input: { TargetGroupArn: TARGET_GROUP_WEB } },
+      { command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 80 }, { Id: OTHER, Port: 80 }] } },
+    ]);
+    expect(emittedMetrics()).toEqual(
+      metrics({ Messages: 6, Interruptions: 4, InstancesDrained: 2, TargetsDeregistered: 2, EventsIgnored: 1, MalformedEvents: 2 }),
+    );
+  });
+
+  it('deregisters exactly the registered ports, every active one, on non-default ports too', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({
+      [TARGET_GROUP_WEB]: [registration(OTHER, 80), registration(ME, 8443), registration(ME, 8080, 'unhealthy'), registration(ME, 9090, 'draining')],
+    });
+
+    await invoke(sqsEvent(interruptionWarning()));
+
+    expect(fake.calls().filter((call) => call.command === 'DeregisterTargets')).toEqual([
+      { command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 8443 }, { Id: ME, Port: 8080 }] } },
+    ]);
+    expect(emittedMetrics()).toMatchObject({ InstancesDrained: 1, TargetsDeregistered: 2 });
+  });
+
+  it('never sends an Availability Zone, which ELB rejects for instance targets', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80, 'healthy', 'us-east-2a')] });
+
+    await expect(invoke(sqsEvent(interruptionWarning()))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls()[1]).toEqual({ command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 80 }] } });
+  });
+
+  it('logs each drained instance with its action and registrations', async () => {
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)], [TARGET_GROUP_API]: [] });
+
+    await invoke(sqsEvent(interruptionWarning({ 'instance-action': 'stop' })));
+
+    expect(logs('INFO')).toContainEqual(
+      expect.objectContaining({
+        message: 'Deregistered the instance from its target groups',
+        service: 'spot-interruption-drainer',
+        function_request_id: fakeContext.awsRequestId,
+        instanceId: ME,
+        action: 'stop',
+        targets: [{ targetGroup: 'spotwise-web', port: 80 }],
+      }),
+    );
+  });
+});
+
+describe('messages that need no action', () => {
+  it('ignores instances outside its target groups, with one describe per group and no deregistration', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(OTHER, 80)], [TARGET_GROUP_API]: [] });
+
+    await expect(invoke(sqsEvent(interruptionWarning(), warningFor(FOREIGN)))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls().map((call) => call.command)).toEqual(['DescribeTargetHealth', 'DescribeTargetHealth']);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 2, Interruptions: 2, EventsIgnored: 2 }));
+  });
+
+  it('leaves an instance that is already draining or unused alone', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80, 'draining')], [TARGET_GROUP_API]: [registration(ME, 80, 'unused')] });
+
+    await expect(invoke(sqsEvent(interruptionWarning()))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls().map((call) => call.command)).toEqual(['DescribeTargetHealth', 'DescribeTargetHealth']);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 1, Interruptions: 1 }));
+  });
+
+  it('is harmless when the same warning is delivered again in a later batch', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+
+    await invoke(sqsEvent(interruptionWarning()));
+    await expect(invoke(sqsEvent(interruptionWarning()))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls().map((call) => call.command)).toEqual(['DescribeTargetHealth', 'DeregisterTargets', 'DescribeTargetHealth']);
+    expect(reports()).toHaveLength(1);
+  });
+
+  it('makes no ELB call for a batch with nothing to act on', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)], [TARGET_GROUP_API]: [] });
+
+    await expect(invoke(sqsEvent('{}', sampleEvent('rebalance-recommendation')))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.mock.calls()).toHaveLength(0);
+  });
+});
+
+describe('trust', () => {
+  it.each([
+    ['another account', { account: '210987654321' }, /account is "210987654321", not this function's 123456789012/],
+    ['another Region', { region: 'eu-west-1' }, /region is "eu-west-1", not this function's us-east-2/],
+    ['no account', { account: undefined }, /account is missing/],
+  ])('acknowledges a warning from %s without acting on it', async (_name, envelope, reason) => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)], [TARGET_GROUP_API]: [registration(ME, 80)] });
+    const event = { ...interruptionWarning(), ...envelope };
+
+    await expect(invoke(sqsEvent(event))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.mock.calls()).toHaveLength(0);
+    expect(logs('WARN')[0]?.reason).toMatch(reason);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 1, MalformedEvents: 1 }));
+  });
+
+  it('takes its own account and Region from the invoked function ARN', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+    const elsewhere = { ...fakeContext, invokedFunctionArn: 'arn:aws:lambda:eu-west-1:210987654321:function:drainer:live' };
+
+    await invoke(sqsEvent(interruptionWarning()), elsewhere);
+    expect(fake.mock.calls()).toHaveLength(0);
+
+    await invoke(sqsEvent(interruptionWarning({}, { account: '210987654321', region: 'eu-west-1' })), elsewhere);
+    expect(fake.calls().map((call) => call.command)).toEqual(['DescribeTargetHealth', 'DeregisterTargets']);
+  });
+});
+
+describe('malformed messages', () => {
+  const warning = interruptionWarning();
+  const withoutDetail: Record<string, unknown> = { ...warning };
+  delete withoutDetail.detail;
+  const cases: [string, unknown, RegExp][] = [
+    ['a body that is not JSON', '{"source":', /not JSON/],
+    ['a body that is a JSON array', '[1,2]', /not an object/],
+    ['no detail', withoutDetail, /detail is missing/],
+    ['a null detail', { ...warning, detail: null }, /detail is null/],
+    ['a wrong detail-type', { ...warning, 'detail-type': 'EC2 Instance State-change Notification' }, /detail-type/],
+    ['a rebalance recommendation', sampleEvent('rebalance-recommendation'), /detail-type is "EC2 Instance Rebalance Recommendation"/],
+    ['a wrong source', { ...warning, source: 'custom.spotwise' }, /source/],
+    ['a time that is not a timestamp', { ...warning, time: 'soon' }, /time is "soon"/],
+    ['a missing instance-id', interruptionWarning({ 'instance-id': undefined }), /instance-id is missing/],
+    ['a non-string instance-id', interruptionWarning({ 'instance-id': 1234567890 }), /instance-id is 1234567890/],
+    ['an instance-id that is not an EC2 instance ID', interruptionWarning({ 'instance-id': 'i-123' }), /instance-id/],
+    ['an unknown action', interruptionWarning({ 'instance-action': 'reboot' }), /instance-action is "reboot"/],
+    ['a missing action', interruptionWarning({ 'instance-action': undefined }), /instance-action is missing/],
+  ];
+
+  it.each(cases)('acknowledges a message with %s, without calling ELB or failing it', async (_name, body, reason) => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)], [TARGET_GROUP_API]: [registration(ME, 80)] });
+
+    await expect(invoke(sqsEvent(body))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.mock.calls()).toHaveLength(0);
+    const [warn] = logs('WARN');
+    expect(warn).toMatchObject({ message: 'Acknowledging a message that is not a Spot interruption warning for this account and Region' });
+    expect(warn?.reason).toMatch(reason);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 1, MalformedEvents: 1 }));
+  });
+});
+
+describe('failures', () => {
+  it('reports every warning of the batch as failed when a target group cannot be described, after draining the others', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)], [TARGET_GROUP_API]: [registration(ME, 80)] });
+    fake.failDescribe(TARGET_GROUP_API, elbError('AccessDenied', 403, 'User is not authorized to perform: elasticloadbalancing:DescribeTargetHealth'));
+    const mine = sqsRecord(interruptionWarning(), { messageId: 'mine' });
+    const unknown = sqsRecord(warningFor(FOREIGN), { messageId: 'unknown' });
+    const malformed = sqsRecord('garbage', { messageId: 'malformed' });
+
+    await expect(invoke({ Records: [mine, unknown, malformed] })).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: 'mine' }, { itemIdentifier: 'unknown' }],
+    });
+
+    expect(fake.calls()).toContainEqual({ command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 80 }] } });
+    expect(logs('ERROR')[0]).toMatchObject({ targetGroupArn: TARGET_GROUP_API, error: { name: 'AccessDenied' } });
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 3, Interruptions: 2, MalformedEvents: 1, Failures: 2 }));
+  });
+
+  it('reports only the instances a failed deregistration carried, and acknowledges the rest', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80, 'draining')] }).failDeregister(
+      TARGET_GROUP_WEB,
+      elbError('TargetGroupNotFound', 400),
+    );
+    const mine = sqsRecord(interruptionWarning(), { messageId: 'mine' });
+    const duplicate = sqsRecord(interruptionWarning(), { messageId: 'duplicate' });
+    const draining = sqsRecord(warningFor(OTHER), { messageId: 'draining' });
+    const foreign = sqsRecord(warningFor(FOREIGN), { messageId: 'foreign' });
+
+    await expect(invoke({ Records: [mine, draining, duplicate, foreign] })).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: 'mine' }, { itemIdentifier: 'duplicate' }],
+    });
+
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(emittedMetrics()).toMatchObject({ Failures: 2, InstancesDrained: 0, EventsIgnored: 1 });
+  });
+
+  it.each([
+    ['missing', undefined, /TARGET_GROUP_ARNS is not set/],
+    ['empty', ' ', /TARGET_GROUP_ARNS is not set/],
+    ['not a list of target group ARNs', `${TARGET_GROUP_WEB},,`, /TARGET_GROUP_ARNS entry 2 \(""\) is not a target group ARN/],
+    ['a load balancer ARN', 'arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/web/0123456789abcdef', /entry 1/],
+  ])('fails the whole batch when TARGET_GROUP_ARNS is %s', async (_name, value, message) => {
+    vi.stubEnv('TARGET_GROUP_ARNS', value);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+
+    await expect(invoke(sqsEvent(interruptionWarning(), interruptionWarning()))).rejects.toThrow(message);
+
+    expect(fake.mock.calls()).toHaveLength(0);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 2, Failures: 2 }));
+  });
+});
+
+describe('notifications', () => {
+  it('hands the notifier one report per batch naming each drained instance of ours, and no foreign one', async () => {
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)], [TARGET_GROUP_API]: [registration(ME, 8080)] });
+
+    await invoke(sqsEvent(warningFor(ME, '2026-11-23T12:00:02Z'), warningFor(OTHER, '2026-11-23T12:00:01Z'), warningFor(FOREIGN)));
+
+    const [report] = reports();
+    expect(reports()).toHaveLength(1);
+    expect(report?.version).toBe(1);
+    expect(report?.instances.map((i) => i.instanceId).sort()).toEqual([ME, OTHER].sort());
+    expect(report?.instances.find((i) => i.instanceId === ME)).toMatchObject({
+      action: 'terminate',
+      warnedAt: '2026-11-23T12:00:02.000Z',
+      targets: [
+        { targetGroup: 'spotwise-web', port: 80 },
+        { targetGroup: 'spotwise-api', port: 8080 },
+      ],
+    });
+    expect(Date.parse(report?.instances[0]?.drainedAt ?? '')).not.toBeNaN();
+  });
+
+  it('reports the earliest warning of an instance delivered twice in one batch', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+
+    await invoke(sqsEvent(warningFor(ME, '2026-11-23T12:00:09Z'), warningFor(ME, '2026-11-23T12:00:04Z')));
+
+    expect(reports()[0]?.instances).toEqual([expect.objectContaining({ instanceId: ME, warnedAt: '2026-11-23T12:00:04.000Z' })]);
+  });
+
+  it('still acknowledges the batch when the report cannot be sent', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+    sqs.on(SendMessageCommand).rejects(new Error('KMS.DisabledException'));
+
+    await expect(invoke(sqsEvent(interruptionWarning()))).resolves.toEqual(NO_FAILURES);
+
+    expect(logs('ERROR')[0]).toMatchObject({ message: 'Could not hand the drain report to the notifier', instances: [ME] });
+    expect(emittedMetrics()).toMatchObject({ InstancesDrained: 1, NotificationFailures: 1, Failures: 0 });
+  });
+
+  it('sends no report when no notification queue is configured', async () => {
+    vi.stubEnv('NOTIFICATION_QUEUE_URL', '');
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+
+    await expect(invoke(sqsEvent(interruptionWarning()))).resolves.toEqual(NO_FAILURES);
+
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+  });
+});
+
+describe('throttling, through the real SDK client', () => {
+  interface Request {
+    readonly headers: Record<string, string>;
+    readonly body?: unknown;
+  }
+  const xml = (body: string): string => `<?xml version="1.0"?>${body}`;
+  const NS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
+  const throttled = xml(
+    `<ErrorResponse xmlns="${NS}"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>a1</RequestId></ErrorResponse>`,
+  );
+  const described = xml(
+    `<DescribeTargetHealthResponse xmlns="${NS}"><DescribeTargetHealthResult><TargetHealthDescriptions>` +
+      [ME, OTHER]
+        .map((id) => `<member><Target><Id>${id}</Id><Port>80</Port></Target><HealthCheckPort>80</HealthCheckPort><TargetHealth><State>healthy</State></TargetHealth></member>`)
+        .join('') +
+      `</TargetHealthDescriptions></DescribeTargetHealthResult><ResponseMetadata><RequestId>b2</RequestId></ResponseMetadata></DescribeTargetHealthResponse>`,
+  );
+  const deregistered = xml(
+    `<DeregisterTargetsResponse xmlns="${NS}"><DeregisterTargetsResult/><ResponseMetadata><RequestId>c3</RequestId></ResponseMetadata></DeregisterTargetsResponse>`,
+  );
+  const httpResponse = (statusCode: number, body: string) => ({
+    response: { statusCode, headers: { 'content-type': 'text/xml' }, body: Readable.from([Buffer.from(body)]) },
+  });
+
+  /**
+   * Replaces only the HTTP transport of the function's real client, so that requests go through the
+   * production retry strategy, signing and XML parsing. Jitter is pinned to zero to keep back-off short.
+   */
+  function fakeTransport(respond: (action: string, attempt: number) => ReturnType<typeof httpResponse> | 'hang') {
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const seen: { action: string; sdkRequest: string | undefined; body: URLSearchParams }[] = [];
+    const transport = elbClient().config.requestHandler as { handle(request: Request, options?: { abortSignal?: AbortSignal }): Promise<unknown> };
+    vi.spyOn(transport, 'handle').mockImplementation((request: Request, options?: { abortSignal?: AbortSignal }) => {
+      const body = new URLSearchParams(String(request.body));
+      const action = body.get('Action') ?? '';
+      seen.push({ action, sdkRequest: request.headers['amz-sdk-request'], body });
+      const response = respond(action, seen.filter((r) => r.action === action).length);
+      if (response !== 'hang') return Promise.resolve(response);
+      // As the real node:http handler does: only the caller's abort signal ends a request nobody answers.
+      return new Promise((_resolve, reject) => {
+        const abort = (): void => reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+        if (options?.abortSignal?.aborted === true) abort();
+        options?.abortSignal?.addEventListener('abort', abort);
+      });
+    });
+    return seen;
+  }
+
+  it('retries throttled calls with jittered back-off inside the invocation, then drains the batch', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const seen = fakeTransport((action, attempt) => {
+      if (action === 'DescribeTargetHealth') return attempt <= 2 ? httpResponse(400, throttled) : httpResponse(200, described);
+      return attempt === 1 ? httpResponse(400, throttled) : httpResponse(200, deregistered);
+    });
+
+    await expect(invoke(sqsEvent(warningFor(ME), warningFor(OTHER)))).resolves.toEqual(NO_FAILURES);
+
+    const max = ELB_CLIENT_CONFIG.maxAttempts;
+    expect(seen.map(({ action, sdkRequest }) => [action, sdkRequest])).toEqual([
+      ['DescribeTargetHealth', `attempt=1; max=${max}`],
+      ['DescribeTargetHealth', `attempt=2; max=${max}`],
+      ['DescribeTargetHealth', `attempt=3; max=${max}`],
+      ['DeregisterTargets', `attempt=1; max=${max}`],
+      ['DeregisterTargets', `attempt=2; max=${max}`],
+    ]);
+    const deregistration = seen[4]?.body;
+    expect(deregistration?.get('TargetGroupArn')).toBe(TARGET_GROUP_WEB);
+    expect([deregistration?.get('Targets.member.1.Id'), deregistration?.get('Targets.member.2.Id')]).toEqual([ME, OTHER]);
+    expect(deregistration?.has('Targets.member.1.AvailabilityZone')).toBe(false);
+    expect(emittedMetrics()).toMatchObject({ InstancesDrained: 2, TargetsDeregistered: 2, ElbRetries: 3, Failures: 0 });
+  });
+
+  it('reports the batch as failed, not thrown, when throttling outlasts the SDK retries', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const seen = fakeTransport(() => httpResponse(400, throttled));
+    const batch = sqsEvent(warningFor(ME), warningFor(OTHER));
+
+    await expect(invoke(batch)).resolves.toEqual({
+      batchItemFailures: batch.Records.map((record) => ({ itemIdentifier: record.messageId })),
+    });
+
+    expect(seen).toHaveLength(ELB_CLIENT_CONFIG.maxAttempts);
+    expect(logs('ERROR')[0]).toMatchObject({ targetGroupArn: TARGET_GROUP_WEB, error: { name: 'Throttling' } });
+    expect(emittedMetrics()).toMatchObject({ Failures: 2, ElbRetries: ELB_CLIENT_CONFIG.maxAttempts - 1 });
+  });
+
+  it('stops calling ELB at its deadline and reports the batch as failed rather than timing out', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    // Nothing answers: only the deadline can end the call.
+    const seen = fakeTransport(() => 'hang');
+    const nearlyOutOfTime = { ...fakeContext, getRemainingTimeInMillis: () => RESERVED_MS + 100 };
+    const started = Date.now();
+
+    const response = await invoke(sqsEvent(interruptionWarning()), nearlyOutOfTime);
+
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(response.batchItemFailures).toHaveLength(1);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('bounds every attempt with connection and request timeouts', () => {
+    const { retryMode, requestHandler } = ELB_CLIENT_CONFIG;
+    expect(retryMode).toBe('standard');
+    expect(requestHandler.connectionTimeout).toBeGreaterThan(0);
+    expect(requestHandler.requestTimeout).toBeGreaterThan(0);
+    expect(requestHandler.throwOnRequestTimeout).toBe(true);
+  });
+});
