@@ -10,3 +10,5 @@ export * from './constructs/web-load-balancer';
 export * from './fargate-service-stack';
 export * from './spot-fleet-web-app-stack';
 export * from './plain-cloudformation-synthesizer';
+export * from './constructs/spot-interruption-notifier';
+export * from './constructs/spot-interruption-rehearsal';

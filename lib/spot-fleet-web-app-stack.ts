@@ -9,6 +9,7 @@ import { PlainCloudFormationSynthesizer } from './plain-cloudformation-synthesiz
 import type { SpotAllocationStrategy } from './constructs/spot-fleet';
 import { SpotFleet } from './constructs/spot-fleet';
 import { SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
+import { SpotInterruptionRehearsal } from './constructs/spot-interruption-rehearsal';
 import { WebLoadBalancer } from './constructs/web-load-balancer';
 
 export interface SpotFleetWebAppStackProps extends StackProps {
@@ -40,6 +41,8 @@ export class SpotFleetWebAppStack extends Stack {
   public readonly spotFleet: SpotFleet;
   public readonly drainer: SpotInterruptionDrainer;
   public readonly notifications: NotificationTopic;
+  /** An AWS FIS experiment template that interrupts one running instance of the fleet, for real. */
+  public readonly rehearsal: SpotInterruptionRehearsal;
 
   constructor(scope: Construct, id: string, props: SpotFleetWebAppStackProps = {}) {
     // Plain CloudFormation: no bootstrap, and synth fails if anything adds an asset.
@@ -81,5 +84,14 @@ export class SpotFleetWebAppStack extends Stack {
     new CfnOutput(this, 'SpotFleetRequestId', { value: this.spotFleet.fleet.ref });
     new CfnOutput(this, 'TopicArn', { value: this.notifications.topic.topicArn });
     new CfnOutput(this, 'DrainerFunctionName', { value: this.drainer.function.functionName });
+    this.rehearsal = new SpotInterruptionRehearsal(this, 'Rehearsal', {
+      tagKey: this.spotFleet.instanceTag.key,
+      tagValue: this.spotFleet.instanceTag.value,
+    });
+    new CfnOutput(this, 'RehearsalTemplateId', {
+      value: this.rehearsal.experimentTemplate.ref,
+      description: 'aws fis start-experiment --experiment-template-id <this>: a real Spot interruption for one running instance',
+      condition: this.rehearsal.condition,
+    });
   }
 }

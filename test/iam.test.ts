@@ -21,6 +21,7 @@ import { ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles } from '../lib/constructs/s
 import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-drainer';
 import type * as ProberModule from '../lib/functions/cloud-map-prober/handler';
 import { handler as slrHandler } from '../lib/functions/service-linked-roles/handler';
+import { handler as notify } from '../lib/functions/spot-interruption-notifier/handler';
 import { NOTIFICATION_QUEUE_URL, runDrainerScenarios, TARGET_GROUP_API, TARGET_GROUP_WEB } from './functions/spot-interruption-drainer.scenarios';
 import { newApp } from './support/app';
 import { fakeContext, scheduledEvent } from './support/lambda';
@@ -124,7 +125,6 @@ describe('the drainer and notifier roles', () => {
     const env = { NOTIFICATION_QUEUE_URL: 'https://sqs/q', TOPIC_ARN: 'arn:aws:sns:us-east-2:123456789012:t', STACK_NAME: 'S' };
     for (const [key, value] of Object.entries(env)) vi.stubEnv(key, value);
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const { handler: notify } = await import('../lib/functions/spot-interruption-notifier/handler');
     try {
       await notify(scheduledEvent(), fakeContext('notifier'));
     } finally {

@@ -19,8 +19,8 @@ describe('the inline Lambda code in the templates', () => {
     })),
   );
 
-  it('covers the drainer, the prober and both stacks\' service-linked role resources', () => {
-    expect(functions).toHaveLength(4);
+  it('covers the drainer, the notifier, the prober and both stacks\' service-linked role resources', () => {
+    expect(functions).toHaveLength(5);
   });
 
   it.each(functions.map((fn) => [fn.name, fn] as const))('%s loads as index.js and exports its handler', (_name, fn) => {

@@ -166,12 +166,15 @@ describe('instances', () => {
   });
 
   it('are tagged through the launch template tag specifications', () => {
-    const name = { 'Fn::Join': ['-', [{ Ref: 'AWS::StackName' }, 'web']] };
+    const tags = [
+      { Key: 'Name', Value: { 'Fn::Join': ['-', [{ Ref: 'AWS::StackName' }, 'web']] } },
+      { Key: 'spotwise:fleet', Value: { 'Fn::Join': ['/', [{ Ref: 'AWS::StackName' }, 'SpotFleet']] } },
+    ];
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({
         TagSpecifications: [
-          { ResourceType: 'instance', Tags: [{ Key: 'Name', Value: name }] },
-          { ResourceType: 'volume', Tags: [{ Key: 'Name', Value: name }] },
+          { ResourceType: 'instance', Tags: tags },
+          { ResourceType: 'volume', Tags: tags },
         ],
       }),
     });
@@ -417,6 +420,20 @@ describe('drainer function', () => {
   });
 });
 
+describe('rehearsal', () => {
+  it('interrupts one running instance carrying a tag that only this fleet\'s launch template gives, and outputs its id where FIS exists', () => {
+    const tagValue = { 'Fn::Join': ['/', [{ Ref: 'AWS::StackName' }, 'SpotFleet']] };
+    const [[, launchTemplate]] = resourcesOfType(template, 'AWS::EC2::LaunchTemplate') as [[string, Record<string, unknown>]];
+    const specs = (launchTemplate.LaunchTemplateData as { TagSpecifications: { ResourceType: string; Tags: unknown[] }[] }).TagSpecifications;
+    expect(specs.find((spec) => spec.ResourceType === 'instance')?.Tags).toContainEqual({ Key: 'spotwise:fleet', Value: tagValue });
+    template.hasResourceProperties('AWS::FIS::ExperimentTemplate', {
+      Targets: { SpotInstances: Match.objectLike({ ResourceTags: { 'spotwise:fleet': tagValue }, SelectionMode: 'COUNT(1)' }) },
+    });
+    const [fisId, fis] = Object.entries(template.findResources('AWS::FIS::ExperimentTemplate'))[0] as [string, { Condition: string }];
+    template.hasOutput('RehearsalTemplateId', { Value: { Ref: fisId }, Condition: fis.Condition });
+  });
+});
+
 describe('least privilege', () => {
   it('grants no mutating action on *', () => {
     const readOnly = /^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$/;
@@ -452,7 +469,7 @@ describe('deployment', () => {
 
   it('outputs the site URL, target group ARN, fleet request id, topic ARN and function name', () => {
     const outputs = templateJson(template).Outputs ?? {};
-    expect(Object.keys(outputs).sort()).toEqual(['DrainerFunctionName', 'SiteUrl', 'SpotFleetRequestId', 'TargetGroupArn', 'TopicArn']);
+    expect(Object.keys(outputs).sort()).toEqual(['DrainerFunctionName', 'RehearsalTemplateId', 'SiteUrl', 'SpotFleetRequestId', 'TargetGroupArn', 'TopicArn']);
     template.hasOutput('SiteUrl', {
       Value: { 'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'), 'DNSName'] }, '/']] },
     });

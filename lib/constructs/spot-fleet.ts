@@ -1,4 +1,4 @@
-import { Aws, Fn, Tags, Validations } from 'aws-cdk-lib';
+import { Aws, Fn, Stack, Tags, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import {
   BlockDeviceVolume,
@@ -36,6 +36,9 @@ export enum SpotAllocationStrategy {
 export const AL2023_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
 
 /** Current-generation x86_64 types of one size, so any mix of them serves the same load. */
+/** The key of the tag that marks a fleet's instances; see {@link SpotFleet.instanceTag}. */
+export const SPOT_FLEET_TAG_KEY = 'spotwise:fleet';
+
 export const DEFAULT_SPOT_INSTANCE_TYPES: readonly InstanceType[] = [
   new InstanceType('c6i.large'),
   new InstanceType('m6i.large'),
@@ -82,6 +85,8 @@ export interface SpotFleetProps {
  */
 export class SpotFleet extends Construct {
   public readonly fleet: CfnSpotFleet;
+  /** A tag that this fleet's instances carry and no other's: `spotwise:fleet` = `<stack name>/<construct path in the stack>`. */
+  public readonly instanceTag: { readonly key: string; readonly value: string };
   public readonly launchTemplate: LaunchTemplate;
   public readonly securityGroup: SecurityGroup;
   public readonly instanceRole: Role;
@@ -131,6 +136,10 @@ export class SpotFleet extends Construct {
     });
     // The launch template carries these into its instance and volume tag specifications.
     Tags.of(this.launchTemplate).add('Name', props.instanceName ?? Fn.join('-', [Aws.STACK_NAME, 'web']));
+    // The construct's path inside its stack is unique there, and stack names are unique per account and Region.
+    const pathInStack = this.node.scopes.slice(this.node.scopes.indexOf(Stack.of(this)) + 1).map((scope) => scope.node.id).join('/');
+    this.instanceTag = { key: SPOT_FLEET_TAG_KEY, value: Fn.join('/', [Aws.STACK_NAME, pathInStack]) };
+    Tags.of(this.launchTemplate).add(this.instanceTag.key, this.instanceTag.value);
 
     this.fleetRole = new Role(this, 'FleetRole', {
       assumedBy: new ServicePrincipal('spotfleet.amazonaws.com'),

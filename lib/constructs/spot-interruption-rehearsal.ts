@@ -15,8 +15,8 @@ import { Construct } from 'constructs';
  * il-central-1 and mx-central-1. Regenerate the list when cfn-lint is upgraded; the construct's test compares
  * it with the installed cfn-lint's data and fails on any difference.
  *
- * The list says where the resource type exists, not where the Spot action runs: the EC2 User Guide's "Initiate
- * a Spot Instance interruption" page excludes ap-northeast-3 and me-central-1, which are listed here.
+ * The list says where the resource type exists, not where the Spot action runs: see
+ * {@link SPOT_INTERRUPTION_UNSUPPORTED_REGIONS}.
  */
 export const FIS_EXPERIMENT_TEMPLATE_REGIONS: readonly string[] = [
   'af-south-1',
@@ -55,6 +55,18 @@ export const FIS_EXPERIMENT_TEMPLATE_REGIONS: readonly string[] = [
   'us-west-2',
 ];
 
+/**
+ * Regions where the EC2 User Guide ("Initiate a Spot Instance interruption") says FIS cannot send Spot
+ * interruptions, though their CloudFormation knows the resource type. Left out of the condition: whether
+ * FIS there would refuse the template at create time, failing the deploy, is not documented.
+ */
+export const SPOT_INTERRUPTION_UNSUPPORTED_REGIONS: readonly string[] = ['ap-northeast-3', 'me-central-1'];
+
+/** Where the stack creates the rehearsal. */
+export const SPOT_INTERRUPTION_REHEARSAL_REGIONS: readonly string[] = FIS_EXPERIMENT_TEMPLATE_REGIONS.filter(
+  (region) => !SPOT_INTERRUPTION_UNSUPPORTED_REGIONS.includes(region),
+);
+
 /** The FIS action that sends the real two-minute Spot interruption notice, then interrupts the instance. */
 export const SPOT_INTERRUPTION_ACTION_ID = 'aws:ec2:send-spot-instance-interruptions';
 
@@ -83,14 +95,14 @@ export interface SpotInterruptionRehearsalProps {
  * this template selects one, well inside it.
  *
  * The stack is meant to deploy in every Region, so every resource here carries {@link condition}, which is
- * true only in {@link FIS_EXPERIMENT_TEMPLATE_REGIONS}. Put anything outside the construct that refers to it,
+ * true only in {@link SPOT_INTERRUPTION_REHEARSAL_REGIONS}. Put anything outside the construct that refers to it,
  * such as a stack output of the template id, under the same condition.
  */
 export class SpotInterruptionRehearsal extends Construct {
   public readonly experimentTemplate: CfnExperimentTemplate;
   /** The role FIS assumes to run the experiment. */
   public readonly role: Role;
-  /** True in the Regions whose CloudFormation has `AWS::FIS::ExperimentTemplate`. */
+  /** True in {@link SPOT_INTERRUPTION_REHEARSAL_REGIONS}: FIS has the resource type and can interrupt Spot Instances there. */
   public readonly condition: CfnCondition;
 
   constructor(scope: Construct, id: string, props: SpotInterruptionRehearsalProps) {
@@ -99,7 +111,7 @@ export class SpotInterruptionRehearsal extends Construct {
     const { tagKey, tagValue } = props;
 
     this.condition = new CfnCondition(this, 'FisAvailable', {
-      expression: anyOf(FIS_EXPERIMENT_TEMPLATE_REGIONS.map((region) => Fn.conditionEquals(Aws.REGION, region))),
+      expression: anyOf(SPOT_INTERRUPTION_REHEARSAL_REGIONS.map((region) => Fn.conditionEquals(Aws.REGION, region))),
     });
     // Every CloudFormation resource under this construct, including a DefaultPolicy should a caller later
     // add to the role, must share the condition: a resource that refers to a missing one fails the deploy.

@@ -5,7 +5,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import type { SpotInterruptionDrainerProps } from '../../lib/constructs/spot-interruption-drainer';
 import { SpotInterruptionDrainer } from '../../lib/constructs/spot-interruption-drainer';
-import { newApp, resourcesOfType } from '../support/app';
+import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 const TG_WEB = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
 const TG_API = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-api/fedcba9876543210';
@@ -23,6 +23,10 @@ function build(props: Partial<SpotInterruptionDrainerProps> = {}, { withTopic = 
   const notificationTopic = withTopic ? new Topic(stack, 'Topic') : undefined;
   const drainer = new SpotInterruptionDrainer(stack, 'Drainer', { targetGroups, notificationTopic, ...props });
   return { stack, drainer, template: Template.fromStack(stack) };
+}
+
+function resourceProps(template: Template, logicalId: string): Record<string, unknown> {
+  return (templateJson(template).Resources[logicalId]?.Properties ?? {});
 }
 
 function id(stack: Stack, construct: { node: { defaultChild?: unknown } } | undefined): string {
@@ -62,7 +66,7 @@ describe('delivery', () => {
     const queue = id(stack, drainer.queue);
     const rule = id(stack, drainer.rule);
     template.hasResource('AWS::SQS::Queue', { Properties: Match.objectLike({ SqsManagedSseEnabled: true }), UpdateReplacePolicy: 'Delete' });
-    expect(template.toJSON().Resources[queue].Properties.SqsManagedSseEnabled).toBe(true);
+    expect(resourceProps(template, queue).SqsManagedSseEnabled).toBe(true);
     const statements = queuePolicyStatements(template, queue);
     expect(statements.filter((s) => s.Effect === 'Allow')).toEqual([
       expect.objectContaining({
@@ -92,7 +96,7 @@ describe('delivery', () => {
   it('retries a failed message inside the notice: visibility of timeout + window + 5 s, three deliveries, then the dead-letter queue', () => {
     const { stack, drainer, template } = build();
     template.hasResourceProperties('AWS::Lambda::Function', { Timeout: 30, Environment: { Variables: Match.objectLike({ TARGET_GROUP_ARNS: `${TG_WEB},${TG_API}` }) } });
-    expect(template.toJSON().Resources[id(stack, drainer.queue)].Properties).toMatchObject({
+    expect(resourceProps(template, id(stack, drainer.queue))).toMatchObject({
       VisibilityTimeout: 36,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [id(stack, drainer.deadLetterQueue), 'Arn'] }, maxReceiveCount: 3 },
     });
@@ -101,7 +105,7 @@ describe('delivery', () => {
   it('alarms while any message waits in the encrypted dead-letter queue', () => {
     const { stack, drainer, template } = build();
     const dlq = id(stack, drainer.deadLetterQueue);
-    expect(template.toJSON().Resources[dlq].Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    expect(resourceProps(template, dlq)).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -121,7 +125,7 @@ describe('delivery', () => {
     });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 200, MaximumBatchingWindowInSeconds: 2 });
     template.hasResourceProperties('AWS::Lambda::Function', { Timeout: 20 });
-    expect(template.toJSON().Resources[id(stack, drainer.queue)].Properties).toMatchObject({
+    expect(resourceProps(template, id(stack, drainer.queue))).toMatchObject({
       VisibilityTimeout: 27,
       RedrivePolicy: { maxReceiveCount: 2 },
     });
@@ -151,7 +155,7 @@ describe('notifications', () => {
       ScheduleExpression: 'rate(1 minute)',
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id(stack, notifier?.function), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
     });
-    expect(template.toJSON().Resources[queue].Properties).toMatchObject({
+    expect(resourceProps(template, queue)).toMatchObject({
       SqsManagedSseEnabled: true,
       VisibilityTimeout: 90,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [id(stack, drainer.deadLetterQueue), 'Arn'] }, maxReceiveCount: 5 },

@@ -34,7 +34,7 @@ export function interruptionWarning(detail: Record<string, unknown> = {}, envelo
   const event = sampleEvent('spot-interruption-warning');
   const merged: Record<string, unknown> = { ...(event.detail as Record<string, unknown>), ...detail };
   for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key];
-  return { ...event, ...envelope, detail: merged } as EventBridgeEvent<string, unknown>;
+  return { ...event, ...envelope, detail: merged };
 }
 
 /** A warning about `instanceId`, sent at `time`. */
@@ -140,10 +140,10 @@ export class FakeElb {
     return structuredClone(this.groups.get(targetGroupArn) ?? []);
   }
 
-  calls(): RecordedCall[] {
+  calls(): Omit<RecordedCall, 'service'>[] {
     return this.mock.calls().map((call) => {
       const command = call.args[0];
-      return { service: 'elasticloadbalancing', command: command.constructor.name.replace(/Command$/, ''), input: command.input };
+      return { command: command.constructor.name.replace(/Command$/, ''), input: command.input };
     });
   }
 
@@ -231,9 +231,10 @@ export async function runScenario(scenario: Scenario, { quiet = true } = {}): Pr
     });
     const reports = sqs.calls().map((call) => {
       const command = call.args[0];
-      return { service: 'sqs', command: command.constructor.name.replace(/Command$/, ''), input: command.input as object };
+      return { service: 'sqs', command: command.constructor.name.replace(/Command$/, ''), input: command.input };
     });
-    return { name: scenario.name, calls: [...elb.calls(), ...reports], failures };
+    const elbCalls = elb.calls().map((call) => ({ service: 'elasticloadbalancing', ...call }));
+    return { name: scenario.name, calls: [...elbCalls, ...reports], failures };
   } finally {
     restoreOutput();
     elb.restore();
