@@ -52,12 +52,12 @@ describe('the Spotwise app', () => {
     }
     expect(acks.map((a) => `${a.path} ${a.id}`).sort()).toMatchInlineSnapshot(`
       [
-        "FargateService/Prober/Handler/Role AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "FargateService/Prober/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "FargateService/Web/LoadBalancer AwsSolutions::AwsSolutions-ELB2",
         "FargateService/Web/SecurityGroup AwsSolutions::AwsSolutions-EC23",
         "SpotFleetWebApp/Drainer/DeadLetterQueue AwsSolutions::AwsSolutions-SQS3",
-        "SpotFleetWebApp/Drainer/Handler/Role AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-        "SpotFleetWebApp/Drainer/Notifier/Handler/Role AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        "SpotFleetWebApp/Drainer/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "SpotFleetWebApp/Drainer/Notifier/HandlerRole AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
         "SpotFleetWebApp/Rehearsal/Role AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "SpotFleetWebApp/Rehearsal/Role AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*]",
         "SpotFleetWebApp/SpotFleet/FleetRole AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole]",

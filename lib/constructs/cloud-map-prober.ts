@@ -4,7 +4,6 @@ import { InterfaceVpcEndpoint, InterfaceVpcEndpointAwsService, Port, SecurityGro
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
@@ -82,7 +81,7 @@ export interface CloudMapProberProps {
  * ProbeFailure, ProbeLatency).
  */
 export class CloudMapProber extends Construct {
-  public readonly function: LambdaFunction;
+  public readonly function: InlineNodeFunction;
   public readonly securityGroup: SecurityGroup;
   /** The endpoint the prober reaches Cloud Map through: the one passed in, or its own. */
   public readonly endpoint: IInterfaceVpcEndpoint;
@@ -135,7 +134,7 @@ export class CloudMapProber extends Construct {
     this.securityGroup.connections.allowTo(this.endpoint, Port.tcp(443), 'HTTPS from the prober to Cloud Map');
 
     const service = props.service;
-    const fn = new InlineNodeFunction(this, 'Handler', {
+    this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'cloud-map-prober', 'handler'),
       description: 'Discovers the Cloud Map instances and probes each one over HTTP',
       serviceName: 'cloud-map-prober',
@@ -154,7 +153,6 @@ export class CloudMapProber extends Construct {
         DISCOVERY_TIMEOUT_MS: String(DISCOVERY_TIMEOUT.toMilliseconds()),
       },
     });
-    this.function = fn.function;
     // The next scheduled run is a fresher probe than a retry of this one could be.
     this.function.configureAsyncInvoke({ retryAttempts: 0 });
     // DiscoverInstances is authorized on both the namespace and the service; nothing else is called.

@@ -52,8 +52,8 @@ export class ServiceLinkedRoles extends Construct {
     });
     const roleArns = props.roles.map((r) => `arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/${r.serviceName}/${r.roleName}`);
     // GetRole first, so that a role already there needs no create permission at all.
-    this.function.function.addToRolePolicy(new PolicyStatement({ actions: ['iam:GetRole'], resources: roleArns }));
-    this.function.function.addToRolePolicy(
+    this.function.addToRolePolicy(new PolicyStatement({ actions: ['iam:GetRole'], resources: roleArns }));
+    this.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['iam:CreateServiceLinkedRole'],
         resources: roleArns,
@@ -61,7 +61,7 @@ export class ServiceLinkedRoles extends Construct {
       }),
     );
     this.resource = new CustomResource(this, 'Resource', {
-      serviceToken: this.function.function.functionArn,
+      serviceToken: this.function.functionArn,
       resourceType: 'Custom::ServiceLinkedRoles',
       // Should the handler die without answering, fail the stack in minutes rather than CloudFormation's hour.
       serviceTimeout: Duration.minutes(5),

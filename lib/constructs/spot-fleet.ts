@@ -35,10 +35,10 @@ export enum SpotAllocationStrategy {
 /** AWS's public pointer to the newest Amazon Linux 2023 AMI on the default kernel. */
 export const AL2023_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
 
-/** Current-generation x86_64 types of one size, so any mix of them serves the same load. */
 /** The key of the tag that marks a fleet's instances; see {@link SpotFleet.instanceTag}. */
 export const SPOT_FLEET_TAG_KEY = 'spotwise:fleet';
 
+/** Current-generation x86_64 types of one size, so any mix of them serves the same load. */
 export const DEFAULT_SPOT_INSTANCE_TYPES: readonly InstanceType[] = [
   new InstanceType('c6i.large'),
   new InstanceType('m6i.large'),

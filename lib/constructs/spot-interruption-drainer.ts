@@ -4,7 +4,6 @@ import { Rule } from 'aws-cdk-lib/aws-events';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import type { ITargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
@@ -80,7 +79,7 @@ export interface SpotInterruptionDrainerProps {
  * retried inside the notice and then dead-lettered, with an alarm.
  */
 export class SpotInterruptionDrainer extends Construct {
-  public readonly function: LambdaFunction;
+  public readonly function: InlineNodeFunction;
   public readonly rule: Rule;
   /** The warnings, waiting for the function. */
   public readonly queue: Queue;
@@ -125,7 +124,7 @@ export class SpotInterruptionDrainer extends Construct {
     }
 
     const arns = props.targetGroups.map((tg) => tg.targetGroupArn);
-    const fn = new InlineNodeFunction(this, 'Handler', {
+    this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'spot-interruption-drainer', 'handler'),
       description: 'Deregisters Spot Instances from their target groups on the interruption warning, in batches',
       serviceName: 'spot-interruption-drainer',
@@ -137,12 +136,11 @@ export class SpotInterruptionDrainer extends Construct {
         ...(this.notifier && { [DrainerEnv.notificationQueueUrl]: this.notifier.queue.queueUrl }),
       },
     });
-    this.function = fn.function;
     // DescribeTargetHealth has no resource-level permissions in IAM: a target group ARN here would deny it.
     this.function.addToRolePolicy(
       new PolicyStatement({ actions: ['elasticloadbalancing:DescribeTargetHealth'], resources: ['*'] }),
     );
-    Validations.of(fn.role).acknowledge({
+    Validations.of(this.function.executionRole).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       reason:
         'Only elasticloadbalancing:DescribeTargetHealth, a read, is on *: IAM has no resource-level permission for it. ' +
@@ -177,7 +175,9 @@ export class SpotInterruptionDrainer extends Construct {
     );
 
     this.deadLetterAlarm = new Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription: 'Spot interruption warnings the drainer could not handle; read the messages in the dead-letter queue.',
+      alarmDescription:
+        'Spot interruption warnings that could not be delivered or drained, or drain reports that could not be told; ' +
+        'read the messages in the dead-letter queue.',
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
       threshold: 1,
       evaluationPeriods: 1,

@@ -2,7 +2,6 @@ import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -13,7 +12,7 @@ import { NotifierEnv } from '../functions/spot-interruption-notifier/contract';
 import { InlineNodeFunction } from './inline-node-function';
 
 /** A run reads, publishes and deletes in seconds; the margin covers SDK retries. */
-const NOTIFIER_TIMEOUT = Duration.seconds(60);
+const NOTIFIER_TIMEOUT = Duration.seconds(30);
 
 export interface SpotInterruptionNotifierProps {
   /** The topic people subscribe to. */
@@ -51,7 +50,7 @@ export interface SpotInterruptionNotifierProps {
 export class SpotInterruptionNotifier extends Construct {
   /** The queue the drainer sends reports to. */
   public readonly queue: Queue;
-  public readonly function: LambdaFunction;
+  public readonly function: InlineNodeFunction;
   public readonly schedule: Rule;
 
   constructor(scope: Construct, id: string, props: SpotInterruptionNotifierProps) {
@@ -69,13 +68,14 @@ export class SpotInterruptionNotifier extends Construct {
     this.queue = new Queue(this, 'Queue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      // Hidden from the next run while one run publishes; longer than the function may take.
-      visibilityTimeout: NOTIFIER_TIMEOUT.plus(Duration.seconds(30)),
+      // Hidden from other runs while one publishes: longer than a run may take, shorter than the one-minute
+      // interval, so that the next run retries what a failed run could not tell.
+      visibilityTimeout: NOTIFIER_TIMEOUT.plus(Duration.seconds(15)),
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: props.deadLetterQueue, maxReceiveCount },
     });
 
-    const fn = new InlineNodeFunction(this, 'Handler', {
+    this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'spot-interruption-notifier', 'handler'),
       description: 'Tells people, a few messages at a time, which Spot instances the drainer took out of service',
       serviceName: 'spot-interruption-notifier',
@@ -88,13 +88,12 @@ export class SpotInterruptionNotifier extends Construct {
         [NotifierEnv.stackName]: Aws.STACK_NAME,
       },
     });
-    this.function = fn.function;
     // Exactly the calls it makes: ReceiveMessage, and DeleteMessageBatch, which IAM authorises as DeleteMessage.
     this.function.addToRolePolicy(
       new PolicyStatement({ actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage'], resources: [this.queue.queueArn] }),
     );
     props.topic.grantPublish(this.function);
-    Validations.of(fn.role).acknowledge({
+    Validations.of(this.function.executionRole).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
       reason: "Publishing to the encrypted topic needs a data key from the topic's one key; the grant names that key only.",
     });

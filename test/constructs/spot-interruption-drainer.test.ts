@@ -157,7 +157,7 @@ describe('notifications', () => {
     });
     expect(resourceProps(template, queue)).toMatchObject({
       SqsManagedSseEnabled: true,
-      VisibilityTimeout: 90,
+      VisibilityTimeout: 45,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [id(stack, drainer.deadLetterQueue), 'Arn'] }, maxReceiveCount: 5 },
     });
   });
