@@ -1,24 +1,28 @@
-import { Lazy } from 'aws-cdk-lib';
+import { App, Lazy, Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
-import { requireWholeNumber } from '../lib/validation';
+import { requireWholeNumber, SettingError } from '../lib/validation';
+
+const scope = new Construct(new Stack(new App(), 'Host'), 'Thing');
 
 describe('requireWholeNumber', () => {
   it('accepts whole numbers inside the range, and tokens', () => {
-    expect(() => requireWholeNumber('port', 1, 1, 65535)).not.toThrow();
-    expect(() => requireWholeNumber('port', 65535, 1, 65535)).not.toThrow();
-    expect(() => requireWholeNumber('count', 10_000, 1)).not.toThrow();
-    expect(() => requireWholeNumber('count', Lazy.number({ produce: () => 0 }), 1)).not.toThrow();
+    expect(() => requireWholeNumber(scope, 'port', 1, 1, 65535)).not.toThrow();
+    expect(() => requireWholeNumber(scope, 'port', 65535, 1, 65535)).not.toThrow();
+    expect(() => requireWholeNumber(scope, 'count', 10_000, 1)).not.toThrow();
+    expect(() => requireWholeNumber(scope, 'count', Lazy.number({ produce: () => 0 }), 1)).not.toThrow();
   });
 
-  it('fails when a value is outside the range or fractional, naming the prop and the range', () => {
-    expect(() => requireWholeNumber('containerPort', 0, 1, 65535)).toThrow(/^containerPort must be a whole number from 1 to 65535; got 0\.$/);
-    expect(() => requireWholeNumber('containerPort', 70000, 1, 65535)).toThrow(/got 70000/);
-    expect(() => requireWholeNumber('desiredCount', 1.5, 1)).toThrow(/^desiredCount must be a whole number of at least 1; got 1\.5\.$/);
+  it('fails when a value is outside the range or fractional, naming the construct, the prop and the range', () => {
+    expect(() => requireWholeNumber(scope, 'containerPort', 0, 1, 65535)).toThrow(/^Host\/Thing: containerPort must be a whole number from 1 to 65535; got 0\.$/);
+    expect(() => requireWholeNumber(scope, 'containerPort', 70000, 1, 65535)).toThrow(/got 70000/);
+    expect(() => requireWholeNumber(scope, 'desiredCount', 1.5, 1)).toThrow(/^Host\/Thing: desiredCount must be a whole number of at least 1; got 1\.5\.$/);
+    expect(() => requireWholeNumber(scope, 'desiredCount', 0, 1)).toThrow(SettingError);
   });
 
   it('adds what to do instead when told', () => {
-    expect(() => requireWholeNumber('targetCapacity', 0, 1, undefined, 'Delete the stack.')).toThrow(
-      /^targetCapacity must be a whole number of at least 1; got 0\. Delete the stack\.$/,
+    expect(() => requireWholeNumber(scope, 'targetCapacity', 0, 1, undefined, 'Delete the stack.')).toThrow(
+      /^Host\/Thing: targetCapacity must be a whole number of at least 1; got 0\. Delete the stack\.$/,
     );
   });
 });

@@ -113,7 +113,7 @@ export class SpotFargateService extends Construct {
     const stopTimeout = props.stopTimeout ?? Duration.seconds(30);
     const desiredCount = props.desiredCount ?? 2;
     this.containerPort = props.containerPort ?? 80;
-    validate(stopTimeout, desiredCount, this.containerPort);
+    validate(this, stopTimeout, desiredCount, this.containerPort);
     if (props.deregistrationDelay !== undefined) validateSpotShutdown(props.deregistrationDelay, stopTimeout);
 
     this.cluster = new Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ContainerInsights.ENHANCED });
@@ -205,7 +205,7 @@ export class SpotFargateService extends Construct {
   }
 }
 
-function validate(stopTimeout: Duration, desiredCount: number, containerPort: number): void {
+function validate(scope: Construct, stopTimeout: Duration, desiredCount: number, containerPort: number): void {
   const stopSeconds = stopTimeout.toSeconds({ integral: false });
   if (!Token.isUnresolved(stopSeconds) && (!Number.isInteger(stopSeconds) || stopSeconds < 2 || stopSeconds > MAX_FARGATE_STOP_TIMEOUT.toSeconds())) {
     throw new Error(
@@ -213,8 +213,8 @@ function validate(stopTimeout: Duration, desiredCount: number, containerPort: nu
         `Fargate Spot stops a task ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s after its warning, whatever the timeout says.`,
     );
   }
-  requireWholeNumber('desiredCount', desiredCount, 1);
-  requireWholeNumber('containerPort', containerPort, 1, 65535);
+  requireWholeNumber(scope, 'desiredCount', desiredCount, 1);
+  requireWholeNumber(scope, 'containerPort', containerPort, 1, 65535);
 }
 
 /**

@@ -17,7 +17,7 @@ import { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
 import type { IApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { requireWholeNumber } from '../validation';
+import { requireWholeNumber, SettingError } from '../validation';
 import { ServiceLinkedRoles, SPOT_SERVICE_LINKED_ROLES } from './service-linked-roles';
 
 /** How the fleet spreads its Spot capacity over the instance pools (types × AZs). */
@@ -98,7 +98,7 @@ export class SpotFleet extends Construct {
     super(scope, id);
     const targetCapacity = props.targetCapacity ?? 2;
     const instanceTypes = props.instanceTypes ?? DEFAULT_SPOT_INSTANCE_TYPES;
-    validate(targetCapacity, instanceTypes);
+    validate(this, targetCapacity, instanceTypes);
 
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -192,19 +192,27 @@ export class SpotFleet extends Construct {
   }
 }
 
-function validate(targetCapacity: number, instanceTypes: readonly InstanceType[]): void {
-  requireWholeNumber('targetCapacity', targetCapacity, 1, undefined, 'Delete the stack to stop all instances.');
+/** `<family>.<size>`, the sizes EC2 names: `large`, `2xlarge`, `metal`, `metal-24xl`, … */
+const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.(?:nano|micro|small|medium|large|xlarge|[1-9][0-9]*xlarge|metal(?:-[1-9][0-9]*xl)?)$/;
+
+function validate(scope: Construct, targetCapacity: number, instanceTypes: readonly InstanceType[]): void {
+  requireWholeNumber(scope, 'targetCapacity', targetCapacity, 1, undefined, 'Delete the stack to stop all instances.');
   if (instanceTypes.length === 0) {
-    throw new Error('instanceTypes is empty; give the fleet at least one instance type, and preferably three or more so that Spot can diversify.');
+    throw new SettingError(scope, 'instanceTypes is empty; give the fleet at least one instance type, and preferably three or more so that Spot can diversify.');
   }
   const names = instanceTypes.map((t) => t.toString());
+  const malformed = names.filter((name) => !INSTANCE_TYPE.test(name));
+  if (malformed.length > 0) {
+    throw new SettingError(scope, `instanceTypes ${malformed.join(', ')} are not EC2 instance types of the form <family>.<size>, such as m6i.large.`);
+  }
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate !== undefined) {
-    throw new Error(`instanceTypes lists ${duplicate} twice; list each type once.`);
+    throw new SettingError(scope, `instanceTypes lists ${duplicate} twice; list each type once.`);
   }
   const arm = instanceTypes.filter((t) => t.architecture !== InstanceArchitecture.X86_64);
   if (arm.length > 0) {
-    throw new Error(
+    throw new SettingError(
+      scope,
       `instanceTypes ${arm.join(', ')} are not x86_64, but the launch template's Amazon Linux 2023 AMI is; use x86_64 types.`,
     );
   }

@@ -70,7 +70,7 @@ export class WebLoadBalancer extends Construct {
     const deregistrationDelay = props.deregistrationDelay ?? Duration.seconds(90);
     validateDeregistrationDelay(deregistrationDelay);
     const targetPort = props.targetPort ?? 80;
-    requireWholeNumber('targetPort', targetPort, 1, 65535);
+    requireWholeNumber(this, 'targetPort', targetPort, 1, 65535);
 
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
