@@ -16,7 +16,11 @@ export interface ColdInitResult {
  * runtime and the layer.
  */
 export function writeInlineBundle(name: string, entry: string): { path: string; bytes: number } {
-  const code = bundleInlineHandler(entry);
+  return writeBundle(name, bundleInlineHandler(entry));
+}
+
+/** Writes `code` (a bundle, or a template's inline `ZipFile`) to `.bench/<name>/index.js`, as CloudFormation names inline code. */
+export function writeBundle(name: string, code: string): { path: string; bytes: number } {
   const dir = join(__dirname, '..', '.bench', name);
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'index.js');

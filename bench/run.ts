@@ -1,9 +1,11 @@
 /**
- * `npm run bench`: the figures users pay for. The drainer's run inside the two-minute Spot notice; the
- * prober's fan-out decides whether a minute's probe finishes in a few hundred milliseconds or in N × latency.
+ * `npm run bench`: the figures users pay for. The drainer's run inside the two-minute Spot notice, alone and in
+ * a simulated mass reclaim (a few minutes of real time: it waits for the notifier's schedule); the prober's
+ * fan-out decides whether a minute's probe finishes in a few hundred milliseconds or in N × latency.
  * Benchmarks print figures and fail only when a stated goal is missed; they are not part of `npm test`.
  */
 import { run as runDrainer } from './drainer';
+import { run as runMassReclaim } from './mass-reclaim';
 import { run as runProber } from './prober';
 
 async function main(): Promise<void> {
@@ -11,6 +13,7 @@ async function main(): Promise<void> {
   const failures: string[] = [];
   for (const [name, bench] of [
     ['drainer', runDrainer],
+    ['mass reclaim', runMassReclaim],
     ['prober', runProber],
   ] as const) {
     try {

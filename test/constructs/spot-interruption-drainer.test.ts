@@ -95,7 +95,7 @@ describe('delivery', () => {
 
   it('retries a failed message inside the notice: visibility of timeout + window + 5 s, three deliveries, then the dead-letter queue', () => {
     const { stack, drainer, template } = build();
-    template.hasResourceProperties('AWS::Lambda::Function', { Timeout: 30, Environment: { Variables: Match.objectLike({ TARGET_GROUP_ARNS: `${TG_WEB},${TG_API}` }) } });
+    template.hasResourceProperties('AWS::Lambda::Function', { Timeout: 30, MemorySize: 512, Environment: { Variables: Match.objectLike({ TARGET_GROUP_ARNS: `${TG_WEB},${TG_API}` }) } });
     expect(resourceProps(template, id(stack, drainer.queue))).toMatchObject({
       VisibilityTimeout: 36,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [id(stack, drainer.deadLetterQueue), 'Arn'] }, maxReceiveCount: 3 },

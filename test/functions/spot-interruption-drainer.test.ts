@@ -120,6 +120,7 @@ function metrics(values: Partial<Record<string, number>>): Record<string, number
     TargetsDeregistered: 0,
     EventsIgnored: 0,
     MalformedEvents: 0,
+    UntrustedEvents: 0,
     Failures: 0,
     ElbRetries: 0,
     NotificationFailures: 0,
@@ -290,7 +291,7 @@ describe('trust', () => {
     ['another account', { account: '210987654321' }, /account is "210987654321", not this function's 123456789012/],
     ['another Region', { region: 'eu-west-1' }, /region is "eu-west-1", not this function's us-east-2/],
     ['no account', { account: undefined }, /account is missing/],
-  ])('acknowledges a warning from %s without acting on it', async (_name, envelope, reason) => {
+  ])('acknowledges a warning from %s without acting on it, counted as untrusted', async (_name, envelope, reason) => {
     const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)], [TARGET_GROUP_API]: [registration(ME, 80)] });
     const event = { ...interruptionWarning(), ...envelope };
 
@@ -298,7 +299,7 @@ describe('trust', () => {
 
     expect(fake.mock.calls()).toHaveLength(0);
     expect(logs('WARN')[0]?.reason).toMatch(reason);
-    expect(emittedMetrics()).toEqual(metrics({ Messages: 1, MalformedEvents: 1 }));
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 1, UntrustedEvents: 1 }));
   });
 
   it('takes its own account and Region from the invoked function ARN', async () => {

@@ -29,8 +29,10 @@ export const DrainerMetric = {
   TargetsDeregistered: 'TargetsDeregistered',
   /** Valid warnings about instances in none of the target groups: the rest of the account's Spot capacity. */
   EventsIgnored: 'EventsIgnored',
-  /** Messages that are not a well-formed warning from this account and Region; acknowledged, never acted on. */
+  /** Messages that are not a well-formed Spot interruption warning; acknowledged, never acted on. */
   MalformedEvents: 'MalformedEvents',
+  /** Well-formed warnings from another account or Region (a forwarding event bus, say); acknowledged, never acted on. */
+  UntrustedEvents: 'UntrustedEvents',
   /** Messages reported back to the queue as failed, to be retried or dead-lettered. */
   Failures: 'Failures',
   /** ELB attempts beyond the first, mostly throttling: the account's shared ELB API budget at work. */

@@ -24,7 +24,13 @@ export interface Warning {
 
 export type ParsedRecord =
   | { readonly valid: true; readonly warning: Warning }
-  | { readonly valid: false; readonly messageId: string; readonly reason: string };
+  | {
+      readonly valid: false;
+      readonly messageId: string;
+      readonly reason: string;
+      /** A well-formed warning from another account or Region, rather than a malformed message. */
+      readonly untrusted: boolean;
+    };
 
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
@@ -36,7 +42,7 @@ const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
  */
 export function parseRecord(record: SQSRecord, identity: Identity): ParsedRecord {
   const { messageId } = record;
-  const invalid = (reason: string): ParsedRecord => ({ valid: false, messageId, reason });
+  const invalid = (reason: string, untrusted = false): ParsedRecord => ({ valid: false, messageId, reason, untrusted });
   let event: unknown;
   try {
     event = JSON.parse(record.body);
@@ -48,8 +54,6 @@ export function parseRecord(record: SQSRecord, identity: Identity): ParsedRecord
   if (event['detail-type'] !== SPOT_INTERRUPTION_WARNING) {
     return invalid(`detail-type is ${describe(event['detail-type'])}, not "${SPOT_INTERRUPTION_WARNING}"`);
   }
-  if (event.account !== identity.account) return invalid(`account is ${describe(event.account)}, not this function's ${identity.account}`);
-  if (event.region !== identity.region) return invalid(`region is ${describe(event.region)}, not this function's ${identity.region}`);
   if (typeof event.time !== 'string' || Number.isNaN(Date.parse(event.time))) return invalid(`time is ${describe(event.time)}, not a timestamp`);
   const detail = event.detail;
   if (!isRecord(detail)) return invalid(`detail is ${describe(detail)}, not an object`);
@@ -61,6 +65,9 @@ export function parseRecord(record: SQSRecord, identity: Identity): ParsedRecord
   if (!isInstanceAction(action)) {
     return invalid(`detail.instance-action is ${describe(action)}, not one of ${INSTANCE_ACTIONS.join(', ')}`);
   }
+  // Checked last, so that only an otherwise well-formed warning counts as untrusted.
+  if (event.account !== identity.account) return invalid(`account is ${describe(event.account)}, not this function's ${identity.account}`, true);
+  if (event.region !== identity.region) return invalid(`region is ${describe(event.region)}, not this function's ${identity.region}`, true);
   return { valid: true, warning: { messageId, instanceId, action, time: event.time } };
 }
 

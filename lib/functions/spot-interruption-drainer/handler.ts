@@ -38,6 +38,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     TargetsDeregistered: 0,
     EventsIgnored: 0,
     MalformedEvents: 0,
+    UntrustedEvents: 0,
     Failures: 0,
     ElbRetries: 0,
     NotificationFailures: 0,
@@ -67,7 +68,8 @@ async function handleBatch(event: SQSEvent, context: Context, counts: Counts): P
   for (const record of event.Records) {
     const parsed = parseRecord(record, identity);
     if (!parsed.valid) {
-      counts.MalformedEvents += 1;
+      if (parsed.untrusted) counts.UntrustedEvents += 1;
+      else counts.MalformedEvents += 1;
       logger.warn('Acknowledging a message that is not a Spot interruption warning for this account and Region', {
         messageId: parsed.messageId,
         reason: parsed.reason,
