@@ -1,4 +1,7 @@
 import type {
+  IBoundStackSynthesizer,
+  IReusableStackSynthesizer,
+  Stack,
   DockerImageAssetLocation,
   DockerImageAssetSource,
   FileAssetLocation,
@@ -15,7 +18,14 @@ import { StackSynthesizer } from 'aws-cdk-lib';
  *
  * `BootstraplessSynthesizer` refuses assets too, but still names the bootstrap deploy and execution roles.
  */
-export class PlainCloudFormationSynthesizer extends StackSynthesizer {
+export class PlainCloudFormationSynthesizer extends StackSynthesizer implements IReusableStackSynthesizer {
+  /** A fresh copy per stack, so that one instance can be the App's `defaultStackSynthesizer`. */
+  public reusableBind(stack: Stack): IBoundStackSynthesizer {
+    const copy = new PlainCloudFormationSynthesizer();
+    copy.bind(stack);
+    return copy;
+  }
+
   public addFileAsset(asset: FileAssetSource): FileAssetLocation {
     throw new Error(
       `${this.boundStack.stackName} must deploy as plain CloudFormation, without an asset bucket, but something added ` +

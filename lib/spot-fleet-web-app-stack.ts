@@ -5,12 +5,16 @@ import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { Construct } from 'constructs';
 import { NotificationTopic } from './constructs/notification-topic';
 import { PublicVpc } from './constructs/public-vpc';
-import { PlainCloudFormationSynthesizer } from './plain-cloudformation-synthesizer';
 import type { SpotAllocationStrategy } from './constructs/spot-fleet';
 import { SpotFleet } from './constructs/spot-fleet';
+import type { SpotInterruptionDrainerProps } from './constructs/spot-interruption-drainer';
 import { SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
 import { SpotInterruptionRehearsal } from './constructs/spot-interruption-rehearsal';
 import { WebLoadBalancer } from './constructs/web-load-balancer';
+import { requireWholeNumber } from './validation';
+
+/** ELB's default quota of targets per target group: more instances could not all serve. */
+const MAX_TARGET_CAPACITY = 1000;
 
 export interface SpotFleetWebAppStackProps extends StackProps {
   /**
@@ -19,10 +23,16 @@ export interface SpotFleetWebAppStackProps extends StackProps {
    */
   readonly deregistrationDelay?: Duration;
   /**
-   * Instances the Spot Fleet keeps running.
+   * Instances the Spot Fleet keeps running: the default of the `TargetCapacity` parameter, which a deploy
+   * may override.
    * @default 2
    */
   readonly targetCapacity?: number;
+  /**
+   * Settings of the interruption drainer, such as its batch size and timeout.
+   * @default - the drainer's defaults
+   */
+  readonly drainer?: Omit<SpotInterruptionDrainerProps, 'targetGroups' | 'notificationTopic'>;
   /**
    * How the fleet spreads capacity over instance pools.
    * @default SpotAllocationStrategy.DIVERSIFIED
@@ -45,8 +55,9 @@ export class SpotFleetWebAppStack extends Stack {
   public readonly rehearsal: SpotInterruptionRehearsal;
 
   constructor(scope: Construct, id: string, props: SpotFleetWebAppStackProps = {}) {
-    // Plain CloudFormation: no bootstrap, and synth fails if anything adds an asset.
-    super(scope, id, { synthesizer: new PlainCloudFormationSynthesizer(), ...props });
+    super(scope, id, props);
+    const defaultCapacity = props.targetCapacity ?? 2;
+    requireWholeNumber(this, 'targetCapacity', defaultCapacity, 1, MAX_TARGET_CAPACITY);
 
     const email = new CfnParameter(this, 'NotificationEmail', {
       type: 'String',
@@ -54,6 +65,16 @@ export class SpotFleetWebAppStack extends Stack {
       description: 'Optional: an email address to tell about Spot interruptions. Leave empty for none.',
       allowedPattern: '^$|^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$',
       constraintDescription: 'must be empty or an email address',
+    });
+
+    // A per-deployment value, so that people who deploy the plain template can change it without a synth.
+    const capacity = new CfnParameter(this, 'TargetCapacity', {
+      type: 'Number',
+      default: defaultCapacity,
+      minValue: 1,
+      // ELB's default quota of targets per target group.
+      maxValue: MAX_TARGET_CAPACITY,
+      description: 'Instances the Spot Fleet keeps running.',
     });
 
     const { vpc } = new PublicVpc(this, 'Network');
@@ -66,7 +87,7 @@ export class SpotFleetWebAppStack extends Stack {
       vpc,
       targetGroup: this.loadBalancer.targetGroup,
       loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
-      targetCapacity: props.targetCapacity,
+      targetCapacity: capacity.valueAsNumber,
       allocationStrategy: props.allocationStrategy,
       instanceTypes: props.instanceTypes,
     });
@@ -75,6 +96,7 @@ export class SpotFleetWebAppStack extends Stack {
       displayName: 'Spotwise interruptions',
     });
     this.drainer = new SpotInterruptionDrainer(this, 'Drainer', {
+      ...props.drainer,
       targetGroups: [this.loadBalancer.targetGroup],
       notificationTopic: this.notifications.topic,
     });

@@ -187,11 +187,18 @@ describe('spot fleet', () => {
     return props.SpotFleetRequestConfigData;
   }
 
-  it('maintains 2 instances, diversified, replacing unhealthy ones', () => {
+  it('maintains the TargetCapacity parameter\'s instances, 2 by default, diversified, replacing unhealthy ones', () => {
     template.resourceCountIs('AWS::EC2::SpotFleet', 1);
+    expect(templateJson(template).Parameters?.TargetCapacity).toEqual({
+      Type: 'Number',
+      Default: 2,
+      MinValue: 1,
+      MaxValue: 1000,
+      Description: 'Instances the Spot Fleet keeps running.',
+    });
     expect(fleetConfig(template)).toMatchObject({
       Type: 'maintain',
-      TargetCapacity: 2,
+      TargetCapacity: { Ref: 'TargetCapacity' },
       AllocationStrategy: 'diversified',
       ReplaceUnhealthyInstances: true,
     });
@@ -276,13 +283,15 @@ describe('spot fleet', () => {
       targetCapacity: 4,
       instanceTypes: [new InstanceType('m7i.large'), new InstanceType('c7i.large'), new InstanceType('r7i.large')],
     });
-    expect(fleetConfig(t)).toMatchObject({ AllocationStrategy: 'capacityOptimized', TargetCapacity: 4 });
+    expect(fleetConfig(t)).toMatchObject({ AllocationStrategy: 'capacityOptimized', TargetCapacity: { Ref: 'TargetCapacity' } });
+    expect(templateJson(t).Parameters?.TargetCapacity).toMatchObject({ Default: 4 });
     const [config] = fleetConfig(t).LaunchTemplateConfigs as [{ Overrides: { InstanceType: string }[] }];
     expect(config.Overrides).toHaveLength(6);
   });
 
   it('fails when the target capacity is below 1', () => {
-    expect(() => synth({ targetCapacity: 0 })).toThrow(/targetCapacity must be a whole number of at least 1; got 0/);
+    expect(() => synth({ targetCapacity: 0 })).toThrow(/^SpotFleetWebApp: targetCapacity must be a whole number from 1 to 1000; got 0/);
+    expect(() => synth({ targetCapacity: 1001 })).toThrow(/targetCapacity must be a whole number from 1 to 1000; got 1001/);
     expect(() => synth({ targetCapacity: -2 })).toThrow(/targetCapacity/);
   });
 

@@ -2,14 +2,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
+import { PlainCloudFormationSynthesizer } from '../../lib/plain-cloudformation-synthesizer';
 
 const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as {
   context: Record<string, unknown>;
 };
 
-/** An App with the same feature flags as `cdk synth`, so tests see what users deploy. */
+/** An App with the same feature flags and synthesizer as `bin/spotwise.ts`, so tests see what users deploy. */
 export function newApp(): App {
-  return new App({ context: cdkJson.context });
+  return new App({ context: cdkJson.context, defaultStackSynthesizer: new PlainCloudFormationSynthesizer() });
 }
 
 /** Resolves a template to plain JSON for assertions that walk it by hand. */
