@@ -17,6 +17,7 @@ import {
   SpotInterruptionRehearsal,
 } from '../../lib/constructs/spot-interruption-rehearsal';
 import { PlainCloudFormationSynthesizer } from '../../lib/plain-cloudformation-synthesizer';
+import { cfnLintCommand, cfnLintPython } from '../support/cfn-lint';
 import { newApp, templateJson } from '../support/app';
 
 const FLEET_TAG_VALUE = Fn.join('-', [Aws.STACK_NAME, 'web']);
@@ -85,7 +86,7 @@ function cfnLintData(): { version: string; regions: string[]; withFis: string[] 
     'print(json.dumps({"version": cfnlint.version.__version__, "regions": REGIONS,',
     '  "withFis": [r for r in REGIONS if "AWS::FIS::ExperimentTemplate" in m.get_resource_types(r)]}))',
   ].join('\n');
-  const run = spawnSync('python3', ['-c', script], { encoding: 'utf8' });
+  const run = spawnSync(cfnLintPython(), ['-c', script], { encoding: 'utf8' });
   return run.status === 0 ? (JSON.parse(run.stdout) as { version: string; regions: string[]; withFis: string[] }) : undefined;
 }
 
@@ -249,7 +250,7 @@ describe('SpotInterruptionRehearsal', () => {
     try {
       writeFileSync(join(dir, 'conditioned.json'), JSON.stringify(template));
       writeFileSync(join(dir, 'unconditioned.json'), JSON.stringify(unconditioned));
-      const run = spawnSync('cfn-lint', ['--regions', 'ALL_REGIONS', '--format', 'json', '--', 'conditioned.json', 'unconditioned.json'], {
+      const run = spawnSync(cfnLintCommand(), ['--regions', 'ALL_REGIONS', '--format', 'json', '--', 'conditioned.json', 'unconditioned.json'], {
         cwd: dir,
         encoding: 'utf8',
       });
