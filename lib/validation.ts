@@ -8,8 +8,9 @@ import type { IConstruct } from 'constructs';
 export class SettingError extends Error {
   override readonly name = 'SettingError';
 
-  constructor(scope: IConstruct, message: string) {
-    super(`${scope.node.path}: ${message}`);
+  /** `scope` is the construct given the setting, or its path when it is not built yet. */
+  constructor(scope: IConstruct | string, message: string) {
+    super(`${typeof scope === 'string' ? scope : scope.node.path}: ${message}`);
   }
 }
 
@@ -17,7 +18,7 @@ export class SettingError extends Error {
  * Throws unless `value` is a whole number in `[min, max]`, with a message naming the construct, the prop
  * and, when given, what to do instead. Tokens pass: their value is only known at deploy time.
  */
-export function requireWholeNumber(scope: IConstruct, name: string, value: number, min: number, max?: number, advice?: string): void {
+export function requireWholeNumber(scope: IConstruct | string, name: string, value: number, min: number, max?: number, advice?: string): void {
   if (Token.isUnresolved(value)) return;
   if (Number.isInteger(value) && value >= min && (max === undefined || value <= max)) return;
   const range = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;

@@ -2,7 +2,6 @@ import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { POWERTOOLS_LAYER_VERSION } from '../lib/constructs/inline-node-function';
 import { SpotAllocationStrategy } from '../lib/constructs/spot-fleet';
 import type { SpotFleetWebAppStackProps } from '../lib/spot-fleet-web-app-stack';
 import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
@@ -81,37 +80,57 @@ describe('load balancer', () => {
   });
 });
 
-describe('instances', () => {
-  it('boot the latest Amazon Linux 2023 from the public SSM parameter, resolved at deploy time', () => {
-    const params = templateJson(template).Parameters ?? {};
-    const ssm = Object.entries(params).filter(
-      ([, p]) => (p as { Type: string }).Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
-    );
-    expect(ssm).toHaveLength(1);
-    const [paramId, param] = ssm[0] as [string, { Default: string }];
-    expect(param.Default).toBe('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64');
-    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: Match.objectLike({ ImageId: { Ref: paramId } }),
+describe('spot fleet', () => {
+  function fleetConfig(t: Template): Record<string, unknown> {
+    const [[, props]] = resourcesOfType(t, 'AWS::EC2::SpotFleet') as [[string, { SpotFleetRequestConfigData: Record<string, unknown> }]];
+    return props.SpotFleetRequestConfigData;
+  }
+
+  it('maintains the TargetCapacity parameter\'s instances, 2 by default, diversified, replacing unhealthy ones', () => {
+    template.resourceCountIs('AWS::EC2::SpotFleet', 1);
+    expect(templateJson(template).Parameters?.TargetCapacity).toEqual({
+      Type: 'Number',
+      Default: 2,
+      MinValue: 1,
+      MaxValue: 1000,
+      Description: 'Instances the Spot Fleet keeps running.',
+    });
+    expect(fleetConfig(template)).toMatchObject({
+      Type: 'maintain',
+      TargetCapacity: { Ref: 'TargetCapacity' },
+      AllocationStrategy: 'diversified',
+      ReplaceUnhealthyInstances: true,
     });
   });
 
-  it('require IMDSv2', () => {
-    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: Match.objectLike({ MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1 } }),
+  it('takes the allocation strategy, capacity and instance types as props', () => {
+    const t = synth({
+      allocationStrategy: SpotAllocationStrategy.CAPACITY_OPTIMIZED,
+      targetCapacity: 4,
+      instanceTypes: [new InstanceType('m7i.large'), new InstanceType('c7i.large'), new InstanceType('r7i.large')],
+    });
+    expect(fleetConfig(t)).toMatchObject({ AllocationStrategy: 'capacityOptimized', TargetCapacity: { Ref: 'TargetCapacity' } });
+    expect(templateJson(t).Parameters?.TargetCapacity).toMatchObject({ Default: 4 });
+    const [config] = fleetConfig(t).LaunchTemplateConfigs as [{ Overrides: { InstanceType: string }[] }];
+    expect(config.Overrides).toHaveLength(6);
+  });
+
+  it('registers its instances in the target group, once the group serves the listener', () => {
+    const tg = logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+    expect(fleetConfig(template).LoadBalancersConfig).toEqual({ TargetGroupsConfig: { TargetGroups: [{ Arn: { Ref: tg } }] } });
+    template.hasResource('AWS::EC2::SpotFleet', {
+      DependsOn: Match.arrayWith([logicalId(template, 'AWS::ElasticLoadBalancingV2::Listener')]),
     });
   });
 
-  it('serve "hello from <instance-id> in <az>" read through IMDSv2', () => {
-    const [[, props]] = resourcesOfType(template, 'AWS::EC2::LaunchTemplate') as [[string, { LaunchTemplateData: { UserData: { 'Fn::Base64': string } } }]];
-    const script = props.LaunchTemplateData.UserData['Fn::Base64'];
-    expect(script).toMatch(/^#!\/bin\/bash/);
-    expect(script).toContain('-X PUT http://169.254.169.254/latest/api/token');
-    expect(script).toContain('X-aws-ec2-metadata-token: $TOKEN');
-    expect(script).toContain('echo "hello from $(md instance-id) in $(md placement/availability-zone)"');
-    expect(script).toContain('systemctl enable --now nginx');
+  it('spreads over both subnets of the network', () => {
+    const subnets = Object.keys(template.findResources('AWS::EC2::Subnet')).sort();
+    const [config] = fleetConfig(template).LaunchTemplateConfigs as [{ Overrides: { SubnetId: { Ref: string } }[] }];
+    expect([...new Set(config.Overrides.map((o) => o.SubnetId.Ref))].sort()).toEqual(subnets);
+    expect(subnets).toHaveLength(2);
   });
 
-  it('accept port 80 from the ALB security group only, and nothing else', () => {
+  it('admits port 80 to the instances from the ALB security group only, and nothing else', () => {
     const albSg = Object.keys(
       template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('ALB') } }),
     )[0];
@@ -137,180 +156,15 @@ describe('instances', () => {
     ]);
   });
 
-  it('open no SSH anywhere, and the stack admits nothing from addresses but HTTP :80 to the ALB', () => {
-    const albSg = Object.keys(
-      template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('ALB') } }),
-    )[0];
-    const rules = ingressRules(template);
-    const coversSsh = (rule: IngressRule): boolean =>
-      String(rule.protocol) === '-1' || (Number(rule.fromPort) <= 22 && Number(rule.toPort) >= 22);
-    expect(rules.filter(coversSsh)).toEqual([]);
-    expect(rules.filter((rule) => !('SourceSecurityGroupId' in rule.source))).toEqual([
-      { group: albSg, protocol: 'tcp', fromPort: 80, toPort: 80, source: { CidrIp: '0.0.0.0/0' } },
-    ]);
-    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: Match.objectLike({ KeyName: Match.absent() }),
-    });
-  });
-
-  it('get an instance profile with SSM Session Manager access', () => {
-    template.hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: Match.objectLike({
-        Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
-      }),
-      ManagedPolicyArns: [
-        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] },
-      ],
-    });
-    template.resourceCountIs('AWS::IAM::InstanceProfile', 1);
-  });
-
-  it('are tagged through the launch template tag specifications', () => {
-    const tags = [
-      { Key: 'Name', Value: { 'Fn::Join': ['-', [{ Ref: 'AWS::StackName' }, 'web']] } },
-      { Key: 'spotwise:fleet', Value: { 'Fn::Join': ['/', [{ Ref: 'AWS::StackName' }, 'SpotFleet']] } },
-    ];
-    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: Match.objectLike({
-        TagSpecifications: [
-          { ResourceType: 'instance', Tags: tags },
-          { ResourceType: 'volume', Tags: tags },
-        ],
-      }),
-    });
-  });
-});
-
-describe('spot fleet', () => {
-  function fleetConfig(t: Template): Record<string, unknown> {
-    const [[, props]] = resourcesOfType(t, 'AWS::EC2::SpotFleet') as [[string, { SpotFleetRequestConfigData: Record<string, unknown> }]];
-    return props.SpotFleetRequestConfigData;
-  }
-
-  it('maintains the TargetCapacity parameter\'s instances, 2 by default, diversified, replacing unhealthy ones', () => {
-    template.resourceCountIs('AWS::EC2::SpotFleet', 1);
-    expect(templateJson(template).Parameters?.TargetCapacity).toEqual({
-      Type: 'Number',
-      Default: 2,
-      MinValue: 1,
-      MaxValue: 1000,
-      Description: 'Instances the Spot Fleet keeps running.',
-    });
-    expect(fleetConfig(template)).toMatchObject({
-      Type: 'maintain',
-      TargetCapacity: { Ref: 'TargetCapacity' },
-      AllocationStrategy: 'diversified',
-      ReplaceUnhealthyInstances: true,
-    });
-  });
-
-  it('overrides at least three current-generation instance types across both subnets', () => {
-    const lt = logicalId(template, 'AWS::EC2::LaunchTemplate');
-    const subnets = Object.keys(template.findResources('AWS::EC2::Subnet')).sort();
-    const [config] = fleetConfig(template).LaunchTemplateConfigs as [{ LaunchTemplateSpecification: unknown; Overrides: { InstanceType: string; SubnetId: { Ref: string } }[] }];
-    const types = [...new Set(config.Overrides.map((o) => o.InstanceType))];
-    expect(types.length).toBeGreaterThanOrEqual(3);
-    for (const type of types) {
-      expect(type).toMatch(/^(c|m|r)[5-9][a-z]*\.[a-z0-9]+$/);
-      const inSubnets = config.Overrides.filter((o) => o.InstanceType === type).map((o) => o.SubnetId.Ref).sort();
-      expect(inSubnets).toEqual(subnets);
-    }
-    expect(config.LaunchTemplateSpecification).toEqual({
-      LaunchTemplateId: { Ref: lt },
-      Version: { 'Fn::GetAtt': [lt, 'LatestVersionNumber'] },
-    });
-    expect(JSON.stringify(fleetConfig(template))).not.toContain('$Latest');
-  });
-
-  it('registers its instances in the target group, once the group serves the listener', () => {
-    const tg = logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
-    expect(fleetConfig(template).LoadBalancersConfig).toEqual({ TargetGroupsConfig: { TargetGroups: [{ Arn: { Ref: tg } }] } });
-    template.hasResource('AWS::EC2::SpotFleet', {
-      DependsOn: Match.arrayWith([logicalId(template, 'AWS::ElasticLoadBalancingV2::Listener')]),
-    });
-  });
-
-  it('tags the request through spot-fleet-request tag specifications', () => {
-    expect(fleetConfig(template).TagSpecifications).toEqual([
-      { ResourceType: 'spot-fleet-request', Tags: [{ Key: 'Name', Value: { 'Fn::Join': ['-', [{ Ref: 'AWS::StackName' }, 'fleet']] } }] },
-    ]);
-  });
-
-  it('uses a fleet role trusted by Spot Fleet with AmazonEC2SpotFleetTaggingRole', () => {
-    const roleId = (fleetConfig(template).IamFleetRole as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-    const role = templateJson(template).Resources[roleId];
-    expect(role?.Type).toBe('AWS::IAM::Role');
-    expect(role?.Properties).toMatchObject({
-      AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Principal: { Service: 'spotfleet.amazonaws.com' } }] },
-      ManagedPolicyArns: [
-        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole']] },
-      ],
-    });
-  });
-
-  it('does not declare the account-wide Spot service-linked roles, and ensures them before the fleet instead', () => {
-    template.resourceCountIs('AWS::IAM::ServiceLinkedRole', 0);
-    const ensure = logicalId(template, 'Custom::ServiceLinkedRoles');
-    template.hasResourceProperties('Custom::ServiceLinkedRoles', {
-      Roles: [
-        { ServiceName: 'spot.amazonaws.com', RoleName: 'AWSServiceRoleForEC2Spot' },
-        { ServiceName: 'spotfleet.amazonaws.com', RoleName: 'AWSServiceRoleForEC2SpotFleet' },
-      ],
-    });
-    template.hasResource('AWS::EC2::SpotFleet', { DependsOn: Match.arrayWith([ensure]) });
-    const roles = [
-      Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot'])] }),
-      Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':role/aws-service-role/spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet'])] }),
-    ];
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          { Action: 'iam:GetRole', Effect: 'Allow', Resource: roles },
-          {
-            Action: 'iam:CreateServiceLinkedRole',
-            Effect: 'Allow',
-            Condition: { StringEquals: { 'iam:AWSServiceName': ['spot.amazonaws.com', 'spotfleet.amazonaws.com'] } },
-            Resource: roles,
-          },
-        ]),
-      },
-    });
-  });
-
-  it('takes the allocation strategy, capacity and instance types as props', () => {
-    const t = synth({
-      allocationStrategy: SpotAllocationStrategy.CAPACITY_OPTIMIZED,
-      targetCapacity: 4,
-      instanceTypes: [new InstanceType('m7i.large'), new InstanceType('c7i.large'), new InstanceType('r7i.large')],
-    });
-    expect(fleetConfig(t)).toMatchObject({ AllocationStrategy: 'capacityOptimized', TargetCapacity: { Ref: 'TargetCapacity' } });
-    expect(templateJson(t).Parameters?.TargetCapacity).toMatchObject({ Default: 4 });
-    const [config] = fleetConfig(t).LaunchTemplateConfigs as [{ Overrides: { InstanceType: string }[] }];
-    expect(config.Overrides).toHaveLength(6);
-  });
-
-  it('fails when the target capacity is below 1', () => {
+  it('fails when the TargetCapacity default is outside the parameter\'s 1 to 1000', () => {
     expect(() => synth({ targetCapacity: 0 })).toThrow(/^SpotFleetWebApp: targetCapacity must be a whole number from 1 to 1000; got 0/);
     expect(() => synth({ targetCapacity: 1001 })).toThrow(/targetCapacity must be a whole number from 1 to 1000; got 1001/);
     expect(() => synth({ targetCapacity: -2 })).toThrow(/targetCapacity/);
   });
 
-  it('fails when the target capacity is not a whole number', () => {
+  it('fails when the TargetCapacity default is not a whole number', () => {
     expect(() => synth({ targetCapacity: 1.5 })).toThrow(/targetCapacity must be a whole number/);
-  });
-
-  it('fails when the instance type list is empty', () => {
-    expect(() => synth({ instanceTypes: [] })).toThrow(/instanceTypes is empty/);
-  });
-
-  it('fails when an instance type is listed twice', () => {
-    expect(() => synth({ instanceTypes: [new InstanceType('m5.large'), new InstanceType('m5.large')] })).toThrow(/lists m5.large twice/);
-  });
-
-  it('fails when an instance type is not x86_64 like the AMI', () => {
-    expect(() => synth({ instanceTypes: [new InstanceType('m5.large'), new InstanceType('m7g.large')] })).toThrow(
-      /m7g.large are not x86_64/,
-    );
+    expect(() => synth({ targetCapacity: 1.5 })).toThrow(/^SpotFleetWebApp: targetCapacity must be a whole number from 1 to 1000; got 1\.5\.$/);
   });
 });
 
@@ -380,34 +234,6 @@ function drainerFunctionId(t: Template): string {
 }
 
 describe('drainer function', () => {
-  it('runs bundled TypeScript inline on Node.js 24, x86_64, with the pinned Powertools layer', () => {
-    const fn = drainerFunctionId(template);
-    const props = templateJson(template).Resources[fn]?.Properties as Record<string, unknown>;
-    expect(props).toMatchObject({
-      Runtime: 'nodejs24.x',
-      Architectures: ['x86_64'],
-      Handler: 'index.handler',
-      Layers: [
-        {
-          'Fn::Join': [
-            '',
-            [
-              'arn:',
-              { Ref: 'AWS::Partition' },
-              ':lambda:',
-              { Ref: 'AWS::Region' },
-              `:094274105915:layer:AWSLambdaPowertoolsTypeScriptV2:${POWERTOOLS_LAYER_VERSION}`,
-            ],
-          ],
-        },
-      ],
-    });
-    const code = (props.Code as { ZipFile: string }).ZipFile;
-    expect(code).toContain('DeregisterTargetsCommand');
-    expect(code).toMatch(/require\("@aws-sdk\/client-elastic-load-balancing-v2"\)/);
-    expect(code).toMatch(/require\("@aws-lambda-powertools\/metrics"\)/);
-  });
-
   it('is told its target groups through the environment', () => {
     const tg = logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -419,13 +245,6 @@ describe('drainer function', () => {
         }),
       },
     });
-  });
-
-  it('keeps its logs in a log group with retention', () => {
-    const fn = drainerFunctionId(template);
-    const props = templateJson(template).Resources[fn]?.Properties as { LoggingConfig: { LogGroup: { Ref: string } } };
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
-    expect(templateJson(template).Resources[props.LoggingConfig.LogGroup.Ref]?.Properties).toMatchObject({ RetentionInDays: 30 });
   });
 });
 
@@ -444,6 +263,22 @@ describe('rehearsal', () => {
 });
 
 describe('least privilege', () => {
+  it('open no SSH anywhere, and the stack admits nothing from addresses but HTTP :80 to the ALB', () => {
+    const albSg = Object.keys(
+      template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('ALB') } }),
+    )[0];
+    const rules = ingressRules(template);
+    const coversSsh = (rule: IngressRule): boolean =>
+      String(rule.protocol) === '-1' || (Number(rule.fromPort) <= 22 && Number(rule.toPort) >= 22);
+    expect(rules.filter(coversSsh)).toEqual([]);
+    expect(rules.filter((rule) => !('SourceSecurityGroupId' in rule.source))).toEqual([
+      { group: albSg, protocol: 'tcp', fromPort: 80, toPort: 80, source: { CidrIp: '0.0.0.0/0' } },
+    ]);
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ KeyName: Match.absent() }),
+    });
+  });
+
   it('grants no mutating action on *', () => {
     const readOnly = /^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$/;
     for (const [id, policy] of resourcesOfType(template, 'AWS::IAM::Policy')) {

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -6,6 +6,7 @@ import type { ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { Architecture, Code, Function as LambdaFunction, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { bundleInlineHandler } from '../bundling';
+import { requireWholeNumber } from '../validation';
 
 export { bundleInlineHandler, MAX_INLINE_CODE_BYTES } from '../bundling';
 
@@ -93,9 +94,7 @@ export class InlineNodeFunction extends LambdaFunction {
   constructor(scope: Construct, id: string, props: InlineNodeFunctionProps) {
     const memorySize = props.memorySizeMiB ?? 256;
     const usePowertools = props.usePowertools ?? true;
-    if (!Token.isUnresolved(memorySize) && (memorySize < 128 || memorySize > 10240)) {
-      throw new Error(`${scope.node.path}/${id}: memorySizeMiB must be between 128 and 10240; got ${memorySize}.`);
-    }
+    requireWholeNumber(`${scope.node.path}/${id}`, 'memorySizeMiB', memorySize, 128, 10240, "Lambda's limits.");
     // Created beside the function, as Powertools' FunctionWithLogGroup does: a subclass cannot create children
     // before `super`, and the function needs both at construction.
     const logGroup = new LogGroup(scope, `${id}LogGroup`, {

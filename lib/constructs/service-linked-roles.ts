@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { SERVICE_LINKED_ROLE_NAME, SERVICE_PRINCIPAL } from '../functions/service-linked-roles/names';
 import { InlineNodeFunction } from './inline-node-function';
+import { SettingError } from '../validation';
 
 /** One AWS service's service-linked role: the service principal and the role name IAM gives it. */
 export interface ServiceLinkedRoleSpec {
@@ -40,7 +41,7 @@ export class ServiceLinkedRoles extends Construct {
 
   constructor(scope: Construct, id: string, props: ServiceLinkedRolesProps) {
     super(scope, id);
-    validate(props.roles);
+    validate(this, props.roles);
     const stack = Stack.of(this);
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'service-linked-roles', 'handler'),
@@ -70,14 +71,14 @@ export class ServiceLinkedRoles extends Construct {
   }
 }
 
-function validate(roles: readonly ServiceLinkedRoleSpec[]): void {
-  if (roles.length === 0) throw new Error('ServiceLinkedRoles needs at least one role to ensure.');
+function validate(scope: Construct, roles: readonly ServiceLinkedRoleSpec[]): void {
+  if (roles.length === 0) throw new SettingError(scope, 'roles is empty; give ServiceLinkedRoles at least one role to ensure.');
   for (const role of roles) {
     if (!SERVICE_PRINCIPAL.test(role.serviceName)) {
-      throw new Error(`serviceName must be a service principal such as "ecs.amazonaws.com"; got "${role.serviceName}".`);
+      throw new SettingError(scope, `serviceName must be a service principal such as "ecs.amazonaws.com"; got "${role.serviceName}".`);
     }
     if (!SERVICE_LINKED_ROLE_NAME.test(role.roleName)) {
-      throw new Error(`roleName must be the service-linked role's name, starting with "AWSServiceRoleFor"; got "${role.roleName}".`);
+      throw new SettingError(scope, `roleName must be the service-linked role's name, starting with "AWSServiceRoleFor"; got "${role.roleName}".`);
     }
   }
 }

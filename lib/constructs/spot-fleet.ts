@@ -196,7 +196,8 @@ export class SpotFleet extends Construct {
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.(?:nano|micro|small|medium|large|xlarge|[1-9][0-9]*xlarge|metal(?:-[1-9][0-9]*xl)?)$/;
 
 function validate(scope: Construct, targetCapacity: number, instanceTypes: readonly InstanceType[]): void {
-  requireWholeNumber(scope, 'targetCapacity', targetCapacity, 1, undefined, 'Delete the stack to stop all instances.');
+  // At most ELB's default quota of targets per target group, which every instance of the fleet joins.
+  requireWholeNumber(scope, 'targetCapacity', targetCapacity, 1, 1000, 'Delete the stack to stop all instances.');
   if (instanceTypes.length === 0) {
     throw new SettingError(scope, 'instanceTypes is empty; give the fleet at least one instance type, and preferably three or more so that Spot can diversify.');
   }

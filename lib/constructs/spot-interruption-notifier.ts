@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { NotifierEnv } from '../functions/spot-interruption-notifier/contract';
 import { InlineNodeFunction } from './inline-node-function';
+import { requireWholeNumber, SettingError } from '../validation';
 
 /** A run reads, publishes and deletes in seconds; the margin covers SDK retries. */
 const NOTIFIER_TIMEOUT = Duration.seconds(30);
@@ -58,12 +59,10 @@ export class SpotInterruptionNotifier extends Construct {
     const interval = props.interval ?? Duration.minutes(1);
     const minutes = interval.toMinutes({ integral: false });
     if (!Number.isInteger(minutes) || minutes < 1 || minutes > 60) {
-      throw new Error(`${this.node.path}: interval must be whole minutes from 1 to 60; got ${interval.toHumanString()}.`);
+      throw new SettingError(this, `interval must be whole minutes from 1 to 60; got ${interval.toHumanString()}.`);
     }
     const maxReceiveCount = props.maxReceiveCount ?? 5;
-    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
-      throw new Error(`${this.node.path}: maxReceiveCount must be a whole number from 1 to 1000 (SQS's limits); got ${maxReceiveCount}.`);
-    }
+    requireWholeNumber(this, 'maxReceiveCount', maxReceiveCount, 1, 1000, "SQS's limits.");
 
     this.queue = new Queue(this, 'Queue', {
       encryption: QueueEncryption.SQS_MANAGED,

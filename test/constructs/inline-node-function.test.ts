@@ -1,0 +1,212 @@
+import { join } from 'node:path';
+import { CfnParameter, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import type { InlineNodeFunctionProps } from '../../lib/constructs/inline-node-function';
+import { bundleInlineHandler, InlineNodeFunction, POWERTOOLS_LAYER_VERSION } from '../../lib/constructs/inline-node-function';
+import { newApp, resourcesOfType, templateJson } from '../support/app';
+
+/** A real handler of this project: it imports the ELB client from the runtime and Metrics from the Powertools layer. */
+const ENTRY = join(__dirname, '..', '..', 'lib', 'functions', 'spot-interruption-drainer', 'handler');
+
+const POWERTOOLS_LAYER_ARN = {
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':lambda:',
+      { Ref: 'AWS::Region' },
+      `:094274105915:layer:AWSLambdaPowertoolsTypeScriptV2:${POWERTOOLS_LAYER_VERSION}`,
+    ],
+  ],
+};
+
+interface Built {
+  readonly stack: Stack;
+  readonly fn: InlineNodeFunction;
+  readonly template: Template;
+}
+
+/**
+ * A fresh stack holding one function, `Host/Fn`, with `props` over a minimal set; `then` adds to the stack
+ * before it is synthesized.
+ */
+function build(props: Partial<InlineNodeFunctionProps> = {}, then?: (stack: Stack, fn: InlineNodeFunction) => void): Built {
+  const stack = new Stack(newApp(), 'Host');
+  const fn = new InlineNodeFunction(stack, 'Fn', { entry: ENTRY, serviceName: 'test-service', metricsNamespace: 'Test', ...props });
+  then?.(stack, fn);
+  return { stack, fn, template: Template.fromStack(stack) };
+}
+
+function id(stack: Stack, construct: IConstruct): string {
+  return stack.getLogicalId((construct.node.defaultChild ?? construct) as never);
+}
+
+function functionProps(built: Built): Record<string, unknown> {
+  return templateJson(built.template).Resources[id(built.stack, built.fn)]?.Properties ?? {};
+}
+
+/** Every statement of the policies attached to the function's role. */
+function roleStatements({ stack, fn, template }: Built): { Action: string | string[]; Resource: unknown }[] {
+  const role = JSON.stringify([{ Ref: id(stack, fn.executionRole) }]);
+  return resourcesOfType(template, 'AWS::IAM::Policy')
+    .filter(([, p]) => JSON.stringify(p.Roles) === role)
+    .flatMap(([, p]) => (p.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement);
+}
+
+function acknowledged(construct: IConstruct): string[] {
+  return construct.node.metadata
+    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+    .flatMap((entry) => Object.keys(entry.data as Record<string, string>));
+}
+
+describe('code and runtime', () => {
+  it('runs bundled TypeScript inline on Node.js 24, x86_64, with the pinned Powertools layer', () => {
+    const built = build();
+    const props = functionProps(built);
+    expect(props).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['x86_64'],
+      Handler: 'index.handler',
+      Layers: [POWERTOOLS_LAYER_ARN],
+    });
+    const code = (props.Code as { ZipFile: string }).ZipFile;
+    expect(Object.keys(props.Code as object)).toEqual(['ZipFile']);
+    expect(code).toBe(built.fn.inlineCode);
+    expect(code).toBe(bundleInlineHandler(ENTRY));
+    expect(code).toContain('DeregisterTargetsCommand');
+    expect(code).toMatch(/require\("@aws-sdk\/client-elastic-load-balancing-v2"\)/);
+    expect(code).toMatch(/require\("@aws-lambda-powertools\/metrics"\)/);
+  });
+
+  it('is a Function, so callers grant to it and add policies to it directly', () => {
+    const built = build({}, (_stack, fn) => {
+      fn.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: ['arn:aws:sqs:us-east-2:123456789012:q'] }));
+    });
+    expect(built.fn).toBeInstanceOf(LambdaFunction);
+    expect(built.fn.role).toBe(built.fn.executionRole);
+    expect(roleStatements(built)).toContainEqual(expect.objectContaining({ Action: 'sqs:SendMessage', Resource: 'arn:aws:sqs:us-east-2:123456789012:q' }));
+  });
+
+  it('times out after 30 s with 256 MiB by default', () => {
+    expect(functionProps(build())).toMatchObject({ Timeout: 30, MemorySize: 256 });
+  });
+
+  it('takes description, timeout and memory as props', () => {
+    expect(functionProps(build({ description: 'Does one thing', timeout: Duration.seconds(90), memorySizeMiB: 1024 }))).toMatchObject({
+      Description: 'Does one thing',
+      Timeout: 90,
+      MemorySize: 1024,
+    });
+  });
+
+  it('takes a memory size that is a token, such as a parameter, and leaves its check to deploy time', () => {
+    const stack = new Stack(newApp(), 'Host');
+    const memory = new CfnParameter(stack, 'Memory', { type: 'Number', default: 512 });
+    new InlineNodeFunction(stack, 'Fn', { entry: ENTRY, serviceName: 's', metricsNamespace: 'N', memorySizeMiB: memory.valueAsNumber });
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', { MemorySize: { Ref: 'Memory' } });
+  });
+
+  it('fails when memorySizeMiB is outside Lambda\'s 128 to 10240', () => {
+    expect(() => build({ memorySizeMiB: 127 })).toThrow(/^Host\/Fn: memorySizeMiB must be a whole number from 128 to 10240; got 127\. Lambda's limits\.$/);
+    expect(() => build({ memorySizeMiB: 10_241 })).toThrow(/^Host\/Fn: memorySizeMiB must be a whole number from 128 to 10240; got 10241\./);
+  });
+
+  it('accepts Lambda\'s smallest and largest memory sizes', () => {
+    expect(() => build({ memorySizeMiB: 128 })).not.toThrow();
+    expect(() => build({ memorySizeMiB: 10_240 })).not.toThrow();
+  });
+});
+
+describe('Powertools', () => {
+  it('names the service and metrics namespace, and merges the caller\'s environment over them', () => {
+    build().template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'test-service', POWERTOOLS_METRICS_NAMESPACE: 'Test' } },
+    });
+    build({ environment: { POWERTOOLS_METRICS_NAMESPACE: 'Other', TABLE: 'orders' } }).template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'test-service', POWERTOOLS_METRICS_NAMESPACE: 'Other', TABLE: 'orders' } },
+    });
+  });
+
+  it('shares one layer reference among the functions of a stack', () => {
+    const { stack, template } = build({}, (host) => new InlineNodeFunction(host, 'Other', { entry: ENTRY, serviceName: 'other', metricsNamespace: 'Test' }));
+    const layers = resourcesOfType(template, 'AWS::Lambda::Function').map(([, p]) => p.Layers);
+    expect(layers).toEqual([[POWERTOOLS_LAYER_ARN], [POWERTOOLS_LAYER_ARN]]);
+    expect(stack.node.tryFindChild('PowertoolsLayer')).toBeDefined();
+  });
+
+  it('adds neither the layer nor its settings when usePowertools is false, but keeps the caller\'s environment', () => {
+    const props = functionProps(build({ usePowertools: false, environment: { TABLE: 'orders' } }));
+    expect(props.Layers).toBeUndefined();
+    expect(props.Environment).toEqual({ Variables: { TABLE: 'orders' } });
+  });
+});
+
+describe('logs and role', () => {
+  it('keeps its logs in a log group with retention, one month by default, deleted with the stack', () => {
+    const built = build();
+    const logGroup = (functionProps(built).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+    built.template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    expect(templateJson(built.template).Resources[logGroup]).toMatchObject({
+      Type: 'AWS::Logs::LogGroup',
+      Properties: { RetentionInDays: 30 },
+      DeletionPolicy: 'Delete',
+    });
+  });
+
+  it('takes the log retention as a prop', () => {
+    build({ logRetention: RetentionDays.ONE_WEEK }).template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+  });
+
+  it('has its own role, trusted by Lambda, with no managed policy, that may write to its log group only', () => {
+    const built = build();
+    const { stack, fn, template } = built;
+    const role = id(stack, fn.executionRole);
+    expect(functionProps(built).Role).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
+    expect(templateJson(template).Resources[role]?.Properties).toEqual({
+      AssumeRolePolicyDocument: {
+        Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }],
+        Version: '2012-10-17',
+      },
+      Description: 'Execution role of Host/Fn',
+    });
+    const logGroup = (functionProps(built).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+    expect(roleStatements(built)).toEqual([
+      { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] } },
+    ]);
+    expect(acknowledged(fn.executionRole)).toEqual([]);
+  });
+
+  it('in a VPC, may also manage its network interfaces, acknowledged for cdk-nag on its role alone', () => {
+    const stack = new Stack(newApp(), 'Host');
+    const vpc = new Vpc(stack, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      restrictDefaultSecurityGroup: false,
+      subnetConfiguration: [{ name: 'Isolated', subnetType: SubnetType.PRIVATE_ISOLATED }],
+    });
+    const fn = new InlineNodeFunction(stack, 'Fn', { entry: ENTRY, serviceName: 's', metricsNamespace: 'N', vpc });
+    const built = { stack, fn, template: Template.fromStack(stack) };
+    expect(functionProps(built).VpcConfig).toMatchObject({
+      SubnetIds: vpc.isolatedSubnets.map((subnet) => ({ Ref: id(stack, subnet) })),
+      SecurityGroupIds: [{ 'Fn::GetAtt': [expect.stringMatching(/^FnSecurityGroup/) as unknown, 'GroupId'] }],
+    });
+    const onStar = roleStatements(built).filter((s) => s.Resource === '*');
+    expect(onStar.flatMap((s) => ([] as string[]).concat(s.Action)).sort()).toEqual([
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:CreateNetworkInterface',
+      'ec2:DeleteNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeSubnets',
+      'ec2:UnassignPrivateIpAddresses',
+    ]);
+    expect(acknowledged(fn.executionRole)).toEqual(['AwsSolutions::AwsSolutions-IAM5[Resource::*]']);
+    expect(templateJson(built.template).Resources[id(stack, fn.executionRole)]?.Properties?.ManagedPolicyArns).toBeUndefined();
+  });
+});
