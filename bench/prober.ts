@@ -1,3 +1,8 @@
+/**
+ * The Cloud Map prober's figures, judged against this machine rather than in absolute milliseconds: each
+ * fan-out is compared with the floor, bare concurrent GETs to the same peers measured in the same run, so
+ * that a busy or slow machine moves both alike.
+ */
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -7,88 +12,96 @@ import type { Cleanup } from '../test/support/loopback';
 import { closeAll, httpServer, silentServer } from '../test/support/loopback';
 import { measureColdInit, writeInlineBundle } from './cold-init';
 
-const ENTRY = join(__dirname, '..', 'lib', 'functions', 'cloud-map-prober', 'handler.ts');
+const NAME = 'cloud-map-prober';
+const ENTRY = join(__dirname, '..', 'lib', 'functions', NAME, 'handler.ts');
 const PROJECT_ROOT = join(__dirname, '..');
 const INSTANCES = 100;
 const HANGING = 10;
 const ANSWER_AFTER_MS = 100;
 const BOUNDED_PROBE_TIMEOUT_MS = 1000;
-const COLD_RUNS = 9;
+const RUNS = 9;
 
-const FAN_OUT_GOAL = 1.5;
+/** A warm invocation may take this much longer than the warm floor. */
+const WARM_GOAL = 1.25;
+/** A cold process's first invocation, which loads the Cloud Map SDK, may take this much longer than the cold floor. */
+const COLD_GOAL = 1.75;
+/** The run with silent peers may last this much longer than the probe timeout. */
 const BOUNDED_GOAL = 1.1;
 const COLD_INIT_GOAL_MS = 50;
 
 const BASE_ENV = {
   AWS_REGION: 'us-east-2',
-  POWERTOOLS_SERVICE_NAME: 'cloud-map-prober',
+  POWERTOOLS_SERVICE_NAME: NAME,
   POWERTOOLS_METRICS_NAMESPACE: 'Spotwise',
   NAMESPACE_NAME: 'spotwise.local',
   SERVICE_NAME: 'web',
 };
 
-interface ColdRun {
-  readonly runMs: number;
-  readonly summary: { readonly discovered: number; readonly succeeded: number; readonly failed: number };
+interface Summary {
+  readonly discovered: number;
+  readonly succeeded: number;
+  readonly failed: number;
+}
+
+/** One fresh process: its first run (cold) and the run after it (warm). */
+interface ProcessRuns {
+  readonly coldMs: number;
+  readonly warmMs: number;
+  readonly cold: Summary;
+  readonly warm: Summary;
 }
 
 /**
- * Runs in a fresh Node process: the inline bundle is loaded and invoked once, with the `send` of the
- * ServiceDiscoveryClient from node_modules (what the bundle's external `@aws-sdk/client-servicediscovery`
- * resolves to) stubbed to return the instances.
- *
- * By default the SDK is loaded and stubbed before the clock starts, as any SDK mock does, so the run is the
- * fan-out itself. With BENCH_SDK_IN_RUN the stub is applied as the handler's own first `require` loads the
- * SDK, so the run also pays that load, as a real cold start's first run does.
+ * The handler in a fresh Node process: the inline bundle is loaded, then invoked twice, with the `send` of
+ * the ServiceDiscoveryClient from node_modules (what the bundle's external `@aws-sdk/client-servicediscovery`
+ * resolves to) stubbed, as the handler's own `require` loads the SDK, to return the instances. The first
+ * invocation pays for loading the SDK and everything else a Lambda cold start's first run pays for; the second
+ * is a warm invocation.
  *
  * A plain stub rather than aws-sdk-client-mock (which the handler tests use): the mock brings sinon into the
  * heap, which no Lambda has, and the garbage collection that extra heap provokes lands inside the timed run.
  */
-const CHILD_SCRIPT = `
+const HANDLER_SCRIPT = `
 const { writeSync } = require('node:fs');
 const Module = require('node:module');
 const instances = JSON.parse(process.env.BENCH_INSTANCES);
-const stub = (sdk) => {
-  sdk.ServiceDiscoveryClient.prototype.send = async (command) => {
-    if (command.constructor.name !== 'DiscoverInstancesCommand') throw new Error('unexpected ' + command.constructor.name);
-    return { Instances: instances };
-  };
-  return sdk;
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  const loaded = load.call(this, request, ...rest);
+  if (request === '@aws-sdk/client-servicediscovery') {
+    Module._load = load;
+    loaded.ServiceDiscoveryClient.prototype.send = async (command) => {
+      if (command.constructor.name !== 'DiscoverInstancesCommand') throw new Error('unexpected ' + command.constructor.name);
+      return { Instances: instances };
+    };
+  }
+  return loaded;
 };
-if (process.env.BENCH_SDK_IN_RUN) {
-  const load = Module._load;
-  Module._load = function (request, ...rest) {
-    const loaded = load.call(this, request, ...rest);
-    if (request === '@aws-sdk/client-servicediscovery') {
-      Module._load = load;
-      stub(loaded);
-    }
-    return loaded;
-  };
-} else {
-  stub(require('@aws-sdk/client-servicediscovery'));
-}
 const event = ${JSON.stringify(scheduledEvent())};
-const context = { ...${JSON.stringify(fakeContext('cloud-map-prober'))}, getRemainingTimeInMillis: () => 15000 };
+const context = { ...${JSON.stringify(fakeContext(NAME))}, getRemainingTimeInMillis: () => 15000 };
 const { handler } = require(process.env.BENCH_BUNDLE);
-const t1 = performance.now();
-handler(event, context).then((summary) => {
-  const t2 = performance.now();
-  writeSync(3, JSON.stringify({ runMs: t2 - t1, summary }));
+const timed = async () => {
+  const started = performance.now();
+  const summary = await handler(event, context);
+  return { ms: performance.now() - started, summary };
+};
+(async () => {
+  const cold = await timed();
+  const warm = await timed();
+  writeSync(3, JSON.stringify({ coldMs: cold.ms, warmMs: warm.ms, cold: cold.summary, warm: warm.summary }));
   process.exit(0);
-}, (error) => { console.error(error); process.exit(1); });
+})().catch((error) => { console.error(error); process.exit(1); });
 `;
 
 /**
- * The floor on this machine: the same cold process and stub, then bare concurrent \`node:http\` GETs with no
- * timeouts, logs or metrics, started five per event-loop turn as the handler starts its probes. The gap
- * between this and the handler is the prober's own overhead; the rest is the machine (a shared 2-core runner
- * puts both well above 100 ms).
+ * The floor on this machine: a fresh process with the same heap (the Cloud Map SDK loaded before the clock),
+ * that GETs every instance at once with bare \`node:http\` requests: no timeouts, logs, metrics or discovery.
+ * Twice, like the handler: the first round is the cold floor, the second the warm one. The gap between the
+ * handler and this is the prober's own overhead; the rest is the machine.
  */
 const FLOOR_SCRIPT = `
 const { writeSync } = require('node:fs');
 const http = require('node:http');
-// Loaded only so that the heap holds what the handler's child holds; the floor never calls discovery.
 require('@aws-sdk/client-servicediscovery');
 const instances = JSON.parse(process.env.BENCH_INSTANCES);
 const get = (i) => new Promise((resolve) => {
@@ -99,22 +112,26 @@ const get = (i) => new Promise((resolve) => {
   req.on('error', () => resolve(false));
   req.end();
 });
-const t1 = performance.now();
-(async () => {
-  const pending = [];
-  for (const [index, i] of instances.entries()) {
-    if (index > 0 && index % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
-    pending.push(get(i));
-  }
-  const ok = await Promise.all(pending);
+const timed = async () => {
+  const started = performance.now();
+  const ok = await Promise.all(instances.map(get));
   const succeeded = ok.filter(Boolean).length;
-  writeSync(3, JSON.stringify({ runMs: performance.now() - t1, summary: { discovered: ok.length, succeeded, failed: ok.length - succeeded } }));
+  return { ms: performance.now() - started, summary: { discovered: ok.length, succeeded, failed: ok.length - succeeded } };
+};
+(async () => {
+  const cold = await timed();
+  const warm = await timed();
+  writeSync(3, JSON.stringify({ coldMs: cold.ms, warmMs: warm.ms, cold: cold.summary, warm: warm.summary }));
   process.exit(0);
 })();
 `;
 
-export async function run(): Promise<void> {
-  const { path: bundlePath, bytes } = writeInlineBundle('cloud-map-prober', ENTRY);
+/**
+ * Runs the benchmark against the handler at `entry`, bundled as `.bench/<name>/index.js`; the defaults are
+ * the real handler. Another entry lets a variant of the handler be measured the same way.
+ */
+export async function run(entry = ENTRY, name = NAME): Promise<void> {
+  const { path: bundlePath, bytes } = writeInlineBundle(name, entry);
   const cleanups: Cleanup[] = [];
   try {
     const slowPorts = await Promise.all(
@@ -127,74 +144,85 @@ export async function run(): Promise<void> {
     const hangingPorts = await Promise.all(Array.from({ length: HANGING }, () => silentServer(cleanups)));
 
     const load = loadavg()[0] ?? Number.NaN;
-    const { handler: fanOutRuns, floor: floorRuns } = await coldRuns(bundlePath, slowPorts, {});
-    const fanOut = median(fanOutRuns.map((r) => r.runMs));
-    const fanOutRatio = fanOut / ANSWER_AFTER_MS;
-    const floor = median(floorRuns.map((r) => r.runMs));
-
+    const { handler: fanOut, floor } = await measure(bundlePath, slowPorts, {});
     const mixed = [...slowPorts.slice(0, INSTANCES - HANGING), ...hangingPorts];
-    const { handler: boundedRuns } = await coldRuns(bundlePath, mixed, { PROBE_TIMEOUT_MS: String(BOUNDED_PROBE_TIMEOUT_MS) }, false);
-    const bounded = median(boundedRuns.map((r) => r.runMs));
-    const boundedRatio = bounded / BOUNDED_PROBE_TIMEOUT_MS;
-
-    const { handler: sdkInRunRuns } = await coldRuns(bundlePath, slowPorts, { BENCH_SDK_IN_RUN: '1' }, false);
-    const sdkInRun = median(sdkInRunRuns.map((r) => r.runMs));
-
+    const { handler: bounded } = await measure(bundlePath, mixed, { PROBE_TIMEOUT_MS: String(BOUNDED_PROBE_TIMEOUT_MS) }, false);
     // Node 20 prints the SDK's Node-version deprecation warning while loading it; Lambda's Node 24 does not.
-    const coldInit = measureColdInit('cloud-map-prober', ENTRY, { ...BASE_ENV, NODE_NO_WARNINGS: '1' });
+    const coldInit = measureColdInit(name, entry, { ...BASE_ENV, NODE_NO_WARNINGS: '1' });
 
-    const ms = (runs: readonly ColdRun[]): string => runs.map((r) => r.runMs.toFixed(0)).join(', ');
+    const figures = {
+      warm: median(fanOut.map((r) => r.warmMs)),
+      warmFloor: median(floor.map((r) => r.warmMs)),
+      cold: median(fanOut.map((r) => r.coldMs)),
+      coldFloor: median(floor.map((r) => r.coldMs)),
+      bounded: median(bounded.map((r) => r.warmMs)),
+      boundedCold: median(bounded.map((r) => r.coldMs)),
+    };
+    const warmRatio = figures.warm / figures.warmFloor;
+    const coldRatio = figures.cold / figures.coldFloor;
+    const boundedRatio = figures.bounded / BOUNDED_PROBE_TIMEOUT_MS;
+
+    const list = (values: readonly number[]): string => `[${values.map((v) => v.toFixed(0)).join(', ')} ms]`;
+    const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
     console.log('\n## Cloud Map prober');
     console.log(`inline bundle: ${bytes} bytes; 1-minute load average at start: ${load.toFixed(2)} on ${availableParallelism()} CPUs`);
     console.log(
-      `fan-out: ${INSTANCES} instances answering after ${ANSWER_AFTER_MS} ms, first run in a cold process, median of ${COLD_RUNS}: ` +
-        `${fanOut.toFixed(0)} ms = ${fanOutRatio.toFixed(2)}x (goal <= ${FAN_OUT_GOAL}x; sequential would be ${INSTANCES}x) [${ms(fanOutRuns)} ms]`,
+      `fan-out to ${INSTANCES} instances answering after ${ANSWER_AFTER_MS} ms, median of ${RUNS} fresh processes, floor and handler interleaved:`,
     );
     console.log(
-      `  floor, bare concurrent node:http GETs in the same cold process: ${floor.toFixed(0)} ms = ${(floor / ANSWER_AFTER_MS).toFixed(2)}x ` +
-        `[${ms(floorRuns)} ms]; prober overhead over the floor: ${(fanOut - floor).toFixed(0)} ms`,
+      `  warm run: ${figures.warm.toFixed(0)} ms against a floor of ${figures.warmFloor.toFixed(0)} ms = ${warmRatio.toFixed(2)}x ` +
+        `(goal <= ${WARM_GOAL}x: ${verdict(warmRatio <= WARM_GOAL)}) ${list(fanOut.map((r) => r.warmMs))} floor ${list(floor.map((r) => r.warmMs))}`,
     );
     console.log(
-      `bounded under failure: ${HANGING} of ${INSTANCES} accept and never answer, probe timeout ${BOUNDED_PROBE_TIMEOUT_MS} ms, median of ${COLD_RUNS}: ` +
-        `${bounded.toFixed(0)} ms = ${boundedRatio.toFixed(3)}x the timeout (goal <= ${BOUNDED_GOAL}x) [${ms(boundedRuns)} ms]`,
+      `  cold run, Cloud Map SDK load included: ${figures.cold.toFixed(0)} ms against a floor of ${figures.coldFloor.toFixed(0)} ms = ` +
+        `${coldRatio.toFixed(2)}x (goal <= ${COLD_GOAL}x: ${verdict(coldRatio <= COLD_GOAL)}) ${list(fanOut.map((r) => r.coldMs))} ` +
+        `floor ${list(floor.map((r) => r.coldMs))}`,
     );
     console.log(
-      `cold init (module load, median of ${coldInit.samplesMs.length}): ${coldInit.medianMs.toFixed(1)} ms (goal <= ${COLD_INIT_GOAL_MS} ms) ` +
-        `[${coldInit.samplesMs.map((sample) => sample.toFixed(0)).join(', ')} ms]`,
+      `bounded under failure: ${HANGING} of ${INSTANCES} accept and never answer, probe timeout ${BOUNDED_PROBE_TIMEOUT_MS} ms, warm run, ` +
+        `median of ${RUNS}: ${figures.bounded.toFixed(0)} ms = ${boundedRatio.toFixed(3)}x the timeout (goal <= ${BOUNDED_GOAL}x: ` +
+        `${verdict(boundedRatio <= BOUNDED_GOAL)}) ${list(bounded.map((r) => r.warmMs))}; cold run ${figures.boundedCold.toFixed(0)} ms (no goal)`,
     );
     console.log(
-      `the same fan-out with the Cloud Map SDK loaded inside the run by the handler's first discovery, as on a real cold start ` +
-        `(no goal), median of ${COLD_RUNS}: ${sdkInRun.toFixed(0)} ms = ${(sdkInRun / ANSWER_AFTER_MS).toFixed(2)}x [${ms(sdkInRunRuns)} ms]; ` +
-        `with cold init, a cold start's first invocation takes about ${(coldInit.medianMs + sdkInRun).toFixed(0)} ms`,
+      `cold init (module load, median of ${coldInit.samplesMs.length}): ${coldInit.medianMs.toFixed(1)} ms (goal <= ${COLD_INIT_GOAL_MS} ms: ` +
+        `${verdict(coldInit.medianMs <= COLD_INIT_GOAL_MS)}) ${list(coldInit.samplesMs)}; with the cold run, a cold start's first ` +
+        `invocation takes about ${(coldInit.medianMs + figures.cold).toFixed(0)} ms`,
     );
 
     const missed: string[] = [];
-    for (const r of fanOutRuns) {
-      if (r.summary.succeeded !== INSTANCES) missed.push(`fan-out probed ${JSON.stringify(r.summary)}, expected ${INSTANCES} successes`);
-    }
-    for (const r of sdkInRunRuns) {
-      if (r.summary.succeeded !== INSTANCES) missed.push(`fan-out with the SDK load probed ${JSON.stringify(r.summary)}, expected ${INSTANCES} successes`);
-    }
-    for (const r of boundedRuns) {
-      if (r.summary.failed !== HANGING || r.summary.succeeded !== INSTANCES - HANGING) {
-        missed.push(`bounded run probed ${JSON.stringify(r.summary)}, expected ${HANGING} failures`);
+    for (const r of fanOut) {
+      for (const summary of [r.cold, r.warm]) {
+        if (summary.succeeded !== INSTANCES) missed.push(`fan-out probed ${JSON.stringify(summary)}, expected ${INSTANCES} successes`);
       }
     }
-    if (fanOutRatio > FAN_OUT_GOAL) missed.push(`fan-out took ${fanOutRatio.toFixed(2)}x, goal <= ${FAN_OUT_GOAL}x`);
-    if (coldInit.medianMs > COLD_INIT_GOAL_MS) missed.push(`cold init took ${coldInit.medianMs.toFixed(1)} ms, goal <= ${COLD_INIT_GOAL_MS} ms`);
+    for (const r of floor) {
+      for (const summary of [r.cold, r.warm]) {
+        if (summary.succeeded !== INSTANCES) missed.push(`the floor reached ${JSON.stringify(summary)}, expected ${INSTANCES} answers`);
+      }
+    }
+    for (const r of bounded) {
+      for (const summary of [r.cold, r.warm]) {
+        if (summary.failed !== HANGING || summary.succeeded !== INSTANCES - HANGING) {
+          missed.push(`bounded run probed ${JSON.stringify(summary)}, expected ${HANGING} failures`);
+        }
+      }
+    }
+    if (warmRatio > WARM_GOAL) missed.push(`warm run took ${warmRatio.toFixed(2)}x the floor, goal <= ${WARM_GOAL}x`);
+    if (coldRatio > COLD_GOAL) missed.push(`cold run took ${coldRatio.toFixed(2)}x the floor, goal <= ${COLD_GOAL}x`);
     if (boundedRatio > BOUNDED_GOAL) missed.push(`bounded run took ${boundedRatio.toFixed(3)}x the probe timeout, goal <= ${BOUNDED_GOAL}x`);
+    if (coldInit.medianMs > COLD_INIT_GOAL_MS) missed.push(`cold init took ${coldInit.medianMs.toFixed(1)} ms, goal <= ${COLD_INIT_GOAL_MS} ms`);
     if (missed.length > 0) throw new Error(`Cloud Map prober benchmark missed its goals:\n- ${missed.join('\n- ')}`);
   } finally {
     await closeAll(cleanups);
   }
 }
 
-async function coldRuns(
+async function measure(
   bundlePath: string,
   ports: readonly number[],
   env: Record<string, string>,
   withFloor = true,
-): Promise<{ handler: ColdRun[]; floor: ColdRun[] }> {
+): Promise<{ handler: ProcessRuns[]; floor: ProcessRuns[] }> {
   const instances = ports.map((port, i) => ({
     InstanceId: `task-${i}`,
     NamespaceName: BASE_ENV.NAMESPACE_NAME,
@@ -205,19 +233,19 @@ async function coldRuns(
   // Node 20 prints the SDK's Node-version deprecation warning on the tick after loading it, which is inside
   // the timed run; Lambda's Node 24 prints none.
   const childEnv = { ...BASE_ENV, ...env, NODE_NO_WARNINGS: '1', BENCH_BUNDLE: bundlePath, BENCH_INSTANCES: JSON.stringify(instances) };
-  const handler: ColdRun[] = [];
-  const floor: ColdRun[] = [];
+  const handler: ProcessRuns[] = [];
+  const floor: ProcessRuns[] = [];
   // One child at a time, floor and handler interleaved: the servers live in this process, and runs that
   // overlapped or were grouped in time would measure each other or a different moment's load.
-  for (let i = 0; i < COLD_RUNS; i += 1) {
-    handler.push(await coldRun(CHILD_SCRIPT, childEnv));
-    if (withFloor) floor.push(await coldRun(FLOOR_SCRIPT, childEnv));
+  for (let i = 0; i < RUNS; i += 1) {
+    handler.push(await runChild(HANDLER_SCRIPT, childEnv));
+    if (withFloor) floor.push(await runChild(FLOOR_SCRIPT, childEnv));
   }
   return { handler, floor };
 }
 
 /** Asynchronous on purpose: the loopback servers answer from this process's event loop while the child runs. */
-function coldRun(script: string, env: Record<string, string>): Promise<ColdRun> {
+function runChild(script: string, env: Record<string, string>): Promise<ProcessRuns> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', script], {
       cwd: PROJECT_ROOT,
@@ -236,7 +264,7 @@ function coldRun(script: string, env: Record<string, string>): Promise<ColdRun> 
         reject(new Error(`benchmark child exited with ${code}:\n${stderr}`));
         return;
       }
-      resolve(JSON.parse(result) as ColdRun);
+      resolve(JSON.parse(result) as ProcessRuns);
     });
   });
 }

@@ -27,13 +27,14 @@ export interface FargateServiceStackProps extends StackProps {
    */
   readonly desiredCount?: number;
   /**
-   * How long the ALB drains a stopping task. ECS waits it out before SIGTERM, so together with
-   * `stopTimeout` it must fit in the two-minute Spot warning less 20 s for ECS to react.
+   * How long the ALB drains a stopping task, in whole seconds. ECS waits it out before SIGTERM, so together
+   * with `stopTimeout` it must fit in the two-minute Spot warning less 20 s for ECS to react: at most 100 s.
    * @default Duration.seconds(30)
    */
   readonly deregistrationDelay?: Duration;
   /**
-   * Time between SIGTERM and SIGKILL for the container; see `deregistrationDelay` for the limit on both.
+   * Time between SIGTERM and SIGKILL for the container, in whole seconds from 2 to 120; see
+   * `deregistrationDelay` for the limit on both.
    * @default Duration.seconds(30)
    */
   readonly stopTimeout?: Duration;
@@ -50,7 +51,7 @@ export interface FargateServiceStackProps extends StackProps {
    */
   readonly probeSchedule?: Schedule;
   /**
-   * Per-probe timeout.
+   * Per-probe timeout, in whole milliseconds; at least 100 ms. The prober's function timeout grows to hold it.
    * @default Duration.seconds(3)
    */
   readonly probeTimeout?: Duration;
@@ -58,8 +59,10 @@ export interface FargateServiceStackProps extends StackProps {
 
 /** nginx on ECS Fargate and Fargate Spot behind an ALB, registered in Cloud Map and probed every minute. */
 export class FargateServiceStack extends Stack {
+  /** The ALB in front of the service; construct id `Web`, as in SpotFleetWebAppStack. */
   public readonly loadBalancer: WebLoadBalancer;
-  public readonly web: SpotFargateService;
+  /** The tasks, their cluster and their Cloud Map service. */
+  public readonly service: SpotFargateService;
   public readonly namespace: PrivateDnsNamespace;
   public readonly prober: CloudMapProber;
 
@@ -67,15 +70,18 @@ export class FargateServiceStack extends Stack {
     // Plain CloudFormation: no bootstrap, and synth fails if anything adds an asset.
     super(scope, id, { synthesizer: new PlainCloudFormationSynthesizer(), ...props });
 
-    const deregistrationDelay = props.deregistrationDelay ?? Duration.seconds(30);
     const { vpc } = new PublicVpc(this, 'Network');
-    this.loadBalancer = new WebLoadBalancer(this, 'Web', { vpc, targetType: TargetType.IP, deregistrationDelay });
+    this.loadBalancer = new WebLoadBalancer(this, 'Web', {
+      vpc,
+      targetType: TargetType.IP,
+      deregistrationDelay: props.deregistrationDelay ?? Duration.seconds(30),
+    });
     this.namespace = new PrivateDnsNamespace(this, 'Namespace', {
       vpc,
       name: props.namespaceName ?? 'spotwise.internal',
       description: 'Spotwise service discovery',
     });
-    this.web = new SpotFargateService(this, 'Service', {
+    this.service = new SpotFargateService(this, 'Service', {
       vpc,
       targetGroup: this.loadBalancer.targetGroup,
       loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
@@ -83,22 +89,22 @@ export class FargateServiceStack extends Stack {
       image: props.image ?? ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE),
       desiredCount: props.desiredCount,
       stopTimeout: props.stopTimeout,
-      deregistrationDelay,
+      deregistrationDelay: this.loadBalancer.deregistrationDelay,
     });
     this.prober = new CloudMapProber(this, 'Prober', {
-      service: this.web.cloudMapService,
+      service: this.service.cloudMapService,
       vpc,
-      targetSecurityGroup: this.web.securityGroup,
-      port: this.web.containerPort,
+      targetSecurityGroup: this.service.securityGroup,
+      port: this.service.containerPort,
       schedule: props.probeSchedule,
       probeTimeout: props.probeTimeout,
     });
 
     new CfnOutput(this, 'SiteUrl', { value: this.loadBalancer.url, description: 'nginx, behind the ALB' });
-    new CfnOutput(this, 'ClusterName', { value: this.web.cluster.clusterName });
-    new CfnOutput(this, 'ServiceName', { value: this.web.service.serviceName });
+    new CfnOutput(this, 'ClusterName', { value: this.service.cluster.clusterName });
+    new CfnOutput(this, 'ServiceName', { value: this.service.service.serviceName });
     new CfnOutput(this, 'CloudMapNamespace', { value: this.namespace.namespaceName });
-    new CfnOutput(this, 'CloudMapService', { value: this.web.cloudMapService.serviceName });
+    new CfnOutput(this, 'CloudMapService', { value: this.service.cloudMapService.serviceName });
     new CfnOutput(this, 'ProberFunctionName', { value: this.prober.function.functionName });
   }
 }

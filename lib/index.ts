@@ -12,3 +12,6 @@ export * from './spot-fleet-web-app-stack';
 export * from './plain-cloudformation-synthesizer';
 export * from './constructs/spot-interruption-notifier';
 export * from './constructs/spot-interruption-rehearsal';
+export * from './spot-timing';
+export * from './validation';
+export * from './settings';

@@ -35,7 +35,7 @@ describe('the Spotwise app', () => {
   it('fails synth when a cdk-nag finding is left unacknowledged', () => {
     const app = newApp();
     const { fargateService } = addSpotwiseStacks(app);
-    const open = new SecurityGroup(fargateService, 'WideOpen', { vpc: fargateService.web.cluster.vpc });
+    const open = new SecurityGroup(fargateService, 'WideOpen', { vpc: fargateService.service.cluster.vpc });
     open.addIngressRule(Peer.anyIpv4(), Port.tcp(22));
     expect(() => app.synth()).toThrow(/AwsSolutions\)\s+FargateService\/WideOpen\/Resource[\s\S]*'AwsSolutions::AwsSolutions-EC23'/);
   });

@@ -1,7 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
-import { InterfaceVpcEndpoint, SecurityGroup, Vpc } from 'aws-cdk-lib/aws-ec2';
-import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
-import { CloudMapProber } from '../lib/constructs/cloud-map-prober';
+import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
 import { Schedule } from 'aws-cdk-lib/aws-events';
@@ -46,91 +43,27 @@ describe('network', () => {
   });
 });
 
-describe('cluster', () => {
-  it('associates FARGATE and FARGATE_SPOT with a default strategy of weight 1 each', () => {
-    template.hasResourceProperties('AWS::ECS::ClusterCapacityProviderAssociations', {
-      CapacityProviders: ['FARGATE', 'FARGATE_SPOT'],
-      Cluster: { Ref: logicalId(template, 'AWS::ECS::Cluster') },
-      DefaultCapacityProviderStrategy: [
-        { CapacityProvider: 'FARGATE', Weight: 1 },
-        { CapacityProvider: 'FARGATE_SPOT', Weight: 1 },
-      ],
-    });
-  });
-
-  it('makes sure the ECS service-linked role exists before the cluster, as a fresh account needs', () => {
-    const ensure = logicalId(template, 'Custom::ServiceLinkedRoles');
-    template.hasResourceProperties('Custom::ServiceLinkedRoles', {
-      Roles: [{ ServiceName: 'ecs.amazonaws.com', RoleName: 'AWSServiceRoleForECS' }],
-    });
-    template.hasResource('AWS::ECS::Cluster', { DependsOn: Match.arrayWith([Match.stringLikeRegexp(`^${ensure}$`)]) });
-    template.resourceCountIs('AWS::IAM::ServiceLinkedRole', 0);
-  });
-
-  it('has Container Insights in enhanced mode', () => {
-    template.hasResourceProperties('AWS::ECS::Cluster', {
-      ClusterSettings: [{ Name: 'containerInsights', Value: 'enhanced' }],
-    });
-  });
-});
-
 describe('service', () => {
-  it('is created after, and deleted before, the capacity provider association it uses', () => {
-    template.hasResource('AWS::ECS::Service', {
-      DependsOn: Match.arrayWith([logicalId(template, 'AWS::ECS::ClusterCapacityProviderAssociations')]),
-    });
-  });
-
-  it('passes the 1:1 strategy itself and sets no LaunchType (aws-cdk#24961)', () => {
-    template.hasResourceProperties('AWS::ECS::Service', {
-      CapacityProviderStrategy: [
-        { CapacityProvider: 'FARGATE', Weight: 1 },
-        { CapacityProvider: 'FARGATE_SPOT', Weight: 1 },
-      ],
-      LaunchType: Match.absent(),
-    });
-  });
-
-  it('runs two tasks with public IPs in the public subnets, rolling back failed deployments', () => {
-    template.hasResourceProperties('AWS::ECS::Service', {
-      DesiredCount: 2,
-      DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true } }),
-      NetworkConfiguration: {
-        AwsvpcConfiguration: {
-          AssignPublicIp: 'ENABLED',
-          SecurityGroups: [{ 'Fn::GetAtt': [ids.task, 'GroupId'] }],
-          Subnets: Object.keys(template.findResources('AWS::EC2::Subnet')).map((id) => ({ Ref: id })),
-        },
-      },
-    });
-  });
-
-  it('registers in Cloud Map with SRV records carrying the container port, health managed by ECS', () => {
-    template.hasResourceProperties('AWS::ECS::Service', {
-      ServiceRegistries: [{ RegistryArn: { 'Fn::GetAtt': [ids.cloudMap, 'Arn'] }, ContainerName: 'Web', ContainerPort: 80 }],
-    });
-    template.hasResourceProperties('AWS::ServiceDiscovery::Service', {
-      DnsConfig: Match.objectLike({ DnsRecords: [{ Type: 'SRV', TTL: 10 }] }),
-      HealthCheckCustomConfig: { FailureThreshold: 1 },
-      HealthCheckConfig: Match.absent(),
-      NamespaceId: { 'Fn::GetAtt': [ids.namespace, 'Id'] },
-    });
-    template.hasResourceProperties('AWS::ServiceDiscovery::PrivateDnsNamespace', {
-      Name: 'spotwise.internal',
-      Vpc: { Ref: logicalId(template, 'AWS::EC2::VPC') },
-    });
-  });
-
-  it('sits behind the ALB target group', () => {
+  it('sits behind the ALB target group, reached on the container port', () => {
     template.hasResourceProperties('AWS::ECS::Service', {
       LoadBalancers: [
         { ContainerName: 'Web', ContainerPort: 80, TargetGroupArn: { Ref: logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup') } },
       ],
     });
   });
-});
 
-describe('task', () => {
+  it('registers in the stack\'s Cloud Map namespace, spotwise.internal in its VPC', () => {
+    template.hasResourceProperties('AWS::ServiceDiscovery::Service', { NamespaceId: { 'Fn::GetAtt': [ids.namespace, 'Id'] } });
+    template.hasResourceProperties('AWS::ServiceDiscovery::PrivateDnsNamespace', {
+      Name: 'spotwise.internal',
+      Vpc: { Ref: logicalId(template, 'AWS::EC2::VPC') },
+    });
+  });
+
+  it('takes the namespace name as a prop', () => {
+    synth({ namespaceName: 'blue.internal' }).hasResourceProperties('AWS::ServiceDiscovery::PrivateDnsNamespace', { Name: 'blue.internal' });
+  });
+
   it('runs nginx from Docker Hub at a pinned tag, never latest', () => {
     expect(DEFAULT_NGINX_IMAGE).toMatch(/^nginx:\d+\.\d+\.\d+$/);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
@@ -138,45 +71,12 @@ describe('task', () => {
     });
   });
 
-  it('takes the image as a prop', () => {
-    synth({ image: ContainerImage.fromRegistry('public.ecr.aws/nginx/nginx:1.28.0') }).hasResourceProperties(
-      'AWS::ECS::TaskDefinition',
-      { ContainerDefinitions: [Match.objectLike({ Image: 'public.ecr.aws/nginx/nginx:1.28.0' })] },
-    );
-  });
-
-  it('runs on x86_64 Linux, since Fargate Spot has no ARM', () => {
-    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
-      RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
-      RequiresCompatibilities: ['FARGATE'],
+  it('takes the image, desired count and stop timeout as props', () => {
+    const t = synth({ image: ContainerImage.fromRegistry('public.ecr.aws/nginx/nginx:1.28.0'), desiredCount: 4, stopTimeout: Duration.seconds(10) });
+    t.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Image: 'public.ecr.aws/nginx/nginx:1.28.0', StopTimeout: 10 })],
     });
-  });
-
-  it('has a container health check and a stop timeout inside the two-minute warning', () => {
-    const [[, task]] = resourcesOfType(template, 'AWS::ECS::TaskDefinition') as [[string, { ContainerDefinitions: Record<string, unknown>[] }]];
-    const [container] = task.ContainerDefinitions as [{ HealthCheck: { Command: string[] }; StopTimeout: number }];
-    expect(container.HealthCheck.Command[0]).toBe('CMD-SHELL');
-    expect(container.HealthCheck.Command[1]).toContain('http://localhost:80/');
-    expect(container.StopTimeout).toBe(30);
-    expect(container.StopTimeout).toBeLessThan(120);
-  });
-
-  it('logs through awslogs to a log group with retention', () => {
-    const [[, task]] = resourcesOfType(template, 'AWS::ECS::TaskDefinition') as [[string, { ContainerDefinitions: Record<string, unknown>[] }]];
-    const [container] = task.ContainerDefinitions as [{ LogConfiguration: { LogDriver: string; Options: Record<string, { Ref: string }> } }];
-    expect(container.LogConfiguration.LogDriver).toBe('awslogs');
-    const group = container.LogConfiguration.Options['awslogs-group']?.Ref as string;
-    expect(templateJson(template).Resources[group]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: 30 } });
-  });
-
-  it('counts nginx 5xx responses from the access log with a metric filter', () => {
-    const [[, task]] = resourcesOfType(template, 'AWS::ECS::TaskDefinition') as [[string, { ContainerDefinitions: { LogConfiguration: { Options: Record<string, { Ref: string }> } }[] }]];
-    const group = task.ContainerDefinitions[0]?.LogConfiguration.Options['awslogs-group'];
-    template.hasResourceProperties('AWS::Logs::MetricFilter', {
-      LogGroupName: group,
-      FilterPattern: '[ip, identity, user, timestamp, request, status_code=5*, bytes, ...]',
-      MetricTransformations: [{ MetricName: 'NginxServerErrors', MetricNamespace: 'Spotwise', MetricValue: '1', DefaultValue: 0 }],
-    });
+    t.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 4 });
   });
 });
 
@@ -190,8 +90,10 @@ describe('load balancer', () => {
     });
   });
 
-  it('fails when the deregistration delay is 120 s or more', () => {
-    expect(() => synth({ deregistrationDelay: Duration.seconds(120) })).toThrow(/deregistrationDelay must be/);
+  it('takes the deregistration delay as a prop', () => {
+    synth({ deregistrationDelay: Duration.seconds(45) }).hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '45' }]),
+    });
   });
 });
 
@@ -236,96 +138,12 @@ describe('security group edges', () => {
 });
 
 describe('prober', () => {
-  it('reuses an endpoint the VPC already has, creating none and reaching it on 443 only', () => {
-    const stack = new Stack(newApp(), 'SharedEndpoint');
-    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
-    const endpoint = InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(stack, 'Existing', {
-      vpcEndpointId: 'vpce-0123456789abcdef0',
-      port: 443,
-      securityGroups: [SecurityGroup.fromSecurityGroupId(stack, 'ExistingSg', 'sg-0123456789abcdef0')],
-    });
-    const namespace = new PrivateDnsNamespace(stack, 'Namespace', { vpc, name: 'shared.internal' });
-    const prober = new CloudMapProber(stack, 'Prober', {
-      service: namespace.createService('Web', { name: 'web' }),
-      vpc,
-      targetSecurityGroup: new SecurityGroup(stack, 'Tasks', { vpc }),
-      endpoint,
-    });
-    const t = Template.fromStack(stack);
-
-    t.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
-    expect(prober.endpoint).toBe(endpoint);
-    expect(prober.endpointSecurityGroup).toBeUndefined();
-    const proberSg = { 'Fn::GetAtt': [stack.getLogicalId(prober.securityGroup.node.defaultChild as never), 'GroupId'] };
-    t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0123456789abcdef0', SourceSecurityGroupId: proberSg, FromPort: 443, ToPort: 443 });
-    t.hasResourceProperties('AWS::EC2::SecurityGroupEgress', { GroupId: proberSg, DestinationSecurityGroupId: 'sg-0123456789abcdef0', FromPort: 443, ToPort: 443 });
-  });
-
-  it('fails when a reused endpoint comes without security groups, which would leave the prober no way in', () => {
-    const stack = new Stack(newApp(), 'BareEndpoint');
-    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
-    const namespace = new PrivateDnsNamespace(stack, 'Namespace', { vpc, name: 'shared.internal' });
-    expect(
-      () =>
-        new CloudMapProber(stack, 'Prober', {
-          service: namespace.createService('Web', { name: 'web' }),
-          vpc,
-          targetSecurityGroup: new SecurityGroup(stack, 'Tasks', { vpc }),
-          endpoint: InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(stack, 'Bare', { vpcEndpointId: 'vpce-0123456789abcdef0', port: 443 }),
-        }),
-    ).toThrow(/has no security groups.*Import it with its securityGroups/);
-  });
-
-  it('reaches Cloud Map through a data-servicediscovery interface endpoint with private DNS', () => {
-    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
-      VpcEndpointType: 'Interface',
-      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.data-servicediscovery']] },
-      PrivateDnsEnabled: true,
-      SecurityGroupIds: [{ 'Fn::GetAtt': [ids.endpoint, 'GroupId'] }],
-    });
-  });
-
-  it('runs in the VPC with its own security group', () => {
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      VpcConfig: {
-        SecurityGroupIds: [{ 'Fn::GetAtt': [ids.prober, 'GroupId'] }],
-        SubnetIds: Object.keys(template.findResources('AWS::EC2::Subnet')).map((id) => ({ Ref: id })),
-      },
-      Runtime: 'nodejs24.x',
-      Architectures: ['x86_64'],
-    });
-  });
-
-  it('runs every minute, without retries that would only repeat a stale probe', () => {
-    template.hasResourceProperties('AWS::Events::Rule', {
-      ScheduleExpression: 'rate(1 minute)',
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [ids.fn, 'Arn'] } })],
-    });
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: ids.fn }, MaximumRetryAttempts: 0 });
-  });
-
-  it('takes the schedule as a typed prop', () => {
-    synth({ probeSchedule: Schedule.rate(Duration.minutes(5)) }).hasResourceProperties('AWS::Events::Rule', {
-      ScheduleExpression: 'rate(5 minutes)',
-    });
-  });
-
-  it('is told the namespace, service, probe timeout and discovery budget', () => {
+  it('probes the service\'s instances: told its namespace and service, and may discover only those', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
-        Variables: Match.objectLike({
-          NAMESPACE_NAME: 'spotwise.internal',
-          SERVICE_NAME: { 'Fn::GetAtt': [ids.cloudMap, 'Name'] },
-          PROBE_TIMEOUT_MS: '3000',
-          DISCOVERY_TIMEOUT_MS: '10000',
-          PROBE_PATH: '/',
-        }),
+        Variables: Match.objectLike({ NAMESPACE_NAME: 'spotwise.internal', SERVICE_NAME: { 'Fn::GetAtt': [ids.cloudMap, 'Name'] } }),
       },
-      Timeout: 30,
     });
-  });
-
-  it('may call only servicediscovery:DiscoverInstances, on its namespace and service', () => {
     const statements = resourcesOfType(template, 'AWS::IAM::Policy').flatMap(([, p]) =>
       (p.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement,
     );
@@ -339,27 +157,45 @@ describe('prober', () => {
     ]);
   });
 
-  it('fails when the probe timeout does not fit in the function timeout', () => {
-    expect(() => synth({ probeTimeout: Duration.seconds(20) })).toThrow(
-      /probeTimeout 20000 ms does not fit in the function timeout of 30000 ms.*at least 32 s/,
-    );
+  it('runs every minute by default, and takes the schedule as a typed prop', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [ids.fn, 'Arn'] } })],
+    });
+    synth({ probeSchedule: Schedule.rate(Duration.minutes(5)) }).hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+    });
   });
 
-  it('fails when the probe timeout is below 100 ms', () => {
-    expect(() => synth({ probeTimeout: Duration.millis(50) })).toThrow(/at least 100 ms/);
+  it('gives the prober a 3 s probe timeout within a 30 s run by default, and a longer run when the probe timeout needs one', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PROBE_TIMEOUT_MS: '3000' }) },
+      Timeout: 30,
+    });
+    synth({ probeTimeout: Duration.seconds(20) }).hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PROBE_TIMEOUT_MS: '20000' }) },
+      Timeout: 32,
+    });
   });
 });
 
+/** The stack's own props are checked by the constructs it passes them to: each error names that construct and advises a prop the stack has. */
 describe('validation', () => {
+  it('fails when the deregistration delay is 120 s or more', () => {
+    expect(() => synth({ deregistrationDelay: Duration.seconds(120) })).toThrow(/^FargateService\/Web: deregistrationDelay must be/);
+  });
+
   it('fails when the stop timeout exceeds what Fargate allows', () => {
-    expect(() => synth({ stopTimeout: Duration.seconds(121) })).toThrow(/stopTimeout must be .* 2 to 120; got 121/);
+    expect(() => synth({ stopTimeout: Duration.seconds(121) })).toThrow(/^FargateService\/Service: stopTimeout must be .* 2 to 120; got 121/);
   });
 
   it('fails when draining and the stop timeout together outlast the Spot warning, since ECS drains before SIGTERM', () => {
     expect(() => synth({ deregistrationDelay: Duration.seconds(60), stopTimeout: Duration.seconds(60) })).toThrow(
-      /deregistrationDelay \(60 s\) plus stopTimeout \(60 s\) must be at most 100 s; got 120 s/,
+      /^FargateService\/Service: deregistrationDelay \(60 s\) plus stopTimeout \(60 s\) must be at most 100 s; got 120 s.*Shorten deregistrationDelay or stopTimeout\.$/,
     );
-    expect(() => synth({ deregistrationDelay: Duration.seconds(100), stopTimeout: Duration.seconds(120) })).toThrow(/must be at most 100 s/);
+    expect(() => synth({ deregistrationDelay: Duration.seconds(100), stopTimeout: Duration.seconds(120) })).toThrow(
+      /^FargateService\/Service: .*must be at most 100 s/,
+    );
   });
 
   it('accepts draining and a stop timeout that together use exactly the 100 s budget', () => {
@@ -367,7 +203,18 @@ describe('validation', () => {
   });
 
   it('fails when the desired count is below 1', () => {
-    expect(() => synth({ desiredCount: 0 })).toThrow(/desiredCount must be a whole number of at least 1; got 0/);
+    expect(() => synth({ desiredCount: 0 })).toThrow(/^FargateService\/Service: desiredCount must be a whole number of at least 1; got 0/);
+  });
+
+  it('fails when the probe timeout is below 100 ms', () => {
+    expect(() => synth({ probeTimeout: Duration.millis(50) })).toThrow(/^FargateService\/Prober: probeTimeout .*at least 100 ms/);
+  });
+
+  it('fails when the probe timeout could not fit in any Lambda run, advising only a lower probe timeout', () => {
+    expect(() => synth({ probeTimeout: Duration.seconds(889) })).toThrow(
+      /^FargateService\/Prober: probeTimeout 889000 ms does not fit in the longest Lambda run, 900 s: .* Lower probeTimeout to at most 888000 ms\.$/,
+    );
+    expect(() => synth({ probeTimeout: Duration.seconds(888) })).not.toThrow();
   });
 });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { SpotAllocationStrategy } from '../lib/constructs/spot-fleet';
 import { settingsFromContext, SettingsError } from '../lib/settings';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
-import { newApp } from './support/app';
+import { newApp, templateJson } from './support/app';
 
 describe('settings from context', () => {
   it('gives no props when the context has no spotwise value', () => {
@@ -69,7 +69,7 @@ describe('settings from context', () => {
     const app = newApp();
     const { spotFleetWebApp } = addSpotwiseStacks(app, settingsFromContext({ spotFleetWebApp: { targetCapacity: 6, drainer: { batchSize: 200 } } }));
     const template = Template.fromStack(spotFleetWebApp);
-    expect(template.toJSON().Parameters.TargetCapacity).toMatchObject({ Default: 6 });
+    expect(templateJson(template).Parameters?.TargetCapacity).toMatchObject({ Default: 6 });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 200 });
 
     expect(() => addSpotwiseStacks(newApp(), settingsFromContext({ spotFleetWebApp: { instanceTypes: ['m6i.larg'] } }))).toThrow(

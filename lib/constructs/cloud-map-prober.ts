@@ -8,12 +8,20 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
+import { PROBER_DEFAULTS, PROBER_SERVICE_NAME, ProberEnv } from '../functions/cloud-map-prober/contract';
+import { requireWholeNumber, SettingError } from '../validation';
 import { InlineNodeFunction } from './inline-node-function';
 
 /** Budget the handler gives discovery, SDK retries included, before it gives up and throws. */
-export const DISCOVERY_TIMEOUT = Duration.seconds(10);
+export const DISCOVERY_TIMEOUT = Duration.millis(PROBER_DEFAULTS.discoveryTimeoutMs);
 /** Slack for start-up, logging and the metrics flush. */
 const RUN_OVERHEAD = Duration.seconds(2);
+/** Less leaves a probe no time to connect and be answered. */
+const MIN_PROBE_TIMEOUT = Duration.millis(100);
+/** The function timeout when neither `timeout` is given nor `probeTimeout` needs more. */
+const DEFAULT_TIMEOUT = Duration.seconds(30);
+/** Lambda's ceiling. */
+const MAX_TIMEOUT = Duration.minutes(15);
 
 export interface CloudMapProberProps {
   /** The Cloud Map service whose instances are probed. Its namespace must be a DNS or HTTP namespace. */
@@ -23,8 +31,8 @@ export interface CloudMapProberProps {
   /** Security group of the instances; the prober is allowed in on `port`. */
   readonly targetSecurityGroup: ISecurityGroup;
   /**
-   * Port the instances serve HTTP on, for the security group rule. The probe itself uses each instance's
-   * registered `AWS_INSTANCE_PORT`.
+   * Port the instances serve HTTP on, for the security group rules; 1 to 65535. The probe itself uses each
+   * instance's registered `AWS_INSTANCE_PORT`.
    * @default 80
    */
   readonly port?: number;
@@ -39,18 +47,19 @@ export interface CloudMapProberProps {
    */
   readonly schedule?: Schedule;
   /**
-   * Per-probe limit, connect to response.
+   * Per-probe limit, connect to response, in whole milliseconds; at least 100 ms.
    * @default Duration.seconds(3)
    */
   readonly probeTimeout?: Duration;
   /**
-   * Path each probe requests.
+   * Path each probe requests; it must start with `/`.
    * @default '/'
    */
   readonly probePath?: string;
   /**
-   * Function timeout. It must hold discovery, one probe timeout and overhead.
-   * @default Duration.seconds(30)
+   * Function timeout, in whole seconds. It must hold one probe timeout, 10 s for discovery
+   * (`DISCOVERY_TIMEOUT`) and 2 s overhead.
+   * @default - Duration.seconds(30), or what `probeTimeout` needs when that is more
    */
   readonly timeout?: Duration;
   /**
@@ -77,8 +86,7 @@ export interface CloudMapProberProps {
 /**
  * Probes every instance of a Cloud Map service on a schedule: a Lambda in the VPC discovers the instances
  * through a private `data-servicediscovery` endpoint, GETs each `ip:port` concurrently with its own
- * timeout, and reports one log line per probe and EMF metrics (InstancesDiscovered, ProbeSuccess,
- * ProbeFailure, ProbeLatency).
+ * timeout, and reports one log line per probe and the EMF metrics of `ProberMetric`.
  */
 export class CloudMapProber extends Construct {
   public readonly function: InlineNodeFunction;
@@ -91,11 +99,10 @@ export class CloudMapProber extends Construct {
 
   constructor(scope: Construct, id: string, props: CloudMapProberProps) {
     super(scope, id);
-    const probeTimeout = props.probeTimeout ?? Duration.seconds(3);
-    const timeout = props.timeout ?? Duration.seconds(30);
+    const probeTimeout = props.probeTimeout ?? Duration.millis(PROBER_DEFAULTS.probeTimeoutMs);
+    const probePath = props.probePath ?? PROBER_DEFAULTS.probePath;
     const port = props.port ?? 80;
-    const probePath = props.probePath ?? '/';
-    validate(probeTimeout, timeout, probePath);
+    const timeout = validate(this, probeTimeout, props.timeout, probePath, port);
     const subnets = props.vpcSubnets ?? { subnetType: SubnetType.PUBLIC };
 
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
@@ -108,8 +115,9 @@ export class CloudMapProber extends Construct {
 
     if (props.endpoint !== undefined) {
       if (props.endpoint.connections.securityGroups.length === 0) {
-        throw new Error(
-          'The endpoint passed to CloudMapProber has no security groups, so the prober could not be let in on 443. ' +
+        throw new SettingError(
+          this,
+          'endpoint has no security groups, so the prober could not be let in on 443. ' +
             'Import it with its securityGroups (InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes).',
         );
       }
@@ -135,9 +143,9 @@ export class CloudMapProber extends Construct {
 
     const service = props.service;
     this.function = new InlineNodeFunction(this, 'Handler', {
-      entry: join(__dirname, '..', 'functions', 'cloud-map-prober', 'handler'),
+      entry: join(__dirname, '..', 'functions', PROBER_SERVICE_NAME, 'handler'),
       description: 'Discovers the Cloud Map instances and probes each one over HTTP',
-      serviceName: 'cloud-map-prober',
+      serviceName: PROBER_SERVICE_NAME,
       metricsNamespace: props.metricsNamespace ?? 'Spotwise',
       timeout,
       logRetention: props.logRetention,
@@ -146,11 +154,11 @@ export class CloudMapProber extends Construct {
       securityGroups: [this.securityGroup],
       allowPublicSubnet: true,
       environment: {
-        NAMESPACE_NAME: service.namespace.namespaceName,
-        SERVICE_NAME: service.serviceName,
-        PROBE_TIMEOUT_MS: String(probeTimeout.toMilliseconds()),
-        PROBE_PATH: probePath,
-        DISCOVERY_TIMEOUT_MS: String(DISCOVERY_TIMEOUT.toMilliseconds()),
+        [ProberEnv.namespaceName]: service.namespace.namespaceName,
+        [ProberEnv.serviceName]: service.serviceName,
+        [ProberEnv.probeTimeoutMs]: String(probeTimeout.toMilliseconds()),
+        [ProberEnv.probePath]: probePath,
+        [ProberEnv.discoveryTimeoutMs]: String(DISCOVERY_TIMEOUT.toMilliseconds()),
       },
     });
     // The next scheduled run is a fresher probe than a retry of this one could be.
@@ -172,22 +180,45 @@ export class CloudMapProber extends Construct {
   }
 }
 
-function validate(probeTimeout: Duration, timeout: Duration, probePath: string): void {
-  const probeMs = probeTimeout.toMilliseconds();
-  const timeoutMs = timeout.toMilliseconds();
-  if (Token.isUnresolved(probeMs) || Token.isUnresolved(timeoutMs)) return;
-  if (probeMs < 100) {
-    throw new Error(`probeTimeout must be at least 100 ms; got ${probeMs} ms.`);
+/**
+ * Checks the settings and returns the function timeout: the one given, or the default, lengthened when the
+ * probe timeout needs more. Only a given `timeout` is ever blamed, so the advice never names a setting the
+ * caller left alone (FargateServiceStack, for one, has no `timeout` to raise).
+ */
+function validate(scope: Construct, probeTimeout: Duration, timeout: Duration | undefined, probePath: string, port: number): Duration {
+  requireWholeNumber(scope, 'port', port, 1, 65535);
+  if (!Token.isUnresolved(probePath) && !probePath.startsWith('/')) {
+    throw new SettingError(scope, `probePath must start with '/'; got '${probePath}'. Give the path part of a URL, such as '/health'.`);
   }
+  const minProbeMs = MIN_PROBE_TIMEOUT.toMilliseconds();
+  const probeMs = probeTimeout.toMilliseconds({ integral: false });
+  requireWholeNumber(scope, 'probeTimeout', probeMs, minProbeMs, undefined, `Give whole milliseconds, at least ${minProbeMs} ms.`);
+  const maxSeconds = MAX_TIMEOUT.toSeconds();
+  if (timeout !== undefined) {
+    const seconds = timeout.toSeconds({ integral: false });
+    requireWholeNumber(scope, 'timeout', seconds, 1, maxSeconds, `Give whole seconds; Lambda allows up to ${maxSeconds}.`);
+  }
+  if (Token.isUnresolved(probeMs)) return timeout ?? DEFAULT_TIMEOUT;
+
   const neededMs = probeMs + DISCOVERY_TIMEOUT.toMilliseconds() + RUN_OVERHEAD.toMilliseconds();
-  if (neededMs > timeoutMs) {
-    throw new Error(
-      `probeTimeout ${probeMs} ms does not fit in the function timeout of ${timeoutMs} ms: a run needs the probe timeout ` +
-        `plus ${DISCOVERY_TIMEOUT.toSeconds()} s for discovery and ${RUN_OVERHEAD.toSeconds()} s overhead. ` +
+  const needs = `a run needs the probe timeout plus ${DISCOVERY_TIMEOUT.toSeconds()} s for discovery and ${RUN_OVERHEAD.toSeconds()} s overhead`;
+  if (timeout === undefined) {
+    if (neededMs > MAX_TIMEOUT.toMilliseconds()) {
+      throw new SettingError(
+        scope,
+        `probeTimeout ${probeMs} ms does not fit in the longest Lambda run, ${maxSeconds} s: ${needs}. ` +
+          `Lower probeTimeout to at most ${MAX_TIMEOUT.toMilliseconds() - (neededMs - probeMs)} ms.`,
+      );
+    }
+    return Duration.seconds(Math.max(DEFAULT_TIMEOUT.toSeconds(), Math.ceil(neededMs / 1000)));
+  }
+  const timeoutMs = timeout.toMilliseconds({ integral: false });
+  if (!Token.isUnresolved(timeoutMs) && neededMs > timeoutMs) {
+    throw new SettingError(
+      scope,
+      `probeTimeout ${probeMs} ms does not fit in the function timeout of ${timeoutMs} ms: ${needs}. ` +
         `Lower probeTimeout or raise timeout to at least ${Math.ceil(neededMs / 1000)} s.`,
     );
   }
-  if (!Token.isUnresolved(probePath) && !probePath.startsWith('/')) {
-    throw new Error(`probePath must start with '/'; got '${probePath}'.`);
-  }
+  return timeout;
 }

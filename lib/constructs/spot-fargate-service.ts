@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import type { CapacityProviderStrategy, ContainerImage } from 'aws-cdk-lib/aws-ecs';
@@ -18,9 +18,9 @@ import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-li
 import type { IPrivateDnsNamespace, IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
 import { DnsRecordType } from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
+import { SPOT_INTERRUPTION_NOTICE, validateSpotShutdown } from '../spot-timing';
 import { requireWholeNumber } from '../validation';
 import { ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles } from './service-linked-roles';
-import { INTERRUPTION_REACTION_BUDGET, SPOT_INTERRUPTION_NOTICE } from './web-load-balancer';
 
 /** FARGATE and FARGATE_SPOT, weighted 1:1: half the tasks keep running whatever Spot does. */
 export const HALF_SPOT_STRATEGY: readonly CapacityProviderStrategy[] = [
@@ -56,15 +56,15 @@ export interface SpotFargateServiceProps {
    */
   readonly desiredCount?: number;
   /**
-   * Time between SIGTERM and SIGKILL. ECS allows up to 120 s; on a Fargate Spot interruption it also has to
-   * fit, after the target group's draining, inside the two-minute warning (see `validateSpotShutdown`).
+   * Time between SIGTERM and SIGKILL, in whole seconds. ECS allows 2 to 120 s; on a Fargate Spot interruption it
+   * also has to fit, after the target group's draining, inside the two-minute warning (see `validateSpotShutdown`).
    * @default Duration.seconds(30)
    */
   readonly stopTimeout?: Duration;
   /**
    * The target group's deregistration delay. ECS drains an interrupted Fargate Spot task before it sends
    * SIGTERM, so when this is given, synth checks that it and `stopTimeout` fit in the warning together.
-   * @default - not checked; FargateServiceStack passes it
+   * @default - not checked; FargateServiceStack passes its load balancer's
    */
   readonly deregistrationDelay?: Duration;
   /**
@@ -113,8 +113,18 @@ export class SpotFargateService extends Construct {
     const stopTimeout = props.stopTimeout ?? Duration.seconds(30);
     const desiredCount = props.desiredCount ?? 2;
     this.containerPort = props.containerPort ?? 80;
-    validate(this, stopTimeout, desiredCount, this.containerPort);
-    if (props.deregistrationDelay !== undefined) validateSpotShutdown(props.deregistrationDelay, stopTimeout);
+    requireWholeNumber(
+      this,
+      'stopTimeout',
+      stopTimeout.toSeconds({ integral: false }),
+      2,
+      MAX_FARGATE_STOP_TIMEOUT.toSeconds(),
+      `Give it in whole seconds, at most ${MAX_FARGATE_STOP_TIMEOUT.toSeconds()} as ECS allows on Fargate; Fargate Spot stops a task ` +
+        `${SPOT_INTERRUPTION_NOTICE.toSeconds()} s after its warning, whatever the timeout says.`,
+    );
+    requireWholeNumber(this, 'desiredCount', desiredCount, 1);
+    requireWholeNumber(this, 'containerPort', this.containerPort, 1, 65535);
+    if (props.deregistrationDelay !== undefined) validateSpotShutdown(this, props.deregistrationDelay, stopTimeout);
 
     this.cluster = new Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ContainerInsights.ENHANCED });
     // In an account that has never used ECS, the cluster would create the role itself and the capacity
@@ -190,7 +200,7 @@ export class SpotFargateService extends Construct {
     this.service.node.addDependency(this.capacityProviders);
     this.service.attachToApplicationTargetGroup(props.targetGroup);
     const cloudMapService = this.service.cloudMapService;
-    if (cloudMapService === undefined) throw new Error('ECS did not create the Cloud Map service');
+    if (cloudMapService === undefined) throw new Error(`${this.node.path}: ECS did not create the Cloud Map service it was given options for.`);
     this.cloudMapService = cloudMapService;
 
     this.serverErrorsFilter = new MetricFilter(this, 'ServerErrors', {
@@ -202,38 +212,5 @@ export class SpotFargateService extends Construct {
       metricValue: '1',
       defaultValue: 0,
     });
-  }
-}
-
-function validate(scope: Construct, stopTimeout: Duration, desiredCount: number, containerPort: number): void {
-  const stopSeconds = stopTimeout.toSeconds({ integral: false });
-  if (!Token.isUnresolved(stopSeconds) && (!Number.isInteger(stopSeconds) || stopSeconds < 2 || stopSeconds > MAX_FARGATE_STOP_TIMEOUT.toSeconds())) {
-    throw new Error(
-      `stopTimeout must be a whole number of seconds from 2 to ${MAX_FARGATE_STOP_TIMEOUT.toSeconds()}; got ${stopSeconds}. ` +
-        `Fargate Spot stops a task ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s after its warning, whatever the timeout says.`,
-    );
-  }
-  requireWholeNumber(scope, 'desiredCount', desiredCount, 1);
-  requireWholeNumber(scope, 'containerPort', containerPort, 1, 65535);
-}
-
-/**
- * Fails synth when a Fargate Spot task could not finish both draining and its own shutdown inside the
- * interruption notice. Since February 2023, ECS deregisters an interrupted Fargate Spot task from its target
- * groups before it sends SIGTERM, so the target group's deregistration delay and the container's stopTimeout
- * run one after the other, after ECS's own reaction to the notice.
- */
-export function validateSpotShutdown(deregistrationDelay: Duration, stopTimeout: Duration): void {
-  const delay = deregistrationDelay.toSeconds({ integral: false });
-  const stop = stopTimeout.toSeconds({ integral: false });
-  if (Token.isUnresolved(delay) || Token.isUnresolved(stop)) return;
-  const budget = SPOT_INTERRUPTION_NOTICE.toSeconds() - INTERRUPTION_REACTION_BUDGET.toSeconds();
-  if (delay + stop > budget) {
-    throw new Error(
-      `deregistrationDelay (${delay} s) plus stopTimeout (${stop} s) must be at most ${budget} s; got ${delay + stop} s. ` +
-        `On a Fargate Spot interruption ECS drains the task from the load balancer first and only then sends SIGTERM, ` +
-        `all within the ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s notice less ${INTERRUPTION_REACTION_BUDGET.toSeconds()} s for ECS to react. ` +
-        `Shorten one of them.`,
-    );
   }
 }

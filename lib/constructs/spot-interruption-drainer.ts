@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { DrainerEnv, SPOT_INTERRUPTION_WARNING } from '../functions/spot-interruption-drainer/contract';
 import { SpotInterruptionNotifier } from './spot-interruption-notifier';
 import { InlineNodeFunction } from './inline-node-function';
-import { INTERRUPTION_REACTION_BUDGET, SPOT_INTERRUPTION_NOTICE } from './web-load-balancer';
+import { SettingError } from '../validation';
+import { INTERRUPTION_REACTION_BUDGET, SPOT_INTERRUPTION_NOTICE } from '../spot-timing';
 
 export { SPOT_INTERRUPTION_WARNING as SPOT_INTERRUPTION_DETAIL_TYPE } from '../functions/spot-interruption-drainer/contract';
 
@@ -205,7 +206,7 @@ interface Settings {
  */
 function validate(scope: Construct, props: SpotInterruptionDrainerProps): Settings {
   const fail = (message: string): never => {
-    throw new Error(`${scope.node.path}: ${message}`);
+    throw new SettingError(scope, message);
   };
   if (props.targetGroups.length === 0) fail('targetGroups is empty; give the drainer at least one target group to drain instances from.');
   const timeout = props.timeout ?? Duration.seconds(30);

@@ -1,30 +1,12 @@
-import { Duration, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import type { IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
-import type { ApplicationListener ,
-  TargetType} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import {
-  ApplicationLoadBalancer,
-  ApplicationProtocol,
-  ApplicationTargetGroup
-} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type { ApplicationListener, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { ApplicationLoadBalancer, ApplicationProtocol, ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { validateDeregistrationDelay } from '../spot-timing';
 import { requireWholeNumber } from '../validation';
-
-/** How long EC2 and Fargate give a Spot workload between the interruption warning and the stop. */
-export const SPOT_INTERRUPTION_NOTICE = Duration.minutes(2);
-
-/**
- * What the notice loses before draining can start: EventBridge delivery and a Lambda cold start on EC2,
- * the ECS reaction on Fargate. A guess with margin; AWS documents no delivery latency.
- */
-export const INTERRUPTION_REACTION_BUDGET = Duration.seconds(20);
-
-/** The longest deregistration delay that still finishes inside the Spot notice. */
-export const MAX_SPOT_DEREGISTRATION_DELAY = Duration.seconds(
-  SPOT_INTERRUPTION_NOTICE.toSeconds() - INTERRUPTION_REACTION_BUDGET.toSeconds(),
-);
 
 export interface WebLoadBalancerProps {
   readonly vpc: IVpc;
@@ -32,7 +14,7 @@ export interface WebLoadBalancerProps {
   readonly targetType: TargetType;
   /**
    * How long the target group drains a deregistered target. It must finish inside the two-minute Spot
-   * notice, less {@link INTERRUPTION_REACTION_BUDGET}.
+   * notice, less the time it takes to react to it: at most 100 s (`MAX_SPOT_DEREGISTRATION_DELAY`).
    * @default Duration.seconds(90)
    */
   readonly deregistrationDelay?: Duration;
@@ -64,11 +46,13 @@ export class WebLoadBalancer extends Construct {
   public readonly targetGroup: ApplicationTargetGroup;
   /** `http://<alb dns name>/` */
   public readonly url: string;
+  /** The target group's deregistration delay, checked against the Spot notice. */
+  public readonly deregistrationDelay: Duration;
 
   constructor(scope: Construct, id: string, props: WebLoadBalancerProps) {
     super(scope, id);
-    const deregistrationDelay = props.deregistrationDelay ?? Duration.seconds(90);
-    validateDeregistrationDelay(deregistrationDelay);
+    this.deregistrationDelay = props.deregistrationDelay ?? Duration.seconds(90);
+    validateDeregistrationDelay(this, this.deregistrationDelay);
     const targetPort = props.targetPort ?? 80;
     requireWholeNumber(this, 'targetPort', targetPort, 1, 65535);
 
@@ -106,7 +90,7 @@ export class WebLoadBalancer extends Construct {
       targetType: props.targetType,
       protocol: ApplicationProtocol.HTTP,
       port: targetPort,
-      deregistrationDelay,
+      deregistrationDelay: this.deregistrationDelay,
       healthCheck: {
         path: props.healthCheckPath ?? '/',
         healthyHttpCodes: '200-399',
@@ -125,19 +109,5 @@ export class WebLoadBalancer extends Construct {
     });
 
     this.url = `http://${this.loadBalancer.loadBalancerDnsName}/`;
-  }
-}
-
-/** Throws unless `delay` lets a target finish draining inside the Spot interruption notice. */
-export function validateDeregistrationDelay(delay: Duration): void {
-  if (Token.isUnresolved(delay.toSeconds({ integral: false }))) return;
-  const seconds = delay.toSeconds({ integral: false });
-  const max = MAX_SPOT_DEREGISTRATION_DELAY.toSeconds();
-  if (!Number.isInteger(seconds) || seconds < 0 || seconds > max) {
-    throw new Error(
-      `deregistrationDelay must be a whole number of seconds from 0 to ${max}; got ${seconds}. ` +
-        `A Spot target gets a ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s notice, and reacting to it (EventBridge and the ` +
-        `drainer on EC2, ECS on Fargate) takes up to ${INTERRUPTION_REACTION_BUDGET.toSeconds()} s of it, so a longer delay is cut off mid-drain.`,
-    );
   }
 }

@@ -1,3 +1,6 @@
+import { ConfigurationError } from '../common/configuration-error';
+import { PROBER_DEFAULTS, ProberEnv } from './contract';
+
 /** The prober's settings, read from the environment that the CDK construct sets. */
 export interface ProberConfig {
   readonly namespaceName: string;
@@ -10,24 +13,17 @@ export interface ProberConfig {
   readonly discoveryTimeoutMs: number;
 }
 
-export class ConfigurationError extends Error {
-  override readonly name = 'ConfigurationError';
-}
-
-const DEFAULT_PROBE_TIMEOUT_MS = 3000;
-const DEFAULT_DISCOVERY_TIMEOUT_MS = 10_000;
-
 export function loadConfig(env: NodeJS.ProcessEnv): ProberConfig {
-  const probePath = optional(env, 'PROBE_PATH') ?? '/';
+  const probePath = optional(env, ProberEnv.probePath) ?? PROBER_DEFAULTS.probePath;
   if (!probePath.startsWith('/')) {
-    throw new ConfigurationError(`PROBE_PATH must start with "/"; got ${JSON.stringify(probePath)}.`);
+    throw new ConfigurationError(`${ProberEnv.probePath} must start with "/"; got ${JSON.stringify(probePath)}.`);
   }
   return {
-    namespaceName: required(env, 'NAMESPACE_NAME', 'the Cloud Map namespace name'),
-    serviceName: required(env, 'SERVICE_NAME', 'the Cloud Map service name'),
-    probeTimeoutMs: positiveInteger(env, 'PROBE_TIMEOUT_MS', DEFAULT_PROBE_TIMEOUT_MS),
+    namespaceName: required(env, ProberEnv.namespaceName, 'the Cloud Map namespace name'),
+    serviceName: required(env, ProberEnv.serviceName, 'the Cloud Map service name'),
+    probeTimeoutMs: positiveInteger(env, ProberEnv.probeTimeoutMs, PROBER_DEFAULTS.probeTimeoutMs),
     probePath,
-    discoveryTimeoutMs: positiveInteger(env, 'DISCOVERY_TIMEOUT_MS', DEFAULT_DISCOVERY_TIMEOUT_MS),
+    discoveryTimeoutMs: positiveInteger(env, ProberEnv.discoveryTimeoutMs, PROBER_DEFAULTS.discoveryTimeoutMs),
   };
 }
 

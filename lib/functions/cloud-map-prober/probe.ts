@@ -1,13 +1,14 @@
 // node:http rather than fetch: undici's lazy load costs tens of milliseconds on a cold start.
 import type { ClientRequest } from 'node:http';
 import { request } from 'node:http';
+import { PROBER_SERVICE_NAME } from './contract';
 import type { ProbeTarget } from './targets';
 
 export type ProbeOutcome =
   | { readonly ok: true; readonly httpStatus: number; readonly latencyMs: number }
   | { readonly ok: false; readonly reason: string; readonly httpStatus?: number; readonly latencyMs?: number };
 
-const USER_AGENT = 'spotwise-cloud-map-prober';
+const USER_AGENT = `spotwise-${PROBER_SERVICE_NAME}`;
 
 /**
  * One GET, settled within `timeoutMs` whatever the peer does: the timer covers connect, the request and
@@ -36,8 +37,9 @@ export function probe(target: ProbeTarget, path: string, timeoutMs: number): Pro
     let httpStatus: number | undefined;
     /**
      * `abandon` frees the socket at once when the probe gives up on it. After a complete response Node
-     * closes the socket itself, since `agent: false` means no keep-alive, and destroying it again cost
-     * about 3 ms over 100 probes in a cold process.
+     * closes the socket itself, since `agent: false` means no keep-alive; destroying it again made a cold
+     * run over 100 peers 8 to 24 ms slower (medians of paired runs of the `bench/prober.ts` children),
+     * which the cold-run goal has little room for on a busy machine.
      */
     const finish = (outcome: ProbeOutcome, abandon = true): void => {
       if (settled) return;

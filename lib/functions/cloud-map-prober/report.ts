@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { ProberDimension, ProberMetric } from './contract';
 import type { ProbeOutcome } from './probe';
 import type { InstanceIdentity } from './targets';
 
@@ -47,20 +48,18 @@ export function publishRunMetrics(metrics: Metrics, discovered: number, results:
     if (result.ok) success += 1;
   }
 
-  metrics.addMetric('InstancesDiscovered', MetricUnit.Count, discovered);
-  metrics.addMetric('ProbeSuccess', MetricUnit.Count, success);
-  metrics.addMetric('ProbeFailure', MetricUnit.Count, results.length - success);
+  metrics.addMetric(ProberMetric.InstancesDiscovered, MetricUnit.Count, discovered);
+  metrics.addMetric(ProberMetric.ProbeSuccess, MetricUnit.Count, success);
+  metrics.addMetric(ProberMetric.ProbeFailure, MetricUnit.Count, results.length - success);
   for (const result of results) {
-    if (result.latencyMs !== undefined) metrics.addMetric('ProbeLatency', MetricUnit.Milliseconds, result.latencyMs);
+    if (result.latencyMs !== undefined) metrics.addMetric(ProberMetric.ProbeLatency, MetricUnit.Milliseconds, result.latencyMs);
   }
   flushMetrics(metrics);
 
-  // Ordinal order, not localeCompare: the first localeCompare in a process builds an ICU collator, which
-  // cost about 10 ms of a cold run for an order nobody reads.
-  for (const [availabilityZone, counts] of [...byZone].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    metrics.addDimension('AvailabilityZone', availabilityZone);
-    metrics.addMetric('ProbeSuccess', MetricUnit.Count, counts.success);
-    metrics.addMetric('ProbeFailure', MetricUnit.Count, counts.failure);
+  for (const [availabilityZone, counts] of byZone) {
+    metrics.addDimension(ProberDimension.AvailabilityZone, availabilityZone);
+    metrics.addMetric(ProberMetric.ProbeSuccess, MetricUnit.Count, counts.success);
+    metrics.addMetric(ProberMetric.ProbeFailure, MetricUnit.Count, counts.failure);
     metrics.publishStoredMetrics();
   }
 }

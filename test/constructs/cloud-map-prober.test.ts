@@ -1,0 +1,229 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { InterfaceVpcEndpoint, SecurityGroup, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { Schedule } from 'aws-cdk-lib/aws-events';
+import type { IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
+import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
+import { describe, expect, it } from 'vitest';
+import type { CloudMapProberProps } from '../../lib/constructs/cloud-map-prober';
+import { CloudMapProber } from '../../lib/constructs/cloud-map-prober';
+import { constructApp, resourcesOfType, templateJson } from '../support/app';
+
+interface Built {
+  readonly stack: Stack;
+  readonly vpc: Vpc;
+  readonly namespace: PrivateDnsNamespace;
+  readonly service: ICloudMapService;
+  readonly tasks: SecurityGroup;
+  readonly prober: CloudMapProber;
+  readonly template: Template;
+}
+
+/** A fresh stack with a VPC, a Cloud Map service and its tasks' security group, the pieces a prober needs. */
+function host(): Omit<Built, 'prober' | 'template'> {
+  const stack = new Stack(constructApp(), 'Host');
+  const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
+  const namespace = new PrivateDnsNamespace(stack, 'Namespace', { vpc, name: 'shared.internal' });
+  const service = namespace.createService('Web', { name: 'web' });
+  const tasks = new SecurityGroup(stack, 'Tasks', { vpc });
+  return { stack, vpc, namespace, service, tasks };
+}
+
+function build(props: Partial<CloudMapProberProps> = {}): Built {
+  const parts = host();
+  const prober = new CloudMapProber(parts.stack, 'Prober', { service: parts.service, vpc: parts.vpc, targetSecurityGroup: parts.tasks, ...props });
+  return { ...parts, prober, template: Template.fromStack(parts.stack) };
+}
+
+/** Builds a prober with `props` in a fresh stack, for `toThrow`. */
+function attempt(props: Partial<CloudMapProberProps>): () => void {
+  return () => build(props);
+}
+
+function id(stack: Stack, construct: { node: { defaultChild?: unknown } } | undefined): string {
+  return stack.getLogicalId(construct?.node.defaultChild as never);
+}
+
+function groupId(stack: Stack, group: SecurityGroup | undefined): { 'Fn::GetAtt': [string, string] } {
+  return { 'Fn::GetAtt': [id(stack, group), 'GroupId'] };
+}
+
+function rulesOn(template: Template, type: 'AWS::EC2::SecurityGroupIngress' | 'AWS::EC2::SecurityGroupEgress', group: unknown): Record<string, unknown>[] {
+  return resourcesOfType(template, type)
+    .map(([, p]) => p)
+    .filter((p) => JSON.stringify(p.GroupId) === JSON.stringify(group));
+}
+
+describe('network', () => {
+  it('reaches Cloud Map through its own data-servicediscovery interface endpoint with private DNS, open to the prober only on 443', () => {
+    const { stack, prober, template } = build();
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcEndpointType: 'Interface',
+      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.data-servicediscovery']] },
+      PrivateDnsEnabled: true,
+      SecurityGroupIds: [groupId(stack, prober.endpointSecurityGroup)],
+    });
+    const endpointSg = groupId(stack, prober.endpointSecurityGroup);
+    expect(templateJson(template).Resources[id(stack, prober.endpointSecurityGroup)]?.Properties?.SecurityGroupIngress).toBeUndefined();
+    expect(rulesOn(template, 'AWS::EC2::SecurityGroupIngress', endpointSg)).toEqual([
+      expect.objectContaining({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, SourceSecurityGroupId: groupId(stack, prober.securityGroup) }),
+    ]);
+  });
+
+  it('reuses an endpoint the VPC already has, creating none and reaching it on 443 only', () => {
+    const parts = host();
+    const { stack } = parts;
+    const endpoint = InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(stack, 'Existing', {
+      vpcEndpointId: 'vpce-0123456789abcdef0',
+      port: 443,
+      securityGroups: [SecurityGroup.fromSecurityGroupId(stack, 'ExistingSg', 'sg-0123456789abcdef0')],
+    });
+    const prober = new CloudMapProber(stack, 'Prober', { service: parts.service, vpc: parts.vpc, targetSecurityGroup: parts.tasks, endpoint });
+    const t = Template.fromStack(stack);
+
+    t.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    expect(prober.endpoint).toBe(endpoint);
+    expect(prober.endpointSecurityGroup).toBeUndefined();
+    const proberSg = groupId(stack, prober.securityGroup);
+    t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0123456789abcdef0', SourceSecurityGroupId: proberSg, FromPort: 443, ToPort: 443 });
+    t.hasResourceProperties('AWS::EC2::SecurityGroupEgress', { GroupId: proberSg, DestinationSecurityGroupId: 'sg-0123456789abcdef0', FromPort: 443, ToPort: 443 });
+  });
+
+  it('runs in the VPC\'s public subnets with its own security group, on Node.js 24 x86_64', () => {
+    const { stack, vpc, prober, template } = build();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      VpcConfig: {
+        SecurityGroupIds: [groupId(stack, prober.securityGroup)],
+        SubnetIds: vpc.selectSubnets({ subnetType: SubnetType.PUBLIC }).subnets.map((subnet) => ({ Ref: id(stack, subnet) })),
+      },
+      Runtime: 'nodejs24.x',
+      Architectures: ['x86_64'],
+    });
+  });
+
+  it('lets itself into the targets on their port, and out only to them on that port and to the endpoint on 443', () => {
+    const { stack, tasks, prober, template } = build({ port: 8080 });
+    const proberSg = groupId(stack, prober.securityGroup);
+    expect(rulesOn(template, 'AWS::EC2::SecurityGroupIngress', groupId(stack, tasks))).toEqual([
+      expect.objectContaining({ IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, SourceSecurityGroupId: proberSg }),
+    ]);
+    const egress = rulesOn(template, 'AWS::EC2::SecurityGroupEgress', proberSg).map((rule) => [rule.DestinationSecurityGroupId, rule.FromPort, rule.ToPort]);
+    expect(egress).toHaveLength(2);
+    expect(egress).toEqual(
+      expect.arrayContaining([
+        [groupId(stack, tasks), 8080, 8080],
+        [groupId(stack, prober.endpointSecurityGroup), 443, 443],
+      ]),
+    );
+    expect(templateJson(template).Resources[id(stack, prober.securityGroup)]?.Properties?.SecurityGroupEgress).toBeUndefined();
+  });
+});
+
+describe('function', () => {
+  it('is named cloud-map-prober for Powertools and told its namespace, service, probe timeout, path and discovery budget', () => {
+    const { stack, namespace, service, template } = build({ probePath: '/health', probeTimeout: Duration.millis(1500), metricsNamespace: 'Team' });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: {
+          POWERTOOLS_SERVICE_NAME: 'cloud-map-prober',
+          POWERTOOLS_METRICS_NAMESPACE: 'Team',
+          NAMESPACE_NAME: 'shared.internal',
+          SERVICE_NAME: { 'Fn::GetAtt': [id(stack, service), 'Name'] },
+          PROBE_TIMEOUT_MS: '1500',
+          PROBE_PATH: '/health',
+          DISCOVERY_TIMEOUT_MS: '10000',
+        },
+      },
+    });
+    expect(namespace.namespaceName).toBe('shared.internal');
+  });
+
+  it('probes / with a 3 s timeout in a 30 s run by default', () => {
+    build().template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PROBE_TIMEOUT_MS: '3000', PROBE_PATH: '/' }) },
+      Timeout: 30,
+    });
+  });
+
+  it('lengthens the default run to hold a longer probe timeout, and keeps a timeout it is given', () => {
+    build({ probeTimeout: Duration.seconds(20) }).template.hasResourceProperties('AWS::Lambda::Function', { Timeout: 32 });
+    build({ probeTimeout: Duration.seconds(20), timeout: Duration.minutes(1) }).template.hasResourceProperties('AWS::Lambda::Function', { Timeout: 60 });
+  });
+
+  it('may call only servicediscovery:DiscoverInstances, on its namespace and service', () => {
+    const { stack, namespace, service, template } = build();
+    const statements = resourcesOfType(template, 'AWS::IAM::Policy').flatMap(([, p]) =>
+      (p.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement,
+    );
+    expect(statements.filter((s) => JSON.stringify(s.Action).includes('servicediscovery:'))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'servicediscovery:DiscoverInstances',
+        Resource: [{ 'Fn::GetAtt': [id(stack, namespace), 'Arn'] }, { 'Fn::GetAtt': [id(stack, service), 'Arn'] }],
+      },
+    ]);
+  });
+});
+
+describe('schedule', () => {
+  it('runs every minute by default, without retries that would only repeat a stale probe', () => {
+    const { stack, prober, template } = build();
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id(stack, prober.function), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: id(stack, prober.function) }, MaximumRetryAttempts: 0 });
+  });
+
+  it('takes the schedule as a typed prop', () => {
+    build({ schedule: Schedule.rate(Duration.minutes(5)) }).template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+    });
+  });
+});
+
+describe('validation', () => {
+  it('fails when the port is not a TCP port', () => {
+    expect(attempt({ port: 70000 })).toThrow(/^Host\/Prober: port must be a whole number from 1 to 65535; got 70000\.$/);
+    expect(attempt({ port: 0 })).toThrow(/^Host\/Prober: port must be a whole number from 1 to 65535; got 0\.$/);
+  });
+
+  it('fails when the probe timeout is below 100 ms or not whole milliseconds', () => {
+    expect(attempt({ probeTimeout: Duration.millis(50) })).toThrow(/^Host\/Prober: probeTimeout must be a whole number of at least 100; got 50\. Give whole milliseconds, at least 100 ms\.$/);
+    expect(attempt({ probeTimeout: Duration.millis(150.5) })).toThrow(/^Host\/Prober: probeTimeout .*got 150\.5/);
+  });
+
+  it('fails when the probe timeout does not fit in the function timeout it is given', () => {
+    expect(attempt({ probeTimeout: Duration.seconds(20), timeout: Duration.seconds(30) })).toThrow(
+      /^Host\/Prober: probeTimeout 20000 ms does not fit in the function timeout of 30000 ms.*Lower probeTimeout or raise timeout to at least 32 s\.$/,
+    );
+  });
+
+  it('fails when the probe timeout could not fit in any Lambda run', () => {
+    expect(attempt({ probeTimeout: Duration.seconds(889) })).toThrow(
+      /^Host\/Prober: probeTimeout 889000 ms does not fit in the longest Lambda run, 900 s: .* Lower probeTimeout to at most 888000 ms\.$/,
+    );
+  });
+
+  it('fails when the function timeout is not whole seconds up to Lambda\'s 900', () => {
+    expect(attempt({ timeout: Duration.minutes(16) })).toThrow(/^Host\/Prober: timeout must be a whole number from 1 to 900; got 960\./);
+    expect(attempt({ timeout: Duration.millis(30_500) })).toThrow(/^Host\/Prober: timeout must be a whole number from 1 to 900; got 30\.5\./);
+  });
+
+  it('fails when the probe path does not start with a slash', () => {
+    expect(attempt({ probePath: 'health' })).toThrow(/^Host\/Prober: probePath must start with '\/'; got 'health'\./);
+  });
+
+  it('fails when a reused endpoint comes without security groups, which would leave the prober no way in', () => {
+    const parts = host();
+    expect(
+      () =>
+        new CloudMapProber(parts.stack, 'Prober', {
+          service: parts.service,
+          vpc: parts.vpc,
+          targetSecurityGroup: parts.tasks,
+          endpoint: InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(parts.stack, 'Bare', { vpcEndpointId: 'vpce-0123456789abcdef0', port: 443 }),
+        }),
+    ).toThrow(/^Host\/Prober: endpoint has no security groups.*Import it with its securityGroups/);
+  });
+});
