@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Both cores: much of a test file's time is loading aws-cdk-lib, which runs as well beside another file.
+    maxWorkers: 2,
     // A passing run prints the summary; a failing test's logs still show.
     silent: 'passed-only',
     env: {

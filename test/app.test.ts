@@ -1,10 +1,13 @@
+import type { App } from 'aws-cdk-lib';
 import { Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Peer, Port, SecurityGroup } from 'aws-cdk-lib/aws-ec2';
 import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
+import type { SpotwiseStacks } from '../lib/spotwise-app';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { newApp } from './support/app';
 
 /** The template with what churns on every handler edit or CDK upgrade replaced by stable placeholders. */
@@ -25,11 +28,29 @@ function nagAcknowledgements(root: IConstruct): { path: string; isStack: boolean
   );
 }
 
+/** The app as `cdk synth` builds it, cdk-nag and CloudFormation's schema validation included: built once, read by many tests. */
+const shared = (() => {
+  let built: { app: App; stacks: SpotwiseStacks; assembly: CloudAssembly } | undefined;
+  return () => {
+    if (built === undefined) {
+      const app = newApp({ cloudFormationValidation: true });
+      const stacks = addSpotwiseStacks(app);
+      built = { app, stacks, assembly: app.synth() };
+    }
+    return built;
+  };
+})();
+
 describe('the Spotwise app', () => {
-  it('passes cdk-nag AwsSolutions with every finding acknowledged', () => {
-    const app = newApp();
-    addSpotwiseStacks(app);
-    expect(() => app.synth()).not.toThrow();
+  it('passes cdk-nag AwsSolutions with every finding acknowledged, and CloudFormation\'s schema validation', () => {
+    expect(() => shared()).not.toThrow();
+  });
+
+  it('fails synth when a template breaks CloudFormation\'s schema, as cdk synth does with this project\'s flags', () => {
+    const app = newApp({ cloudFormationValidation: true });
+    const { spotFleetWebApp } = addSpotwiseStacks(app);
+    spotFleetWebApp.spotFleet.fleet.addPropertyOverride('SpotFleetRequestConfigData.TargetCapacity', 'many');
+    expect(() => app.synth()).toThrow(/TargetCapacity: 'many' is not of type 'integer' \(CloudFormation Validate\)/);
   });
 
   it('fails synth when a cdk-nag finding is left unacknowledged', () => {
@@ -41,8 +62,7 @@ describe('the Spotwise app', () => {
   });
 
   it('acknowledges findings on single resources, never on a stack, each with a real reason', () => {
-    const app = newApp();
-    addSpotwiseStacks(app);
+    const { app } = shared();
     const acks = nagAcknowledgements(app);
     expect(acks.length).toBeGreaterThan(0);
     for (const ack of acks) {
@@ -69,17 +89,14 @@ describe('the Spotwise app', () => {
   });
 
   it('synthesizes both stacks environment-agnostic', () => {
-    const app = newApp();
-    const stacks = addSpotwiseStacks(app);
+    const { stacks } = shared();
     for (const stack of [stacks.spotFleetWebApp, stacks.fargateService]) {
       expect(stack.environment).toBe('aws://unknown-account/unknown-region');
     }
   });
 
   it('lets cdk deploy use the caller\'s credentials: no bootstrap roles, no staged template', () => {
-    const app = newApp();
-    addSpotwiseStacks(app);
-    const assembly = app.synth();
+    const { assembly } = shared();
     for (const name of ['SpotFleetWebApp', 'FargateService']) {
       const artifact = assembly.getStackByName(name);
       expect(artifact.assumeRoleArn).toBeUndefined();
@@ -104,12 +121,12 @@ describe('the Spotwise app', () => {
   });
 
   it('matches the normalised SpotFleetWebApp snapshot', () => {
-    const { spotFleetWebApp } = addSpotwiseStacks(newApp());
+    const { spotFleetWebApp } = shared().stacks;
     expect(normalised(spotFleetWebApp)).toMatchSnapshot();
   });
 
   it('matches the normalised FargateService snapshot', () => {
-    const { fargateService } = addSpotwiseStacks(newApp());
+    const { fargateService } = shared().stacks;
     expect(normalised(fargateService)).toMatchSnapshot();
   });
 });

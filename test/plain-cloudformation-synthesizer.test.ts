@@ -1,11 +1,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AppProps } from 'aws-cdk-lib';
 import { App, CfnResource, Stack } from 'aws-cdk-lib';
 import { DockerImageAsset } from 'aws-cdk-lib/aws-ecr-assets';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { describe, expect, it } from 'vitest';
 import { PlainCloudFormationSynthesizer } from '../lib/plain-cloudformation-synthesizer';
+
+/** CloudFormation's schema validation is the app test's to run; starting it here would cost seconds per App. */
+function newTestApp(props: AppProps = {}): App {
+  return new App({ builtinCloudFormationValidation: false, ...props });
+}
 
 /** A stack with one plain resource, so that its template is not empty. */
 function stackIn(app: App, id: string, props: { synthesizer?: PlainCloudFormationSynthesizer } = {}): Stack {
@@ -16,7 +22,7 @@ function stackIn(app: App, id: string, props: { synthesizer?: PlainCloudFormatio
 
 describe('PlainCloudFormationSynthesizer', () => {
   it('synthesizes a template with no BootstrapVersion parameter or rule, and no asset manifest', () => {
-    const app = new App();
+    const app = newTestApp();
     stackIn(app, 'Host', { synthesizer: new PlainCloudFormationSynthesizer() });
     const assembly = app.synth();
     const artifact = assembly.getStackByName('Host');
@@ -28,7 +34,7 @@ describe('PlainCloudFormationSynthesizer', () => {
   });
 
   it('lets cdk deploy use the caller\'s credentials: no bootstrap roles, no staged template, no bootstrap version', () => {
-    const app = new App();
+    const app = newTestApp();
     stackIn(app, 'Host', { synthesizer: new PlainCloudFormationSynthesizer() });
     const artifact = app.synth().getStackByName('Host');
     expect(artifact.assumeRoleArn).toBeUndefined();
@@ -40,7 +46,7 @@ describe('PlainCloudFormationSynthesizer', () => {
 
   it('serves as an App\'s defaultStackSynthesizer, one instance bound afresh to each of two stacks', () => {
     const synthesizer = new PlainCloudFormationSynthesizer();
-    const app = new App({ defaultStackSynthesizer: synthesizer });
+    const app = newTestApp({ defaultStackSynthesizer: synthesizer });
     const first = stackIn(app, 'First');
     const second = stackIn(app, 'Second');
     expect(first.synthesizer).toBeInstanceOf(PlainCloudFormationSynthesizer);
@@ -59,7 +65,7 @@ describe('PlainCloudFormationSynthesizer', () => {
   });
 
   it('fails when a construct adds a file asset, with a message naming the stack and the asset', () => {
-    const stack = stackIn(new App(), 'Host', { synthesizer: new PlainCloudFormationSynthesizer() });
+    const stack = stackIn(newTestApp(), 'Host', { synthesizer: new PlainCloudFormationSynthesizer() });
     expect(() => new Asset(stack, 'Code', { path: __filename })).toThrow(
       /^Host must deploy as plain CloudFormation, without an asset bucket, but something added the file asset asset\.[0-9a-f]{64}\.ts\. Inline the code \(InlineNodeFunction\) or drop the construct that needs it\.$/,
     );
@@ -69,7 +75,7 @@ describe('PlainCloudFormationSynthesizer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'spotwise-docker-'));
     try {
       writeFileSync(join(dir, 'Dockerfile'), 'FROM public.ecr.aws/nginx/nginx:1.28\n');
-      const stack = stackIn(new App(), 'Host', { synthesizer: new PlainCloudFormationSynthesizer() });
+      const stack = stackIn(newTestApp(), 'Host', { synthesizer: new PlainCloudFormationSynthesizer() });
       expect(() => new DockerImageAsset(stack, 'Image', { directory: dir })).toThrow(
         /^Host must deploy as plain CloudFormation, without an image repository, but something added the Docker image asset asset\.[0-9a-f]{64}\. Use an image from a registry instead\.$/,
       );

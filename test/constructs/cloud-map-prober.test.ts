@@ -7,7 +7,7 @@ import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import { describe, expect, it } from 'vitest';
 import type { CloudMapProberProps } from '../../lib/constructs/cloud-map-prober';
 import { CloudMapProber } from '../../lib/constructs/cloud-map-prober';
-import { constructApp, resourcesOfType, templateJson } from '../support/app';
+import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 interface Built {
   readonly stack: Stack;
@@ -21,7 +21,7 @@ interface Built {
 
 /** A fresh stack with a VPC, a Cloud Map service and its tasks' security group, the pieces a prober needs. */
 function host(): Omit<Built, 'prober' | 'template'> {
-  const stack = new Stack(constructApp(), 'Host');
+  const stack = new Stack(newApp(), 'Host');
   const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
   const namespace = new PrivateDnsNamespace(stack, 'Namespace', { vpc, name: 'shared.internal' });
   const service = namespace.createService('Web', { name: 'web' });

@@ -9,7 +9,7 @@ import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import type { InlineNodeFunctionProps } from '../../lib/constructs/inline-node-function';
 import { bundleInlineHandler, InlineNodeFunction, POWERTOOLS_LAYER_VERSION } from '../../lib/constructs/inline-node-function';
-import { constructApp, resourcesOfType, templateJson } from '../support/app';
+import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 /** A real handler of this project: it imports the ELB client from the runtime and Metrics from the Powertools layer. */
 const ENTRY = join(__dirname, '..', '..', 'lib', 'functions', 'spot-interruption-drainer', 'handler');
@@ -38,7 +38,7 @@ interface Built {
  * before it is synthesized.
  */
 function build(props: Partial<InlineNodeFunctionProps> = {}, then?: (stack: Stack, fn: InlineNodeFunction) => void): Built {
-  const stack = new Stack(constructApp(), 'Host');
+  const stack = new Stack(newApp(), 'Host');
   const fn = new InlineNodeFunction(stack, 'Fn', { entry: ENTRY, serviceName: 'test-service', metricsNamespace: 'Test', ...props });
   then?.(stack, fn);
   return { stack, fn, template: Template.fromStack(stack) };
@@ -107,7 +107,7 @@ describe('code and runtime', () => {
   });
 
   it('takes a memory size that is a token, such as a parameter, and leaves its check to deploy time', () => {
-    const stack = new Stack(constructApp(), 'Host');
+    const stack = new Stack(newApp(), 'Host');
     const memory = new CfnParameter(stack, 'Memory', { type: 'Number', default: 512 });
     new InlineNodeFunction(stack, 'Fn', { entry: ENTRY, serviceName: 's', metricsNamespace: 'N', memorySizeMiB: memory.valueAsNumber });
     Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', { MemorySize: { Ref: 'Memory' } });
@@ -184,7 +184,7 @@ describe('logs and role', () => {
   });
 
   it('in a VPC, may also manage its network interfaces, acknowledged for cdk-nag on its role alone', () => {
-    const stack = new Stack(constructApp(), 'Host');
+    const stack = new Stack(newApp(), 'Host');
     const vpc = new Vpc(stack, 'Vpc', {
       maxAzs: 2,
       natGateways: 0,

@@ -4,10 +4,10 @@ import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { NotificationTopic } from '../../lib/constructs/notification-topic';
-import { constructApp, resourcesOfType } from '../support/app';
+import { newApp, resourcesOfType } from '../support/app';
 
 function setup(): { stack: Stack; topic: NotificationTopic } {
-  const stack = new Stack(constructApp(), 'Host');
+  const stack = new Stack(newApp(), 'Host');
   return { stack, topic: new NotificationTopic(stack, 'Notifications') };
 }
 

@@ -5,7 +5,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import type { PublicVpcProps } from '../../lib/constructs/public-vpc';
 import { PublicVpc } from '../../lib/constructs/public-vpc';
-import { constructApp, publicSubnetZones, resourcesOfType, templateJson } from '../support/app';
+import { newApp, publicSubnetZones, resourcesOfType, templateJson } from '../support/app';
 
 interface Built {
   readonly stack: Stack;
@@ -15,7 +15,7 @@ interface Built {
 
 /** A fresh stack holding one `PublicVpc`, `Host/Network`. */
 function build(props: PublicVpcProps = {}): Built {
-  const stack = new Stack(constructApp(), 'Host');
+  const stack = new Stack(newApp(), 'Host');
   const network = new PublicVpc(stack, 'Network', props);
   return { stack, network, template: Template.fromStack(stack) };
 }

@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import type { ServiceLinkedRoleSpec } from '../../lib/constructs/service-linked-roles';
 import { ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles, SPOT_SERVICE_LINKED_ROLES } from '../../lib/constructs/service-linked-roles';
-import { constructApp } from '../support/app';
+import { newApp } from '../support/app';
 
 interface Built {
   readonly stack: Stack;
@@ -13,7 +13,7 @@ interface Built {
 
 /** A fresh stack holding one `ServiceLinkedRoles`, `Host/Roles`. */
 function build(roles: readonly ServiceLinkedRoleSpec[]): Built {
-  const stack = new Stack(constructApp(), 'Host');
+  const stack = new Stack(newApp(), 'Host');
   const construct = new ServiceLinkedRoles(stack, 'Roles', { roles });
   return { stack, roles: construct, template: Template.fromStack(stack) };
 }

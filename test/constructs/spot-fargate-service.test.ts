@@ -7,7 +7,7 @@ import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import { describe, expect, it } from 'vitest';
 import type { SpotFargateServiceProps } from '../../lib/constructs/spot-fargate-service';
 import { SpotFargateService } from '../../lib/constructs/spot-fargate-service';
-import { constructApp, resourcesOfType, templateJson } from '../support/app';
+import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 interface Built {
   readonly stack: Stack;
@@ -21,7 +21,7 @@ interface Built {
 
 /** A fresh stack holding one service, with the VPC, IP target group, load balancer security group and namespace it needs. */
 function build(props: Partial<SpotFargateServiceProps> = {}): Built {
-  const stack = new Stack(constructApp(), 'Host');
+  const stack = new Stack(newApp(), 'Host');
   const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
   const targetGroup = new ApplicationTargetGroup(stack, 'Targets', { vpc, targetType: TargetType.IP, protocol: ApplicationProtocol.HTTP, port: 80 });
   const loadBalancerSecurityGroup = new SecurityGroup(stack, 'Alb', { vpc, allowAllOutbound: false });

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { SpotFleetProps } from '../../lib/constructs/spot-fleet';
 import { AL2023_AMI_PARAMETER, SpotAllocationStrategy, SpotFleet } from '../../lib/constructs/spot-fleet';
 import type { IngressRule } from '../support/app';
-import { ingressRules, constructApp, resourcesOfType, templateJson } from '../support/app';
+import { ingressRules, newApp, resourcesOfType, templateJson } from '../support/app';
 
 interface Host {
   readonly stack: Stack;
@@ -28,7 +28,7 @@ interface Built extends Host {
  * load balancer's security group and an instance target group, served by an ALB listener if asked.
  */
 function host({ withListener = false } = {}): Host {
-  const stack = new Stack(constructApp(), 'Host');
+  const stack = new Stack(newApp(), 'Host');
   const vpc = new Vpc(stack, 'Vpc', {
     maxAzs: 2,
     natGateways: 0,

@@ -5,7 +5,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import type { SpotInterruptionDrainerProps } from '../../lib/constructs/spot-interruption-drainer';
 import { SpotInterruptionDrainer } from '../../lib/constructs/spot-interruption-drainer';
-import { constructApp, resourcesOfType, templateJson } from '../support/app';
+import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 const TG_WEB = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
 const TG_API = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-api/fedcba9876543210';
@@ -18,7 +18,7 @@ interface Built {
 
 /** A fresh stack holding one drainer over two imported target groups and, unless told otherwise, a topic. */
 function build(props: Partial<SpotInterruptionDrainerProps> = {}, { withTopic = true } = {}): Built {
-  const stack = new Stack(constructApp(), 'Host');
+  const stack = new Stack(newApp(), 'Host');
   const targetGroups = [TG_WEB, TG_API].map((arn, i) => ApplicationTargetGroup.fromTargetGroupAttributes(stack, `Tg${i}`, { targetGroupArn: arn }));
   const notificationTopic = withTopic ? new Topic(stack, 'Topic') : undefined;
   const drainer = new SpotInterruptionDrainer(stack, 'Drainer', { targetGroups, notificationTopic, ...props });

@@ -7,7 +7,7 @@ import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import type { SpotInterruptionNotifierProps } from '../../lib/constructs/spot-interruption-notifier';
 import { SpotInterruptionNotifier } from '../../lib/constructs/spot-interruption-notifier';
-import { constructApp, resourcesOfType, templateJson } from '../support/app';
+import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 interface Built {
   readonly stack: Stack;
@@ -19,7 +19,7 @@ interface Built {
 
 /** A fresh stack holding one notifier, `Host/Notifier`, used directly: its own topic and dead-letter queue, no drainer. */
 function build(props: Partial<SpotInterruptionNotifierProps> = {}): Built {
-  const stack = new Stack(constructApp(), 'Host');
+  const stack = new Stack(newApp(), 'Host');
   const topic = new Topic(stack, 'Topic');
   const deadLetterQueue = new Queue(stack, 'DeadLetterQueue');
   const notifier = new SpotInterruptionNotifier(stack, 'Notifier', { topic, deadLetterQueue, ...props });

@@ -18,14 +18,14 @@ import {
 } from '../../lib/constructs/spot-interruption-rehearsal';
 import { PlainCloudFormationSynthesizer } from '../../lib/plain-cloudformation-synthesizer';
 import { cfnLintCommand, cfnLintPython } from '../support/cfn-lint';
-import { constructApp, templateJson } from '../support/app';
+import { newApp, templateJson } from '../support/app';
 
 const FLEET_TAG_VALUE = Fn.join('-', [Aws.STACK_NAME, 'web']);
 const RESOLVED_FLEET_TAG_VALUE = { 'Fn::Join': ['-', [{ Ref: 'AWS::StackName' }, 'web']] };
 
 function synth(props: Partial<SpotInterruptionRehearsalProps> = {}): { stack: Stack; rehearsal: SpotInterruptionRehearsal } {
   // The synthesizer of the real stacks, so that cfn-lint sees the template they would deploy.
-  const stack = new Stack(constructApp(), 'Stack', { synthesizer: new PlainCloudFormationSynthesizer() });
+  const stack = new Stack(newApp(), 'Stack', { synthesizer: new PlainCloudFormationSynthesizer() });
   const rehearsal = new SpotInterruptionRehearsal(stack, 'Rehearsal', { tagKey: 'Name', tagValue: FLEET_TAG_VALUE, ...props });
   return { stack, rehearsal };
 }
@@ -266,7 +266,7 @@ describe('SpotInterruptionRehearsal', () => {
   });
 
   it('passes cdk-nag AwsSolutions with the role\'s wildcard findings acknowledged', () => {
-    const app = constructApp();
+    const app = newApp();
     const stack = new Stack(app, 'Stack', { synthesizer: new PlainCloudFormationSynthesizer() });
     new SpotInterruptionRehearsal(stack, 'Rehearsal', { tagKey: 'Name', tagValue: FLEET_TAG_VALUE });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

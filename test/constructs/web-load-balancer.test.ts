@@ -7,7 +7,7 @@ import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import type { WebLoadBalancerProps } from '../../lib/constructs/web-load-balancer';
 import { WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
-import { ingressRules, constructApp, resourcesOfType } from '../support/app';
+import { ingressRules, newApp, resourcesOfType } from '../support/app';
 
 interface Built {
   readonly stack: Stack;
@@ -18,7 +18,7 @@ interface Built {
 
 /** A fresh stack (in a Region, which ALB access logs need) holding one load balancer for instance targets. */
 function build(props: Partial<WebLoadBalancerProps> = {}): Built {
-  const stack = new Stack(constructApp(), 'Host', { env: { region: 'us-east-2' } });
+  const stack = new Stack(newApp(), 'Host', { env: { region: 'us-east-2' } });
   const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
   const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.INSTANCE, ...props });
   return { stack, vpc, web, template: Template.fromStack(stack) };
@@ -80,7 +80,7 @@ describe('load balancer', () => {
   });
 
   it('logs access to the bucket it is given, under its own id', () => {
-    const stack = new Stack(constructApp(), 'Host', { env: { region: 'us-east-2' } });
+    const stack = new Stack(newApp(), 'Host', { env: { region: 'us-east-2' } });
     const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
     const bucket = new Bucket(stack, 'Logs');
     const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.IP, accessLogsBucket: bucket });

@@ -8,18 +8,23 @@ const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'),
   context: Record<string, unknown>;
 };
 
-/** An App with the same feature flags and synthesizer as `bin/spotwise.ts`, so tests see what users deploy. */
-export function newApp(): App {
-  return new App({ context: cdkJson.context, defaultStackSynthesizer: new PlainCloudFormationSynthesizer() });
+export interface NewAppOptions {
+  /**
+   * Run aws-cdk-lib's CloudFormation schema validation at synth, as `cdk synth` does with this project's
+   * `@aws-cdk/core:validateAgainstDefaultRules`. It does not change the template, and starting its engine costs
+   * about 6 s per test file, so only the app test, which synthesizes both full templates, turns it on.
+   * @default false
+   */
+  readonly cloudFormationValidation?: boolean;
 }
 
-/**
- * `newApp()` less CloudFormation's schema validation, for a construct's own tests. The stack and app tests
- * validate the full templates, which hold every construct; starting the validator costs about 6 s per test
- * file, which the per-construct files would pay again and again.
- */
-export function constructApp(): App {
-  return new App({ context: cdkJson.context, defaultStackSynthesizer: new PlainCloudFormationSynthesizer(), builtinCloudFormationValidation: false });
+/** An App with the same feature flags and synthesizer as `bin/spotwise.ts`, so tests see what users deploy. */
+export function newApp(options: NewAppOptions = {}): App {
+  return new App({
+    context: cdkJson.context,
+    defaultStackSynthesizer: new PlainCloudFormationSynthesizer(),
+    builtinCloudFormationValidation: options.cloudFormationValidation ?? false,
+  });
 }
 
 /** Resolves a template to plain JSON for assertions that walk it by hand. */
