@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleInlineHandler } from '../lib/constructs/inline-node-function';
+import { bundleInlineHandler } from '../lib/bundling';
 
 export interface ColdInitResult {
   readonly medianMs: number;

@@ -15,3 +15,4 @@ export * from './constructs/spot-interruption-rehearsal';
 export * from './spot-timing';
 export * from './validation';
 export * from './settings';
+export * from './bundling';

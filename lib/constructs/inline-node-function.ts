@@ -8,8 +8,6 @@ import type { Construct } from 'constructs';
 import { bundleInlineHandler } from '../bundling';
 import { requireWholeNumber } from '../validation';
 
-export { bundleInlineHandler, MAX_INLINE_CODE_BYTES } from '../bundling';
-
 /**
  * The Powertools for AWS Lambda (TypeScript) public layer that the handlers run against: layer 50 is the
  * one published for 2.35.0. Keep it in step with the `@aws-lambda-powertools/*` devDependencies, which the

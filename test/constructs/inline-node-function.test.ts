@@ -8,7 +8,8 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import type { InlineNodeFunctionProps } from '../../lib/constructs/inline-node-function';
-import { bundleInlineHandler, InlineNodeFunction, POWERTOOLS_LAYER_VERSION } from '../../lib/constructs/inline-node-function';
+import { bundleInlineHandler } from '../../lib/bundling';
+import { InlineNodeFunction, POWERTOOLS_LAYER_VERSION } from '../../lib/constructs/inline-node-function';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 /** A real handler of this project: it imports the ELB client from the runtime and Metrics from the Powertools layer. */
