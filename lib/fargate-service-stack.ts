@@ -1,5 +1,5 @@
 import type { StackProps } from 'aws-cdk-lib';
-import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import { CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
 import type { Schedule } from 'aws-cdk-lib/aws-events';
 import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -7,9 +7,12 @@ import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import type { Construct } from 'constructs';
 import { CloudMapProber } from './constructs/cloud-map-prober';
 import { PublicVpc } from './constructs/public-vpc';
-import { PlainCloudFormationSynthesizer } from './plain-cloudformation-synthesizer';
 import { SpotFargateService } from './constructs/spot-fargate-service';
 import { WebLoadBalancer } from './constructs/web-load-balancer';
+import { requireWholeNumber } from './validation';
+
+/** ELB's default quota of targets per target group, which every task joins. */
+const MAX_DESIRED_COUNT = 1000;
 
 /** Docker Hub's official nginx at a pinned stable tag; `public.ecr.aws/nginx/nginx:<tag>` mirrors it. */
 export const DEFAULT_NGINX_IMAGE = 'nginx:1.28.0';
@@ -22,7 +25,8 @@ export interface FargateServiceStackProps extends StackProps {
    */
   readonly image?: ContainerImage;
   /**
-   * Tasks to keep running, half of them on Fargate Spot.
+   * Tasks to keep running, half of them on Fargate Spot: the default of the `DesiredCount` parameter, which a
+   * deploy may override.
    * @default 2
    */
   readonly desiredCount?: number;
@@ -67,8 +71,17 @@ export class FargateServiceStack extends Stack {
   public readonly prober: CloudMapProber;
 
   constructor(scope: Construct, id: string, props: FargateServiceStackProps = {}) {
-    // Plain CloudFormation: no bootstrap, and synth fails if anything adds an asset.
-    super(scope, id, { synthesizer: new PlainCloudFormationSynthesizer(), ...props });
+    super(scope, id, props);
+    const defaultCount = props.desiredCount ?? 2;
+    requireWholeNumber(this, 'desiredCount', defaultCount, 1, MAX_DESIRED_COUNT);
+    // A per-deployment value, so that people who deploy the plain template can change it without a synth.
+    const desiredCount = new CfnParameter(this, 'DesiredCount', {
+      type: 'Number',
+      default: defaultCount,
+      minValue: 1,
+      maxValue: MAX_DESIRED_COUNT,
+      description: 'Tasks the ECS service keeps running, half of them on Fargate Spot.',
+    });
 
     const { vpc } = new PublicVpc(this, 'Network');
     this.loadBalancer = new WebLoadBalancer(this, 'Web', {
@@ -87,7 +100,7 @@ export class FargateServiceStack extends Stack {
       loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
       namespace: this.namespace,
       image: props.image ?? ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE),
-      desiredCount: props.desiredCount,
+      desiredCount: desiredCount.valueAsNumber,
       stopTimeout: props.stopTimeout,
       deregistrationDelay: this.loadBalancer.deregistrationDelay,
     });

@@ -76,7 +76,19 @@ describe('service', () => {
     t.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [Match.objectLike({ Image: 'public.ecr.aws/nginx/nginx:1.28.0', StopTimeout: 10 })],
     });
-    t.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 4 });
+    t.hasResourceProperties('AWS::ECS::Service', { DesiredCount: { Ref: 'DesiredCount' } });
+    expect(templateJson(t).Parameters?.DesiredCount).toMatchObject({ Default: 4 });
+  });
+
+  it('runs the DesiredCount parameter\'s tasks, 2 by default, so that a deploy of the plain template can change it', () => {
+    expect(templateJson(template).Parameters?.DesiredCount).toEqual({
+      Type: 'Number',
+      Default: 2,
+      MinValue: 1,
+      MaxValue: 1000,
+      Description: 'Tasks the ECS service keeps running, half of them on Fargate Spot.',
+    });
+    template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: { Ref: 'DesiredCount' } });
   });
 });
 
@@ -203,7 +215,8 @@ describe('validation', () => {
   });
 
   it('fails when the desired count is below 1', () => {
-    expect(() => synth({ desiredCount: 0 })).toThrow(/^FargateService\/Service: desiredCount must be a whole number of at least 1; got 0/);
+    expect(() => synth({ desiredCount: 0 })).toThrow(/^FargateService: desiredCount must be a whole number from 1 to 1000; got 0/);
+    expect(() => synth({ desiredCount: 1001 })).toThrow(/^FargateService: desiredCount must be a whole number from 1 to 1000; got 1001/);
   });
 
   it('fails when the probe timeout is below 100 ms', () => {
@@ -221,7 +234,7 @@ describe('validation', () => {
 describe('deployment', () => {
   it('needs no CDK bootstrap and no assets', () => {
     const json = templateJson(template);
-    expect(Object.keys(json.Parameters ?? {})).toEqual([]);
+    expect(Object.keys(json.Parameters ?? {})).toEqual(['DesiredCount']);
     for (const [, fn] of resourcesOfType(template, 'AWS::Lambda::Function')) {
       expect(Object.keys(fn.Code as object)).toEqual(['ZipFile']);
     }
