@@ -1,4 +1,5 @@
 import type * as ElbSdk from '@aws-sdk/client-elastic-load-balancing-v2';
+import { boundedClientConfig } from '../common/sdk-config';
 
 /**
  * ELB's API is throttled per account and Region, and in a mass reclaim or a busy account the drainer
@@ -6,21 +7,10 @@ import type * as ElbSdk from '@aws-sdk/client-elastic-load-balancing-v2';
  * answer after a jittered exponential back-off (random up to 0.5, 1, 2, 4 s for throttling in current
  * SDKs), so 5 attempts spend at most about 7.5 s waiting on one call, and a batch makes at most two calls
  * in a row per target group (groups run concurrently): about 15 s plus the calls themselves, inside the
- * function's 30 s timeout. Standard rather than adaptive: adaptive's client-side rate limiter suits a
- * long-lived client that keeps sending; a batch sends a handful of requests. The handler also gives every
- * call an abort signal at the invocation's deadline, so that a batch that runs out of time still reports
- * which messages failed rather than timing out as a whole.
- *
- * Each attempt is bounded too: 1 s to connect and 2 s for the exchange. `throwOnRequestTimeout` makes
- * current SDKs fail the attempt (a retryable TimeoutError) instead of only warning. The runtime's SDK may
- * predate the option: such versions ignore it and treat `requestTimeout` as a socket idle timeout that
- * throws, which bounds the attempt as well.
+ * function's 30 s timeout. The handler also gives every call an abort signal at the invocation's deadline,
+ * so that a batch that runs out of time still reports which messages failed rather than timing out whole.
  */
-export const ELB_CLIENT_CONFIG = {
-  retryMode: 'standard',
-  maxAttempts: 5,
-  requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
-} as const satisfies ElbSdk.ElasticLoadBalancingV2ClientConfig;
+export const ELB_CLIENT_CONFIG = boundedClientConfig(5, 2_000) satisfies ElbSdk.ElasticLoadBalancingV2ClientConfig;
 
 let sdk: typeof ElbSdk | undefined;
 let client: ElbSdk.ElasticLoadBalancingV2Client | undefined;

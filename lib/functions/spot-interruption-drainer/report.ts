@@ -1,12 +1,9 @@
 import type * as SqsSdk from '@aws-sdk/client-sqs';
+import { boundedClientConfig } from '../common/sdk-config';
 import type { DrainReport } from '../spot-interruption-notifier/contract';
 
 /** One attempt and two retries, each bounded: a report is worth a little time, never the drain's. */
-export const SQS_CLIENT_CONFIG = {
-  retryMode: 'standard',
-  maxAttempts: 3,
-  requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
-} as const satisfies SqsSdk.SQSClientConfig;
+export const SQS_CLIENT_CONFIG = boundedClientConfig(3, 2_000) satisfies SqsSdk.SQSClientConfig;
 
 let sdk: typeof SqsSdk | undefined;
 let client: SqsSdk.SQSClient | undefined;

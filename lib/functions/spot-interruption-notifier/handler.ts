@@ -4,6 +4,7 @@ import type * as SqsSdk from '@aws-sdk/client-sqs';
 import type { Message } from '@aws-sdk/client-sqs';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { ConfigurationError } from '../common/configuration-error';
+import { boundedClientConfig } from '../common/sdk-config';
 import { logger, metrics } from '../common/observability';
 import type { DrainReport } from './contract';
 import { NotifierEnv } from './contract';
@@ -14,11 +15,7 @@ export const MAX_MESSAGES_PER_RUN = 500;
 /** Time kept back to publish and delete after reading. */
 const RESERVED_MS = 10_000;
 
-const CLIENT_CONFIG = {
-  retryMode: 'standard',
-  maxAttempts: 3,
-  requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
-} as const;
+const CLIENT_CONFIG = boundedClientConfig(3, 5_000);
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the runtime's SDK, loaded as the bundle's externals are
 const sqsSdk = require('@aws-sdk/client-sqs') as typeof SqsSdk;
