@@ -101,7 +101,9 @@ export class SpotInterruptionNotifier extends Construct {
       description: 'Tells people what the Spot interruption drainer did since the last run',
       schedule: Schedule.rate(interval),
     });
-    // A missed run is made up by the next one: the reports wait on the queue.
+    // A missed or failed run is made up by the next one: the reports wait on the queue. Neither EventBridge nor
+    // Lambda's asynchronous invoke retries it, so runs never overlap and a report's receive count means runs.
     this.schedule.addTarget(new LambdaTarget(this.function, { retryAttempts: 0 }));
+    this.function.configureAsyncInvoke({ retryAttempts: 0 });
   }
 }

@@ -54,7 +54,7 @@ describe('what it creates', () => {
     });
   });
 
-  it('runs its function on a one-minute schedule that alone may invoke it, with no retry of a missed run', () => {
+  it('runs its function on a one-minute schedule that alone may invoke it, with no retry of a missed or failed run', () => {
     const { stack, notifier, template } = build();
     const fn = id(stack, notifier.function);
     const schedule = id(stack, notifier.schedule);
@@ -71,6 +71,8 @@ describe('what it creates', () => {
         SourceArn: { 'Fn::GetAtt': [schedule, 'Arn'] },
       },
     ]);
+    // Lambda's asynchronous invoke would otherwise retry a failed run twice, on top of the schedule.
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: fn }, MaximumRetryAttempts: 0, Qualifier: '$LATEST' });
   });
 
   it('tells its function the queue, the topic and the stack name, in the Spotwise namespace, with a 30 s timeout', () => {

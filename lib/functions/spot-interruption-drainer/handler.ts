@@ -18,6 +18,8 @@ type Counts = Record<DrainerMetric, number>;
  * report to the notifier and flush metrics, rather than time out and lose the whole batch's answer.
  */
 export const RESERVED_MS = 3_000;
+/** Kept back from the report, to return the batch's answer and flush metrics. */
+const REPORT_MARGIN_MS = 500;
 
 /**
  * Drains a batch of Spot interruption warnings, delivered by SQS, from the configured target groups:
@@ -112,7 +114,9 @@ async function handleBatch(event: SQSEvent, context: Context, counts: Counts): P
 
   if (drained.length > 0 && config.notificationQueueUrl !== undefined) {
     try {
-      await sendReport(config.notificationQueueUrl, { version: 1, instances: drained });
+      // Bounded by the invocation's own end: a timeout would fail the whole batch, drained messages included.
+      const left = Math.max(0, context.getRemainingTimeInMillis() - REPORT_MARGIN_MS);
+      await sendReport(config.notificationQueueUrl, { version: 1, instances: drained }, AbortSignal.timeout(left));
     } catch (error) {
       // The drain itself succeeded; retrying the messages would find the instances draining and report nothing.
       counts.NotificationFailures = 1;

@@ -16,8 +16,8 @@ function sqsSdk(): typeof SqsSdk {
 }
 
 /** Hands what one batch did to the notifier, which gathers reports into a few messages for people. */
-export async function sendReport(queueUrl: string, report: DrainReport): Promise<void> {
+export async function sendReport(queueUrl: string, report: DrainReport, abortSignal?: AbortSignal): Promise<void> {
   const { SQSClient, SendMessageCommand } = sqsSdk();
   client ??= new SQSClient(SQS_CLIENT_CONFIG);
-  await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(report) }));
+  await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(report) }), { abortSignal });
 }

@@ -1,9 +1,11 @@
-import type { DrainedInstance, DrainReport } from './contract';
+import type { DrainedInstance, DrainedTarget, DrainReport } from './contract';
 
-/** SNS allows 256 KB; a line is about 120 bytes, so this many stay far inside it. */
+/** At most this many instance lines, however short, so that an email stays readable. */
 export const MAX_LISTED_INSTANCES = 1_000;
-/** SNS's limit for an email subject. */
-const MAX_SUBJECT_LENGTH = 100;
+/** SNS takes 256 KiB; a margin for the summary sentence and the "more" line. */
+export const MAX_MESSAGE_BYTES = 250 * 1024;
+/** SNS: "must be less than 100 characters". */
+const MAX_SUBJECT_LENGTH = 99;
 
 export interface Notification {
   readonly subject: string;
@@ -53,7 +55,7 @@ export function mergeInstances(reports: readonly DrainReport[]): DrainedInstance
             ...seen,
             warnedAt: earliest(seen.warnedAt, instance.warnedAt),
             drainedAt: earliest(seen.drainedAt, instance.drainedAt),
-            targets: [...seen.targets, ...instance.targets],
+            targets: uniqueTargets([...seen.targets, ...instance.targets]),
           },
     );
   }
@@ -78,12 +80,16 @@ export function composeNotification(stackName: string, instances: readonly Drain
   }
   const first = instances[0]?.warnedAt ?? '';
   const last = instances[instances.length - 1]?.warnedAt ?? '';
-  const listed = instances.slice(0, MAX_LISTED_INSTANCES);
-  const lines = listed.map(
-    (i) => `- ${i.instanceId}: ${i.action}, warned ${clock(i.warnedAt)}, out of the load balancer ${clock(i.drainedAt)} (${targetList(i)})`,
-  );
-  if (instances.length > listed.length) {
-    lines.push(`- and ${instances.length - listed.length} more: the drainer's log has every one.`);
+  const lines: string[] = [];
+  let bytes = 0;
+  for (const i of instances) {
+    const line = `- ${i.instanceId}: ${i.action}, warned ${clock(i.warnedAt)}, out of the load balancer ${clock(i.drainedAt)} (${targetList(i)})`;
+    bytes += Buffer.byteLength(line) + 1;
+    if (lines.length === MAX_LISTED_INSTANCES || bytes > MAX_MESSAGE_BYTES) break;
+    lines.push(line);
+  }
+  if (instances.length > lines.length) {
+    lines.push(`- and ${instances.length - lines.length} more: the drainer's log has every one.`);
   }
   return {
     subject: subject(`Spot interruptions: ${instances.length} instances drained`, stackName),
@@ -98,6 +104,16 @@ function subject(text: string, stackName: string): string {
   // SNS takes printable ASCII only, on one line.
   const full = `${text} (${stackName})`.replace(/[^\x20-\x7e]/g, '?');
   return full.slice(0, MAX_SUBJECT_LENGTH);
+}
+
+function uniqueTargets(targets: readonly DrainedTarget[]): DrainedTarget[] {
+  const seen = new Set<string>();
+  return targets.filter((t) => {
+    const key = `${t.targetGroup}:${t.port ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function targetList(instance: DrainedInstance): string {
