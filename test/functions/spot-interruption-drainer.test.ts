@@ -420,7 +420,7 @@ describe('notifications', () => {
     });
     expect(Date.parse(report?.instances[0]?.drainedAt ?? '')).not.toBeNaN();
     // Bounded by the invocation's end, as the ELB calls are: a timeout would fail the whole batch.
-    const options = sqs.commandCalls(SendMessageCommand)[0]?.args[1] as { abortSignal?: AbortSignal } | undefined;
+    const options = (sqs.commandCalls(SendMessageCommand)[0]?.args as unknown[] | undefined)?.[1] as { abortSignal?: AbortSignal } | undefined;
     expect(options?.abortSignal).toBeInstanceOf(AbortSignal);
   });
 
