@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { DrainerEnv, SPOT_INTERRUPTION_WARNING } from '../functions/spot-interruption-drainer/contract';
 import { SpotInterruptionNotifier } from './spot-interruption-notifier';
 import { InlineNodeFunction } from './inline-node-function';
-import { SettingError } from '../validation';
-import { INTERRUPTION_REACTION_BUDGET, SPOT_INTERRUPTION_NOTICE } from '../spot-timing';
+import { requireWholeNumber, SettingError } from '../validation';
+import { INTERRUPTION_REACTION_BUDGET, MAX_SPOT_DEREGISTRATION_DELAY, SPOT_INTERRUPTION_NOTICE } from '../spot-timing';
 
 export { SPOT_INTERRUPTION_WARNING as SPOT_INTERRUPTION_DETAIL_TYPE } from '../functions/spot-interruption-drainer/contract';
 
@@ -213,7 +213,7 @@ function validate(scope: Construct, props: SpotInterruptionDrainerProps): Settin
   const batchSize = props.batchSize ?? 1000;
   const maxBatchingWindow = props.maxBatchingWindow ?? Duration.seconds(1);
   const maxReceiveCount = props.maxReceiveCount ?? 3;
-  const budget = SPOT_INTERRUPTION_NOTICE.toSeconds() - INTERRUPTION_REACTION_BUDGET.toSeconds();
+  const budget = MAX_SPOT_DEREGISTRATION_DELAY.toSeconds();
 
   const timeoutS = timeout.toSeconds({ integral: false });
   const windowS = maxBatchingWindow.toSeconds({ integral: false });
@@ -222,13 +222,9 @@ function validate(scope: Construct, props: SpotInterruptionDrainerProps): Settin
     if (!Number.isInteger(windowS) || windowS < 0 || windowS > 20) {
       fail(`maxBatchingWindow must be whole seconds from 0 to 20; got ${windowS} s. Each second is taken from the two-minute notice.`);
     }
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-      fail(`batchSize must be a whole number from 1 to 10000 (Lambda's limit for a standard queue); got ${batchSize}.`);
-    }
+    requireWholeNumber(scope, 'batchSize', batchSize, 1, 10_000, "Lambda's limit for a standard queue.");
     if (batchSize > 10 && windowS < 1) fail(`a batchSize above 10 needs a maxBatchingWindow of at least 1 s (Lambda's rule); got ${windowS} s.`);
-    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
-      fail(`maxReceiveCount must be a whole number from 1 to 1000 (SQS's limits); got ${maxReceiveCount}.`);
-    }
+    requireWholeNumber(scope, 'maxReceiveCount', maxReceiveCount, 1, 1000, "SQS's limits.");
     if (windowS + timeoutS > budget) {
       fail(
         `maxBatchingWindow (${windowS} s) plus timeout (${timeoutS} s) must be at most ${budget} s: the ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s ` +

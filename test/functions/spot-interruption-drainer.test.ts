@@ -15,6 +15,7 @@ vi.hoisted(() => {
   process.env.AWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 });
 
+import { DrainerMetric } from '../../lib/functions/spot-interruption-drainer/contract';
 import { ELB_CLIENT_CONFIG, elbClient } from '../../lib/functions/spot-interruption-drainer/elb';
 import { handler, RESERVED_MS } from '../../lib/functions/spot-interruption-drainer/handler';
 import type { DrainReport } from '../../lib/functions/spot-interruption-notifier/contract';
@@ -113,19 +114,7 @@ function emittedMetrics(): Record<string, number> {
 }
 
 function metrics(values: Partial<Record<string, number>>): Record<string, number> {
-  return {
-    Messages: 0,
-    Interruptions: 0,
-    InstancesDrained: 0,
-    TargetsDeregistered: 0,
-    EventsIgnored: 0,
-    MalformedEvents: 0,
-    UntrustedEvents: 0,
-    Failures: 0,
-    ElbRetries: 0,
-    NotificationFailures: 0,
-    ...values,
-  };
+  return { ...Object.fromEntries(Object.values(DrainerMetric).map((name) => [name, 0])), ...values } as Record<string, number>;
 }
 
 /** The drain reports the batch handed to the notifier. */

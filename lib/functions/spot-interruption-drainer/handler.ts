@@ -3,7 +3,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger, metrics } from '../common/observability';
 import type { DrainedInstance } from '../spot-interruption-notifier/contract';
 import { identityOf, loadConfig, targetGroupName } from './config';
-import type { DrainerMetric } from './contract';
+import { DrainerMetric } from './contract';
 import type { GroupResult } from './drain';
 import { drainBatch } from './drain';
 import { elbClient } from './elb';
@@ -33,18 +33,9 @@ const REPORT_MARGIN_MS = 500;
  */
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   logger.addContext(context);
-  const counts: Counts = {
-    Messages: event.Records.length,
-    Interruptions: 0,
-    InstancesDrained: 0,
-    TargetsDeregistered: 0,
-    EventsIgnored: 0,
-    MalformedEvents: 0,
-    UntrustedEvents: 0,
-    Failures: 0,
-    ElbRetries: 0,
-    NotificationFailures: 0,
-  };
+  // Every metric, zeros included, from the contract: one EMF record per batch with a data point for each.
+  const counts = Object.fromEntries(Object.values(DrainerMetric).map((name) => [name, 0])) as Counts;
+  counts.Messages = event.Records.length;
   try {
     return await handleBatch(event, context, counts);
   } finally {
