@@ -1,18 +1,20 @@
 import type { StackProps } from 'aws-cdk-lib';
-import { CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import { TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { Schedule } from 'aws-cdk-lib/aws-events';
 import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import type { Construct } from 'constructs';
+import { capacityParameters } from './capacity-parameters';
 import { CloudMapProber } from './constructs/cloud-map-prober';
+import { NotificationTopic, notificationEmailParameter } from './constructs/notification-topic';
+import { OperationsDashboard } from './constructs/operations-dashboard';
+import { ProberMetric } from './functions/cloud-map-prober/contract';
+import { OperatorAlarms } from './constructs/operator-alarms';
 import { PublicVpc } from './constructs/public-vpc';
 import { SpotFargateService } from './constructs/spot-fargate-service';
-import { WebLoadBalancer } from './constructs/web-load-balancer';
-import { requireWholeNumber } from './validation';
-
-/** ELB's default quota of targets per target group, which every task joins. */
-const MAX_DESIRED_COUNT = 1000;
+import { certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
 
 /** Docker Hub's official nginx at a pinned stable tag; `public.ecr.aws/nginx/nginx:<tag>` mirrors it. */
 export const DEFAULT_NGINX_IMAGE = 'nginx:1.28.0';
@@ -25,11 +27,25 @@ export interface FargateServiceStackProps extends StackProps {
    */
   readonly image?: ContainerImage;
   /**
-   * Tasks to keep running, half of them on Fargate Spot: the default of the `DesiredCount` parameter, which a
-   * deploy may override.
+   * Fewest tasks the service keeps running, half of them on Fargate Spot; scale-in stops here.
    * @default 2
    */
-  readonly desiredCount?: number;
+  readonly minCapacity?: number;
+  /**
+   * Most tasks scale-out may reach.
+   * @default 10
+   */
+  readonly maxCapacity?: number;
+  /**
+   * Average CPU utilization, in percent, that target tracking aims for.
+   * @default 50
+   */
+  readonly targetCpuUtilization?: number;
+  /**
+   * Requests per task per minute that target tracking aims for.
+   * @default 1000
+   */
+  readonly requestsPerTarget?: number;
   /**
    * How long the ALB drains a stopping task, in whole seconds. ECS waits it out before SIGTERM, so together
    * with `stopTimeout` it must fit in the two-minute Spot warning less 20 s for ECS to react: at most 100 s.
@@ -43,10 +59,10 @@ export interface FargateServiceStackProps extends StackProps {
    */
   readonly stopTimeout?: Duration;
   /**
-   * Private DNS namespace for Cloud Map. Give each copy of the stack in one account and region its own:
+   * Private DNS namespace for Cloud Map. Each copy of the stack in one account and Region needs its own:
    * DiscoverInstances looks namespaces up by HTTP name, which Cloud Map suffixes with a hash when a name is
-   * reused, so a second `spotwise.internal` would leave its prober asking about the first one.
-   * @default 'spotwise.internal'
+   * reused, so a second copy's prober would ask about the first one's namespace.
+   * @default - `<stack name>.internal`, from the name the stack is deployed under
    */
   readonly namespaceName?: string;
   /**
@@ -69,29 +85,27 @@ export class FargateServiceStack extends Stack {
   public readonly service: SpotFargateService;
   public readonly namespace: PrivateDnsNamespace;
   public readonly prober: CloudMapProber;
+  public readonly notifications: NotificationTopic;
+  public readonly alarms: OperatorAlarms;
+  public readonly dashboard: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: FargateServiceStackProps = {}) {
     super(scope, id, props);
-    const defaultCount = props.desiredCount ?? 2;
-    requireWholeNumber(this, 'desiredCount', defaultCount, 1, MAX_DESIRED_COUNT);
-    // A per-deployment value, so that people who deploy the plain template can change it without a synth.
-    const desiredCount = new CfnParameter(this, 'DesiredCount', {
-      type: 'Number',
-      default: defaultCount,
-      minValue: 1,
-      maxValue: MAX_DESIRED_COUNT,
-      description: 'Tasks the ECS service keeps running, half of them on Fargate Spot.',
-    });
 
+    const email = notificationEmailParameter(this, 'alarms');
+    const certificate = certificateArnParameter(this);
+    // Per-deployment bounds for people who deploy the plain template; the settings give their defaults.
+    const capacity = capacityParameters(this, 'tasks', { min: props.minCapacity ?? 2, max: props.maxCapacity ?? 10 });
     const { vpc } = new PublicVpc(this, 'Network');
     this.loadBalancer = new WebLoadBalancer(this, 'Web', {
       vpc,
+      certificateArn: certificate.valueAsString,
       targetType: TargetType.IP,
       deregistrationDelay: props.deregistrationDelay ?? Duration.seconds(30),
     });
     this.namespace = new PrivateDnsNamespace(this, 'Namespace', {
       vpc,
-      name: props.namespaceName ?? 'spotwise.internal',
+      name: props.namespaceName ?? `${Aws.STACK_NAME}.internal`,
       description: 'Spotwise service discovery',
     });
     this.service = new SpotFargateService(this, 'Service', {
@@ -100,7 +114,9 @@ export class FargateServiceStack extends Stack {
       loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
       namespace: this.namespace,
       image: props.image ?? ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE),
-      desiredCount: desiredCount.valueAsNumber,
+      ...capacity,
+      targetCpuUtilization: props.targetCpuUtilization,
+      requestsPerTarget: props.requestsPerTarget,
       stopTimeout: props.stopTimeout,
       deregistrationDelay: this.loadBalancer.deregistrationDelay,
     });
@@ -113,6 +129,43 @@ export class FargateServiceStack extends Stack {
       probeTimeout: props.probeTimeout,
     });
 
+    this.notifications = new NotificationTopic(this, 'Notifications', { email: email.valueAsString, displayName: 'Spotwise alarms' });
+    this.alarms = new OperatorAlarms(this, 'Alarms', { notifications: this.notifications });
+    this.alarms.addLoadBalancer(this.loadBalancer);
+    this.alarms.addFunctionErrors([this.prober.function, this.service.serviceLinkedRole.function]);
+    this.alarms.add('ProbeFailures', {
+      metric: this.prober.metric(ProberMetric.ProbeFailure),
+      description: 'Tasks failed the direct probe 3 minutes running (or the prober did not report): read the prober log for each reason.',
+      threshold: 1,
+      evaluationPeriods: 3,
+      treatMissingData: TreatMissingData.BREACHING,
+    });
+    this.alarms.addShortfall('DiscoveredBelowDesired', {
+      expected: this.service.metricTasks('DesiredTaskCount'),
+      actual: this.prober.metric(ProberMetric.InstancesDiscovered, 'Minimum'),
+      periods: 5,
+      description: 'Cloud Map has held fewer tasks than the service wants for 5 minutes: tasks fail to start or to register.',
+    });
+    this.alarms.addShortfall('RunningBelowDesired', {
+      expected: this.service.metricTasks('DesiredTaskCount'),
+      actual: this.service.metricTasks('RunningTaskCount'),
+      periods: 5,
+      description: 'ECS has run fewer tasks than desired for 5 minutes: Fargate Spot capacity, image pulls or health checks; see the service events.',
+    });
+    this.alarms.add('Nginx5xx', {
+      metric: this.service.metricServerErrors(),
+      description: 'nginx logged 10+ 5xx responses a minute, 3 of 5 minutes: read the service log group.',
+      threshold: 10,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+    });
+
+    this.dashboard = new OperationsDashboard(this, 'Dashboard');
+    this.dashboard.addLoadBalancer(this.loadBalancer);
+    this.dashboard.addProber(this.prober, this.service);
+
+    new CfnOutput(this, 'DashboardUrl', { value: this.dashboard.url });
+    new CfnOutput(this, 'TopicArn', { value: this.notifications.topic.topicArn });
     new CfnOutput(this, 'SiteUrl', { value: this.loadBalancer.url, description: 'nginx, behind the ALB' });
     new CfnOutput(this, 'ClusterName', { value: this.service.cluster.clusterName });
     new CfnOutput(this, 'ServiceName', { value: this.service.service.serviceName });

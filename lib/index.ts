@@ -16,3 +16,8 @@ export * from './spot-timing';
 export * from './validation';
 export * from './settings';
 export * from './bundling';
+export * from './constructs/fleet-handover';
+export * from './constructs/operator-alarms';
+export * from './constructs/operations-dashboard';
+export * from './constructs/spot-fleet-trouble-alerts';
+export * from './capacity-parameters';

@@ -38,6 +38,10 @@ const text: Reader<string> = (value, path) => {
   if (typeof value === 'string' && value.trim() !== '') return value.trim();
   throw new SettingsError(`${path} must be a non-empty string; got ${JSON.stringify(value)}.`);
 };
+const flag: Reader<boolean> = (value, path) => {
+  if (typeof value === 'boolean') return value;
+  throw new SettingsError(`${path} must be true or false; got ${JSON.stringify(value)}.`);
+};
 const seconds: Reader<Duration> = (value, path) => Duration.seconds(whole(value, path));
 const list: Reader<string[]> = (value, path) => {
   const items = typeof value === 'string' ? value.split(',') : value;
@@ -79,14 +83,21 @@ const drainer = object({
 const spotFleetWebApp = object({
   instanceTypes: list,
   allocationStrategy: oneOf(Object.values(SpotAllocationStrategy)),
-  targetCapacity: whole,
+  minCapacity: whole,
+  maxCapacity: whole,
+  requestsPerTarget: whole,
+  capacityRebalance: flag,
+  terminationDelaySeconds: seconds,
   deregistrationDelaySeconds: seconds,
   drainer,
 });
 
 const fargateService = object({
   image: text,
-  desiredCount: whole,
+  minCapacity: whole,
+  maxCapacity: whole,
+  targetCpuUtilization: whole,
+  requestsPerTarget: whole,
   deregistrationDelaySeconds: seconds,
   stopTimeoutSeconds: seconds,
   namespaceName: text,
@@ -118,7 +129,11 @@ export function settingsFromContext(context: unknown): SpotwiseSettings {
       spotFleetWebApp: {
         ...(fleet.instanceTypes && { instanceTypes: fleet.instanceTypes.map((name) => new InstanceType(name)) }),
         ...(fleet.allocationStrategy && { allocationStrategy: fleet.allocationStrategy }),
-        ...(fleet.targetCapacity !== undefined && { targetCapacity: fleet.targetCapacity }),
+        ...(fleet.minCapacity !== undefined && { minCapacity: fleet.minCapacity }),
+        ...(fleet.maxCapacity !== undefined && { maxCapacity: fleet.maxCapacity }),
+        ...(fleet.requestsPerTarget !== undefined && { requestsPerTarget: fleet.requestsPerTarget }),
+        ...(fleet.capacityRebalance !== undefined && { capacityRebalance: fleet.capacityRebalance }),
+        ...(fleet.terminationDelaySeconds && { terminationDelay: fleet.terminationDelaySeconds }),
         ...(fleet.deregistrationDelaySeconds && { deregistrationDelay: fleet.deregistrationDelaySeconds }),
         ...(drain && {
           drainer: {
@@ -134,7 +149,10 @@ export function settingsFromContext(context: unknown): SpotwiseSettings {
     ...(fargate && {
       fargateService: {
         ...(fargate.image && { image: ContainerImage.fromRegistry(fargate.image) }),
-        ...(fargate.desiredCount !== undefined && { desiredCount: fargate.desiredCount }),
+        ...(fargate.minCapacity !== undefined && { minCapacity: fargate.minCapacity }),
+        ...(fargate.maxCapacity !== undefined && { maxCapacity: fargate.maxCapacity }),
+        ...(fargate.targetCpuUtilization !== undefined && { targetCpuUtilization: fargate.targetCpuUtilization }),
+        ...(fargate.requestsPerTarget !== undefined && { requestsPerTarget: fargate.requestsPerTarget }),
         ...(fargate.deregistrationDelaySeconds && { deregistrationDelay: fargate.deregistrationDelaySeconds }),
         ...(fargate.stopTimeoutSeconds && { stopTimeout: fargate.stopTimeoutSeconds }),
         ...(fargate.namespaceName && { namespaceName: fargate.namespaceName }),

@@ -3,18 +3,18 @@ import { CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
 import type { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { Construct } from 'constructs';
-import { NotificationTopic } from './constructs/notification-topic';
+import { capacityParameters } from './capacity-parameters';
+import { FleetHandover } from './constructs/fleet-handover';
+import { NotificationTopic, notificationEmailParameter } from './constructs/notification-topic';
+import { SpotFleetTroubleAlerts } from './constructs/spot-fleet-trouble-alerts';
 import { PublicVpc } from './constructs/public-vpc';
 import type { SpotAllocationStrategy } from './constructs/spot-fleet';
-import { SpotFleet } from './constructs/spot-fleet';
+import { AL2023_AMI_PARAMETER, SpotFleet } from './constructs/spot-fleet';
+import { INTERRUPTION_REACTION_BUDGET } from './spot-timing';
 import type { SpotInterruptionDrainerProps } from './constructs/spot-interruption-drainer';
 import { SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
 import { SpotInterruptionRehearsal } from './constructs/spot-interruption-rehearsal';
-import { WebLoadBalancer } from './constructs/web-load-balancer';
-import { requireWholeNumber } from './validation';
-
-/** ELB's default quota of targets per target group: more instances could not all serve. */
-const MAX_TARGET_CAPACITY = 1000;
+import { certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
 
 export interface SpotFleetWebAppStackProps extends StackProps {
   /**
@@ -23,11 +23,31 @@ export interface SpotFleetWebAppStackProps extends StackProps {
    */
   readonly deregistrationDelay?: Duration;
   /**
-   * Instances the Spot Fleet keeps running: the default of the `TargetCapacity` parameter, which a deploy
-   * may override.
+   * Fewest instances the fleet keeps running; scale-in stops here.
    * @default 2
    */
-  readonly targetCapacity?: number;
+  readonly minCapacity?: number;
+  /**
+   * Most instances scale-out may reach.
+   * @default 10
+   */
+  readonly maxCapacity?: number;
+  /**
+   * Requests per instance per minute that the fleet's target tracking aims for.
+   * @default 1000
+   */
+  readonly requestsPerTarget?: number;
+  /**
+   * Whether the fleet replaces an instance when EC2 recommends a rebalance, before any interruption warning.
+   * @default true
+   */
+  readonly capacityRebalance?: boolean;
+  /**
+   * With capacity rebalancing, how long the fleet waits after launching a replacement before terminating
+   * the instance it replaces; at least the drain: 20 s to react, the drainer's last retry, the deregistration delay.
+   * @default - the drain plus 30 s
+   */
+  readonly terminationDelay?: Duration;
   /**
    * Settings of the interruption drainer, such as its batch size and timeout.
    * @default - the drainer's defaults
@@ -53,43 +73,24 @@ export class SpotFleetWebAppStack extends Stack {
   public readonly notifications: NotificationTopic;
   /** An AWS FIS experiment template that interrupts one running instance of the fleet, for real. */
   public readonly rehearsal: SpotInterruptionRehearsal;
+  /** Hands the target group over from an old fleet to its replacement without dropping requests. */
+  public readonly fleetHandover: FleetHandover;
+  public readonly troubleAlerts: SpotFleetTroubleAlerts;
 
   constructor(scope: Construct, id: string, props: SpotFleetWebAppStackProps = {}) {
     super(scope, id, props);
-    const defaultCapacity = props.targetCapacity ?? 2;
-    requireWholeNumber(this, 'targetCapacity', defaultCapacity, 1, MAX_TARGET_CAPACITY);
 
-    const email = new CfnParameter(this, 'NotificationEmail', {
-      type: 'String',
-      default: '',
-      description: 'Optional: an email address to tell about Spot interruptions. Leave empty for none.',
-      allowedPattern: '^$|^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$',
-      constraintDescription: 'must be empty or an email address',
-    });
+    const email = notificationEmailParameter(this, 'Spot events and alarms');
 
-    // A per-deployment value, so that people who deploy the plain template can change it without a synth.
-    const capacity = new CfnParameter(this, 'TargetCapacity', {
-      type: 'Number',
-      default: defaultCapacity,
-      minValue: 1,
-      // ELB's default quota of targets per target group.
-      maxValue: MAX_TARGET_CAPACITY,
-      description: 'Instances the Spot Fleet keeps running.',
-    });
-
+    const certificate = certificateArnParameter(this);
+    // Per-deployment bounds for people who deploy the plain template; the settings give their defaults.
+    const capacity = capacityParameters(this, 'instances', { min: props.minCapacity ?? 2, max: props.maxCapacity ?? 10 });
     const { vpc } = new PublicVpc(this, 'Network');
     this.loadBalancer = new WebLoadBalancer(this, 'Web', {
       vpc,
+      certificateArn: certificate.valueAsString,
       targetType: TargetType.INSTANCE,
       deregistrationDelay: props.deregistrationDelay ?? Duration.seconds(90),
-    });
-    this.spotFleet = new SpotFleet(this, 'SpotFleet', {
-      vpc,
-      targetGroup: this.loadBalancer.targetGroup,
-      loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
-      targetCapacity: capacity.valueAsNumber,
-      allocationStrategy: props.allocationStrategy,
-      instanceTypes: props.instanceTypes,
     });
     this.notifications = new NotificationTopic(this, 'Notifications', {
       email: email.valueAsString,
@@ -100,19 +101,58 @@ export class SpotFleetWebAppStack extends Stack {
       targetGroups: [this.loadBalancer.targetGroup],
       notificationTopic: this.notifications.topic,
     });
+    this.fleetHandover = new FleetHandover(this, 'FleetHandover', {
+      targetGroup: this.loadBalancer.targetGroup,
+      deregistrationDelay: this.loadBalancer.deregistrationDelay,
+    });
+    const latestImage = new CfnParameter(this, 'LatestImageParameter', {
+      type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+      default: AL2023_AMI_PARAMETER,
+      description: 'SSM parameter of the newest AMI, read when ImageId is empty at the first deploy or emptied',
+    });
+    const imageId = new CfnParameter(this, 'ImageId', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^ami-([0-9a-f]{8}|[0-9a-f]{17})$',
+      description: 'Optional AMI to launch; set it to roll one out. Empty keeps the AMI chosen at the first deploy.',
+    });
+    this.spotFleet = new SpotFleet(this, 'SpotFleet', {
+      imageId: this.fleetHandover.pinImage('Image', { latestImageId: latestImage.valueAsString, requestedImageId: imageId.valueAsString }),
+      vpc,
+      targetGroup: this.loadBalancer.targetGroup,
+      loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
+      loadBalancer: this.loadBalancer.loadBalancer,
+      deregistrationDelay: this.loadBalancer.deregistrationDelay,
+      // A rebalanced instance is terminated only once the drainer's last retry has drained it.
+      drainTime:
+        props.capacityRebalance === false
+          ? undefined
+          : INTERRUPTION_REACTION_BUDGET.plus(this.drainer.lastRetryStart).plus(this.loadBalancer.deregistrationDelay),
+      ...capacity,
+      requestsPerTarget: props.requestsPerTarget,
+      capacityRebalance: props.capacityRebalance,
+      terminationDelay: props.terminationDelay,
+      allocationStrategy: props.allocationStrategy,
+      instanceTypes: props.instanceTypes,
+    });
 
-    new CfnOutput(this, 'SiteUrl', { value: this.loadBalancer.url, description: 'The web app, behind the ALB' });
+    this.fleetHandover.handOver(this.spotFleet.fleet);
+    this.troubleAlerts = new SpotFleetTroubleAlerts(this, 'FleetTrouble', { fleet: this.spotFleet.fleet, notifications: this.notifications });
+
+    // The template has room for this alarm only; see the README on what the stack leaves out to fit.
+    this.notifications.notifyOnAlarm(this.drainer.deadLetterAlarm);
+
+    new CfnOutput(this, 'SiteUrl', { value: this.loadBalancer.url });
     new CfnOutput(this, 'TargetGroupArn', { value: this.loadBalancer.targetGroup.targetGroupArn });
     new CfnOutput(this, 'SpotFleetRequestId', { value: this.spotFleet.fleet.ref });
     new CfnOutput(this, 'TopicArn', { value: this.notifications.topic.topicArn });
-    new CfnOutput(this, 'DrainerFunctionName', { value: this.drainer.function.functionName });
     this.rehearsal = new SpotInterruptionRehearsal(this, 'Rehearsal', {
       tagKey: this.spotFleet.instanceTag.key,
       tagValue: this.spotFleet.instanceTag.value,
     });
     new CfnOutput(this, 'RehearsalTemplateId', {
       value: this.rehearsal.experimentTemplate.ref,
-      description: 'aws fis start-experiment --experiment-template-id <this>: a real Spot interruption for one running instance',
+      description: 'aws fis start-experiment --experiment-template-id <this>',
       condition: this.rehearsal.condition,
     });
   }

@@ -14,7 +14,7 @@ const root = join(__dirname, '..');
 const cdkOut = join(root, 'cdk.out');
 const dist = join(root, 'dist');
 
-// Extra arguments go to cdk synth, e.g. `npm run synth -- -c spotwise='{"spotFleetWebApp":{"targetCapacity":4}}'`.
+// Extra arguments go to cdk synth, e.g. `npm run synth -- -c spotwise='{"spotFleetWebApp":{"maxCapacity":20}}'`.
 execFileSync(join(root, 'node_modules', '.bin', 'cdk'), ['synth', '--quiet', '--no-notices', '--output', cdkOut, ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',

@@ -1,10 +1,16 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleInlineHandler, MAX_INLINE_CODE_BYTES } from '../lib/bundling';
+import { bundleInlineHandler, compressForInline, inflateInlineCode, MAX_INLINE_CODE_BYTES } from '../lib/bundling';
 
-const DRAINER = join(__dirname, '..', 'lib', 'functions', 'spot-interruption-drainer', 'handler');
+const FUNCTIONS = join(__dirname, '..', 'lib', 'functions');
+const DRAINER = join(FUNCTIONS, 'spot-interruption-drainer', 'handler');
+/** Every handler of the project: each folder of lib/functions with a handler.ts. */
+const HANDLERS = readdirSync(FUNCTIONS)
+  .filter((name) => existsSync(join(FUNCTIONS, name, 'handler.ts')))
+  .sort();
 
 let dir: string;
 beforeAll(() => {
@@ -104,5 +110,68 @@ describe('bundleInlineHandler', () => {
       'handler.ts': `export const handler = async (): Promise<string> => ${JSON.stringify('x'.repeat(MAX_INLINE_CODE_BYTES))};`,
     });
     expect(() => bundleInlineHandler(entry)).toThrow(/^Bundled .*huge\/handler is \d+ bytes; inline Lambda code must stay under 4194304 bytes\.$/);
+  });
+});
+
+describe('compressForInline and inflateInlineCode', () => {
+  it('are tested below on every handler in lib/functions', () => {
+    expect(HANDLERS).toEqual(['cloud-map-prober', 'fleet-handover', 'service-linked-roles', 'spot-interruption-drainer', 'spot-interruption-notifier']);
+  });
+
+  it.each(HANDLERS)('give back the %s bundle byte for byte, from inline code smaller than the bundle', (name) => {
+    const bundle = bundleInlineHandler(join(FUNCTIONS, name, 'handler'));
+    const code = compressForInline(bundle);
+    expect(inflateInlineCode(code)).toBe(bundle);
+    expect(Buffer.byteLength(code)).toBeLessThan(Buffer.byteLength(bundle));
+  });
+
+  it('give back text outside ASCII unchanged', () => {
+    const bundle = 'exports.handler = async () => "Grüße — 日本 — 🚀";\n';
+    expect(inflateInlineCode(compressForInline(bundle))).toBe(bundle);
+  });
+
+  it('make a loader of one comment line and one line of code, in ASCII', () => {
+    const code = compressForInline(bundleInlineHandler(DRAINER));
+    const lines = code.split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^\/\/ /);
+    expect(lines[2]).toBe('');
+    expect(code).toMatch(/^[\x20-\x7e\n]*$/);
+    expect(code).not.toContain('DeregisterTargetsCommand');
+  });
+
+  it('make a loader that runs the bundle as index.js: its exports, require, module, __filename and __dirname', async () => {
+    const folder = join(dir, 'loader');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'sibling.js'), "module.exports = 'beside index.js';");
+    const bundle = [
+      'exports.handler = async (event) => ({ echoed: event });',
+      "exports.sibling = require('./sibling.js');",
+      "exports.zlib = typeof require('node:zlib').brotliDecompressSync;",
+      'exports.same = module.exports === exports;',
+      'exports.file = __filename;',
+      'exports.dir = __dirname;',
+    ].join('\n');
+    writeFileSync(join(folder, 'index.js'), compressForInline(bundle));
+    const loaded = createRequire(join(folder, 'index.js'))('./index.js') as Record<string, unknown>;
+    expect(Object.keys(loaded).sort()).toEqual(['dir', 'file', 'handler', 'same', 'sibling', 'zlib']);
+    expect(loaded).toMatchObject({ sibling: 'beside index.js', zlib: 'function', same: true, file: join(folder, 'index.js'), dir: folder });
+    expect(await (loaded.handler as (event: unknown) => Promise<unknown>)({ id: 1 })).toEqual({ echoed: { id: 1 } });
+  });
+
+  it('make a loader through which a bundle may replace module.exports', () => {
+    const folder = join(dir, 'module-exports');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'index.js'), compressForInline("module.exports = { handler: () => 'replaced' };"));
+    const loaded = createRequire(join(folder, 'index.js'))('./index.js') as { handler: () => string };
+    expect(loaded.handler()).toBe('replaced');
+  });
+
+  it('fails to inflate code that compressForInline did not make, such as a plain bundle', () => {
+    const bundle = bundleInlineHandler(DRAINER);
+    expect(() => inflateInlineCode(bundle)).toThrow(/^Not inline code made by compressForInline\.$/);
+    const code = compressForInline(bundle);
+    expect(() => inflateInlineCode(code.slice(0, -1))).toThrow(/^Not inline code made by compressForInline\.$/);
+    expect(() => inflateInlineCode(`// ${code}`)).toThrow(/^Not inline code made by compressForInline\.$/);
   });
 });

@@ -54,6 +54,7 @@ const IGNORES: readonly Ignore[] = [
   { rule: 'W3005', resource: 'SpotFleetWebApp/SpotFleet/ServiceLinkedRoles/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
   { rule: 'W3005', resource: 'SpotFleetWebApp/Drainer/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
   { rule: 'W3005', resource: 'SpotFleetWebApp/Drainer/Notifier/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
+  { rule: 'W3005', resource: 'SpotFleetWebApp/FleetHandover/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
   {
     rule: 'W3005',
     resource: 'SpotFleetWebApp/SpotFleet/Fleet',

@@ -52,10 +52,10 @@ describe('service', () => {
     });
   });
 
-  it('registers in the stack\'s Cloud Map namespace, spotwise.internal in its VPC', () => {
+  it('registers in the stack\'s Cloud Map namespace, <stack name>.internal in its VPC, so that two copies never share one', () => {
     template.hasResourceProperties('AWS::ServiceDiscovery::Service', { NamespaceId: { 'Fn::GetAtt': [ids.namespace, 'Id'] } });
     template.hasResourceProperties('AWS::ServiceDiscovery::PrivateDnsNamespace', {
-      Name: 'spotwise.internal',
+      Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, '.internal']] },
       Vpc: { Ref: logicalId(template, 'AWS::EC2::VPC') },
     });
   });
@@ -71,31 +71,55 @@ describe('service', () => {
     });
   });
 
-  it('takes the image, desired count and stop timeout as props', () => {
-    const t = synth({ image: ContainerImage.fromRegistry('public.ecr.aws/nginx/nginx:1.28.0'), desiredCount: 4, stopTimeout: Duration.seconds(10) });
+  it('takes the image, capacity bounds, scaling targets and stop timeout as props', () => {
+    const t = synth({
+      image: ContainerImage.fromRegistry('public.ecr.aws/nginx/nginx:1.28.0'),
+      minCapacity: 4,
+      maxCapacity: 20,
+      targetCpuUtilization: 60,
+      requestsPerTarget: 500,
+      stopTimeout: Duration.seconds(10),
+    });
     t.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [Match.objectLike({ Image: 'public.ecr.aws/nginx/nginx:1.28.0', StopTimeout: 10 })],
     });
-    t.hasResourceProperties('AWS::ECS::Service', { DesiredCount: { Ref: 'DesiredCount' } });
-    expect(templateJson(t).Parameters?.DesiredCount).toMatchObject({ Default: 4 });
+    expect(templateJson(t).Parameters).toMatchObject({ MinCapacity: { Default: 4 }, MaxCapacity: { Default: 20 } });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 60 }),
+    });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 500 }),
+    });
   });
 
-  it('runs the DesiredCount parameter\'s tasks, 2 by default, so that a deploy of the plain template can change it', () => {
-    expect(templateJson(template).Parameters?.DesiredCount).toEqual({
-      Type: 'Number',
-      Default: 2,
-      MinValue: 1,
-      MaxValue: 1000,
-      Description: 'Tasks the ECS service keeps running, half of them on Fargate Spot.',
+  it('scales between the MinCapacity and MaxCapacity parameters on CPU and requests per target, and never sets a count a deploy would reset', () => {
+    expect(templateJson(template).Parameters?.DesiredCount).toBeUndefined();
+    expect(templateJson(template).Parameters).toMatchObject({
+      MinCapacity: { Type: 'Number', Default: 2, MinValue: 1, MaxValue: 1000, Description: 'Fewest tasks; scale-in stops here.' },
+      MaxCapacity: { Type: 'Number', Default: 10, MinValue: 1, MaxValue: 1000 },
     });
-    template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: { Ref: 'DesiredCount' } });
+    template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: Match.absent() });
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      ServiceNamespace: 'ecs',
+      ScalableDimension: 'ecs:service:DesiredCount',
+      MinCapacity: { Ref: 'MinCapacity' },
+      MaxCapacity: { Ref: 'MaxCapacity' },
+    });
+    const policies = resourcesOfType(template, 'AWS::ApplicationAutoScaling::ScalingPolicy').map(
+      ([, p]) => (p.TargetTrackingScalingPolicyConfiguration as { PredefinedMetricSpecification: { PredefinedMetricType: string } }).PredefinedMetricSpecification.PredefinedMetricType,
+    );
+    expect(policies.sort()).toEqual(['ALBRequestCountPerTarget', 'ECSServiceAverageCPUUtilization']);
   });
 });
 
 describe('load balancer', () => {
-  it('is an internet-facing ALB with an HTTP :80 listener and IP targets draining in 30 s', () => {
+  it('is an internet-facing ALB with an HTTP :80 listener, HTTPS :443 given a CertificateArn, and IP targets draining in 30 s', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+    template.hasResource('AWS::ElasticLoadBalancingV2::Listener', {
+      Condition: Match.anyValue(),
+      Properties: Match.objectLike({ Port: 443, Protocol: 'HTTPS', Certificates: [{ CertificateArn: { Ref: 'CertificateArn' } }] }),
+    });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       TargetType: 'ip',
       TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }]),
@@ -143,9 +167,12 @@ describe('security group edges', () => {
     expect(templateJson(template).Resources[ids.prober]?.Properties?.SecurityGroupEgress).toBeUndefined();
   });
 
-  it('admits nothing but security groups, except HTTP :80 from any IPv4 address to the ALB', () => {
+  it('admits nothing but security groups, except HTTP :80 and, with a certificate, HTTPS :443 from any IPv4 address to the ALB', () => {
     const fromAddresses = ingressRules(template).filter((rule) => !('SourceSecurityGroupId' in rule.source));
-    expect(fromAddresses).toEqual([{ group: ids.alb, protocol: 'tcp', fromPort: 80, toPort: 80, source: { CidrIp: '0.0.0.0/0' } }]);
+    expect(fromAddresses).toEqual([
+      { group: ids.alb, protocol: 'tcp', fromPort: 80, toPort: 80, source: { CidrIp: '0.0.0.0/0' } },
+      { group: ids.alb, protocol: 'tcp', fromPort: 443, toPort: 443, source: { CidrIp: '0.0.0.0/0' } },
+    ]);
   });
 });
 
@@ -153,7 +180,11 @@ describe('prober', () => {
   it('probes the service\'s instances: told its namespace and service, and may discover only those', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
-        Variables: Match.objectLike({ NAMESPACE_NAME: 'spotwise.internal', SERVICE_NAME: { 'Fn::GetAtt': [ids.cloudMap, 'Name'] } }),
+        Variables: Match.objectLike({
+          NAMESPACE_NAME: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, '.internal']] },
+          SERVICE_NAME: { 'Fn::GetAtt': [ids.cloudMap, 'Name'] },
+          ALLOWED_CIDRS: { 'Fn::GetAtt': [logicalId(template, 'AWS::EC2::VPC'), 'CidrBlock'] },
+        }),
       },
     });
     const statements = resourcesOfType(template, 'AWS::IAM::Policy').flatMap(([, p]) =>
@@ -214,9 +245,9 @@ describe('validation', () => {
     expect(() => synth({ deregistrationDelay: Duration.seconds(50), stopTimeout: Duration.seconds(50) })).not.toThrow();
   });
 
-  it('fails when the desired count is below 1', () => {
-    expect(() => synth({ desiredCount: 0 })).toThrow(/^FargateService: desiredCount must be a whole number from 1 to 1000; got 0/);
-    expect(() => synth({ desiredCount: 1001 })).toThrow(/^FargateService: desiredCount must be a whole number from 1 to 1000; got 1001/);
+  it('fails when the minimum is above the maximum, or the request target is 0, naming the service', () => {
+    expect(() => synth({ minCapacity: 6, maxCapacity: 5 })).toThrow(/^FargateService: minCapacity \(6\) is above maxCapacity \(5\)/);
+    expect(() => synth({ requestsPerTarget: 0 })).toThrow(/^FargateService\/Service: requestsPerTarget must be a whole number/);
   });
 
   it('fails when the probe timeout is below 100 ms', () => {
@@ -234,7 +265,7 @@ describe('validation', () => {
 describe('deployment', () => {
   it('needs no CDK bootstrap and no assets', () => {
     const json = templateJson(template);
-    expect(Object.keys(json.Parameters ?? {})).toEqual(['DesiredCount']);
+    expect(Object.keys(json.Parameters ?? {}).sort()).toEqual(['CertificateArn', 'MaxCapacity', 'MinCapacity', 'NotificationEmail', 'PowertoolsLayerParameter']);
     for (const [, fn] of resourcesOfType(template, 'AWS::Lambda::Function')) {
       expect(Object.keys(fn.Code as object)).toEqual(['ZipFile']);
     }
@@ -249,17 +280,72 @@ describe('deployment', () => {
       'CloudMapNamespace',
       'CloudMapService',
       'ClusterName',
+      'DashboardUrl',
       'ProberFunctionName',
       'ServiceName',
       'SiteUrl',
+      'TopicArn',
     ]);
     template.hasOutput('ProberFunctionName', { Value: { Ref: ids.fn } });
     template.hasOutput('CloudMapService', { Value: { 'Fn::GetAtt': [ids.cloudMap, 'Name'] } });
     template.hasOutput('ClusterName', { Value: { Ref: logicalId(template, 'AWS::ECS::Cluster') } });
     template.hasOutput('ServiceName', { Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::ECS::Service'), 'Name'] } });
-    template.hasOutput('CloudMapNamespace', { Value: 'spotwise.internal' });
-    template.hasOutput('SiteUrl', {
-      Value: { 'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'), 'DNSName'] }, '/']] },
+    template.hasOutput('CloudMapNamespace', { Value: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, '.internal']] } });
+    template.hasOutput('SiteUrl', { Value: { 'Fn::Join': ['', [Match.objectLike({ 'Fn::If': Match.anyValue() }), '://', Match.anyValue(), '/']] } });
+  });
+});
+
+describe('alarms and dashboard', () => {
+  it('tells people through the stack\'s topic when each alarm goes off and when it comes back', () => {
+    const topic = logicalId(template, 'AWS::SNS::Topic');
+    const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm');
+    const names = alarms.map(([, a]) => (a.AlarmName as { 'Fn::Join': [string, [unknown, string]] })['Fn::Join'][1][1]).sort();
+    expect(names).toEqual([
+      '-DiscoveredBelowDesired',
+      '-FunctionErrors',
+      '-LoadBalancer5xx',
+      '-Nginx5xx',
+      '-ProbeFailures',
+      '-RunningBelowDesired',
+      '-Target5xx',
+      '-UnhealthyHosts',
+    ]);
+    for (const [id, alarm] of alarms) {
+      expect(alarm.AlarmActions, id).toEqual([{ Ref: topic }]);
+      expect(alarm.OKActions, id).toEqual([{ Ref: topic }]);
+      expect(alarm.AlarmName, id).toEqual({ 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, expect.stringMatching(/^-/)]] });
+    }
+    expect(templateJson(template).Parameters?.NotificationEmail).toMatchObject({ Type: 'String', Default: '' });
+  });
+
+  it('alarms on probe failures and on silence from the prober, which reports every minute', () => {
+    const [[, alarm]] = resourcesOfType(template, 'AWS::CloudWatch::Alarm').filter(([id]) => id.includes('ProbeFailures')) as [[string, Record<string, unknown>]];
+    expect(alarm).toMatchObject({
+      MetricName: 'ProbeFailure',
+      Namespace: 'Spotwise',
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      TreatMissingData: 'breaching',
+      Dimensions: expect.arrayContaining([{ Name: 'Stack', Value: { Ref: 'AWS::StackName' } }, { Name: 'service', Value: 'cloud-map-prober' }]),
     });
+  });
+
+  it('compares discovered and running tasks with the count ECS wants', () => {
+    for (const purpose of ['DiscoveredBelowDesired', 'RunningBelowDesired']) {
+      const [[, alarm]] = resourcesOfType(template, 'AWS::CloudWatch::Alarm').filter(([id]) => id.includes(purpose)) as [[string, Record<string, unknown>]];
+      const metrics = alarm.Metrics as { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Namespace: string } } }[];
+      expect(metrics.find((m) => m.Expression !== undefined)?.Expression).toBe('expected - actual');
+      expect(metrics.find((m) => m.Id === 'expected')?.MetricStat?.Metric).toMatchObject({ MetricName: 'DesiredTaskCount', Namespace: 'ECS/ContainerInsights' });
+      expect(metrics.find((m) => m.Id === 'actual')?.MetricStat?.Metric.MetricName).toBe(purpose === 'RunningBelowDesired' ? 'RunningTaskCount' : 'InstancesDiscovered');
+    }
+  });
+
+  it('has a dashboard with requests, 5xx and healthy hosts per AZ, probes per AZ and task counts, and outputs its URL', () => {
+    const [[dashboard, props]] = resourcesOfType(template, 'AWS::CloudWatch::Dashboard') as [[string, Record<string, unknown>]];
+    const body = JSON.stringify(props.DashboardBody);
+    for (const metric of ['RequestCount', 'HTTPCode_ELB_5XX_Count', 'HTTPCode_Target_5XX_Count', 'HealthyHostCount', 'ProbeSuccess', 'ProbeFailure', 'ProbeLatency', 'DesiredTaskCount', 'RunningTaskCount', 'InstancesDiscovered']) {
+      expect(body).toContain(metric);
+    }
+    expect(JSON.stringify(templateJson(template).Outputs?.DashboardUrl)).toContain(dashboard);
   });
 });

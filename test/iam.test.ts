@@ -17,11 +17,14 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it, vi } from 'vitest';
 import { CloudMapProber } from '../lib/constructs/cloud-map-prober';
-import { ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles } from '../lib/constructs/service-linked-roles';
+import { ServiceLinkedRoles, SPOT_SERVICE_LINKED_ROLES } from '../lib/constructs/service-linked-roles';
 import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-drainer';
 import type * as ProberModule from '../lib/functions/cloud-map-prober/handler';
+import { HandoverProperty } from '../lib/functions/fleet-handover/contract';
 import { handler as slrHandler } from '../lib/functions/service-linked-roles/handler';
 import { handler as notify } from '../lib/functions/spot-interruption-notifier/handler';
+import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
+import { HANDOVER_TARGET_GROUP, runHandoverReplacement } from './functions/fleet-handover.scenarios';
 import { NOTIFICATION_QUEUE_URL, runDrainerScenarios, TARGET_GROUP_API, TARGET_GROUP_WEB } from './functions/spot-interruption-drainer.scenarios';
 import { newApp } from './support/app';
 import { fakeContext, scheduledEvent } from './support/lambda';
@@ -162,14 +165,21 @@ describe('the prober role', () => {
     cloudMap.on(DiscoverInstancesCommand).resolves({
       Instances: [{ InstanceId: 'task-1', Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port), AVAILABILITY_ZONE: 'us-east-2a' } }],
     });
-    for (const [key, value] of Object.entries({ NAMESPACE_NAME: 'spotwise.internal', SERVICE_NAME: 'web', POWERTOOLS_METRICS_NAMESPACE: 'Spotwise', POWERTOOLS_SERVICE_NAME: 'cloud-map-prober' })) {
-      vi.stubEnv(key, value);
-    }
+    const env = {
+      NAMESPACE_NAME: 'spotwise.internal',
+      SERVICE_NAME: 'web',
+      ALLOWED_CIDRS: '127.0.0.0/8',
+      AWS_REGION: 'us-east-2',
+      POWERTOOLS_METRICS_NAMESPACE: 'Spotwise',
+      POWERTOOLS_SERVICE_NAME: 'cloud-map-prober',
+    };
+    for (const [key, value] of Object.entries(env)) vi.stubEnv(key, value);
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    let summary: Awaited<ReturnType<typeof ProberModule.handler>> | undefined;
     try {
       vi.resetModules();
       const { handler } = (await import('../lib/functions/cloud-map-prober/handler.js')) as typeof ProberModule;
-      await handler(scheduledEvent(), fakeContext('cloud-map-prober'));
+      summary = await handler(scheduledEvent(), fakeContext('cloud-map-prober'));
     } finally {
       vi.restoreAllMocks();
       vi.unstubAllEnvs();
@@ -178,6 +188,8 @@ describe('the prober role', () => {
     // Every command the handler sent, by the IAM action it needs (the SDK command name without "Command").
     const called = new Set(cloudMap.calls().map((call) => `servicediscovery:${(call.args[0] as object).constructor.name.replace(/Command$/, '')}`));
     cloudMap.restore();
+    // A run that got as far as probing what it discovered, so that no call of a later step went unseen.
+    expect(summary).toEqual({ discovered: 1, succeeded: 1, failed: 0 });
     expect([...called]).toEqual(['servicediscovery:DiscoverInstances']);
 
     const stack = new Stack(newApp(), 'ProberOnly');
@@ -209,7 +221,7 @@ describe('the prober role', () => {
 });
 
 describe('the service-linked roles custom resource role', () => {
-  it('grants exactly the IAM calls the handler makes, on exactly the listed roles, creation only for their services', async () => {
+  it('grants exactly the IAM calls the handler makes, on the account\'s service-linked roles, creation only for the listed services', async () => {
     const iam = mockClient(IAMClient);
     iam
       .on(GetRoleCommand)
@@ -218,7 +230,17 @@ describe('the service-linked roles custom resource role', () => {
       .resolves({});
     vi.stubEnv('PROPAGATION_WAIT_MS', '0');
     const cleanups: Cleanup[] = [];
-    const server = await httpServer((_req, res) => res.end(), cleanups);
+    const received: string[] = [];
+    const server = await httpServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        received.push(body);
+        res.end();
+      });
+    }, cleanups);
+    // Two roles, both missing: the handler reads and creates each.
+    const roles = SPOT_SERVICE_LINKED_ROLES;
     try {
       await slrHandler(
         {
@@ -229,7 +251,7 @@ describe('the service-linked roles custom resource role', () => {
           RequestId: 'r',
           LogicalResourceId: 'Slr',
           ResourceType: 'Custom::ServiceLinkedRoles',
-          ResourceProperties: { ServiceToken: 'x', Roles: [{ ServiceName: ECS_SERVICE_LINKED_ROLE.serviceName, RoleName: ECS_SERVICE_LINKED_ROLE.roleName }] },
+          ResourceProperties: { ServiceToken: 'x', Roles: roles.map((r) => ({ ServiceName: r.serviceName, RoleName: r.roleName })) },
         },
         { logStreamName: 's' } as never,
       );
@@ -237,24 +259,83 @@ describe('the service-linked roles custom resource role', () => {
       vi.unstubAllEnvs();
       await closeAll(cleanups);
     }
-    const called = iam.calls().map((call) => `iam:${(call.args[0] as { constructor: { name: string } }).constructor.name.replace(/Command$/, '')}`);
+    const calls = iam.calls().map((call) => ({
+      action: `iam:${(call.args[0] as { constructor: { name: string } }).constructor.name.replace(/Command$/, '')}`,
+      input: (call.args[0] as { input: { RoleName?: string; AWSServiceName?: string } }).input,
+    }));
     iam.restore();
-    expect(called).toEqual(['iam:GetRole', 'iam:CreateServiceLinkedRole']);
+    expect(received.map((body) => (JSON.parse(body) as { Status: string }).Status)).toEqual(['SUCCESS']);
+    expect(calls.map((c) => c.action)).toEqual(['iam:GetRole', 'iam:CreateServiceLinkedRole', 'iam:GetRole', 'iam:CreateServiceLinkedRole']);
+    expect(calls.filter((c) => c.action === 'iam:GetRole').map((c) => c.input)).toEqual(roles.map((r) => ({ RoleName: r.roleName })));
+    const created = calls.filter((c) => c.action === 'iam:CreateServiceLinkedRole').map((c) => c.input.AWSServiceName);
+    expect(created).toEqual(roles.map((r) => r.serviceName));
 
     const stack = new Stack(newApp(), 'SlrOnly');
-    new ServiceLinkedRoles(stack, 'Slr', { roles: [ECS_SERVICE_LINKED_ROLE] });
+    new ServiceLinkedRoles(stack, 'Slr', { roles });
     const statements = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy')).flatMap(
       (p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement,
     );
     const iamStatements = statements.filter((st) => ([] as string[]).concat(st.Action).some((a) => a.startsWith('iam:')));
-    expect(iamStatements.flatMap((st) => ([] as string[]).concat(st.Action)).sort()).toEqual([...called].sort());
-    const roleArn = {
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS']],
+    expect(iamStatements.flatMap((st) => ([] as string[]).concat(st.Action)).sort()).toEqual([...new Set(calls.map((c) => c.action))].sort());
+    // Service-linked roles live under the path /aws-service-role/<service>/: the grant covers those of this account only.
+    const serviceLinkedRoles = {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/aws-service-role/*']],
     };
-    for (const statement of iamStatements) expect(statement.Resource).toEqual(roleArn);
-    expect(iamStatements.find((st) => st.Action === 'iam:CreateServiceLinkedRole')?.Condition).toEqual({
-      StringEquals: { 'iam:AWSServiceName': ['ecs.amazonaws.com'] },
-    });
+    for (const statement of iamStatements) {
+      expect(statement.Effect).toBe('Allow');
+      expect(statement.Resource).toEqual(serviceLinkedRoles);
+    }
     expect(iamStatements.find((st) => st.Action === 'iam:GetRole')?.Condition).toBeUndefined();
+    // Creation is allowed for exactly the services the handler was asked to create roles for, and no other.
+    const creation = iamStatements.find((st) => st.Action === 'iam:CreateServiceLinkedRole');
+    expect(creation?.Condition).toEqual({ StringEquals: { 'iam:AWSServiceName': roles.map((r) => r.serviceName) } });
+    const services = new Set(statements.flatMap((s) => ([] as string[]).concat(s.Action)).map((a) => a.split(':')[0]));
+    expect([...services].sort()).toEqual(['iam', 'logs']);
+  });
+});
+
+describe('the fleet handover role', () => {
+  it('grants exactly the calls its handler makes in a replacement: the reads on *, registration on exactly the stack\'s target group', async () => {
+    const { response, calls, targets } = await runHandoverReplacement();
+    // The replacement went through: the new fleet serves, the old one has drained, so every step made its calls.
+    expect(response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: HANDOVER_TARGET_GROUP });
+    expect(targets).toEqual({ 'i-0bbbbbbbbbbbbbbb1': 'healthy', 'i-0bbbbbbbbbbbbbbb2': 'healthy' });
+    const called = new Map<string, Set<string>>();
+    for (const call of calls) {
+      const input = call.input as { TargetGroupArn?: string };
+      called.set(`${call.service}:${call.command}`, (called.get(`${call.service}:${call.command}`) ?? new Set()).add(input.TargetGroupArn ?? '*'));
+    }
+    expect([...called.keys()].sort()).toEqual([
+      'ec2:DescribeSpotFleetInstances',
+      'ec2:DescribeSpotFleetRequests',
+      'elasticloadbalancing:DeregisterTargets',
+      'elasticloadbalancing:DescribeTargetHealth',
+      'elasticloadbalancing:RegisterTargets',
+    ]);
+    // The target group the handler changes is the one the custom resource names.
+    expect(called.get('elasticloadbalancing:RegisterTargets')).toEqual(new Set([HANDOVER_TARGET_GROUP]));
+    expect(called.get('elasticloadbalancing:DeregisterTargets')).toEqual(new Set([HANDOVER_TARGET_GROUP]));
+
+    const stack = new SpotFleetWebAppStack(newApp(), 'SpotFleetWebApp');
+    const template = Template.fromStack(stack);
+    const roleId = stack.getLogicalId(stack.fleetHandover.function.executionRole.node.defaultChild as never);
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify((p.Properties as { Roles: unknown }).Roles) === JSON.stringify([{ Ref: roleId }]))
+      .flatMap((p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement);
+    const granted = new Map([...grantsFor(statements, 'ec2'), ...grantsFor(statements, 'elasticloadbalancing')]);
+    expect([...granted.keys()].sort()).toEqual([...called.keys()].sort());
+    // IAM has no resource-level permissions for these reads: anything but * would deny them.
+    for (const read of ['ec2:DescribeSpotFleetInstances', 'ec2:DescribeSpotFleetRequests', 'elasticloadbalancing:DescribeTargetHealth']) {
+      expect(granted.get(read), read).toEqual(['*']);
+    }
+    // Registration is granted on what the handler receives as TargetGroupArn: the stack's own target group.
+    const handovers = Object.values(template.findResources('Custom::SpotFleetHandover'));
+    expect(handovers).toHaveLength(1);
+    const handedOver = (handovers[0]?.Properties as Record<string, unknown>)[HandoverProperty.targetGroupArn];
+    expect(handedOver).toEqual({ Ref: stack.getLogicalId(stack.loadBalancer.targetGroup.node.defaultChild as never) });
+    expect(granted.get('elasticloadbalancing:RegisterTargets')).toEqual([handedOver]);
+    expect(granted.get('elasticloadbalancing:DeregisterTargets')).toEqual([handedOver]);
+    const services = new Set(statements.flatMap((s) => ([] as string[]).concat(s.Action)).map((a) => a.split(':')[0]));
+    expect([...services].sort()).toEqual(['ec2', 'elasticloadbalancing', 'logs']);
   });
 });

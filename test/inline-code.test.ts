@@ -1,8 +1,11 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { inflateInlineCode } from '../lib/bundling';
+import { InlineNodeFunction } from '../lib/constructs/inline-node-function';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
 import { newApp } from './support/app';
 
@@ -12,25 +15,54 @@ import { newApp } from './support/app';
  */
 describe('the inline Lambda code in the templates', () => {
   const { spotFleetWebApp, fargateService } = addSpotwiseStacks(newApp());
-  const functions = [spotFleetWebApp, fargateService].flatMap((stack) =>
-    Object.entries(Template.fromStack(stack).findResources('AWS::Lambda::Function')).map(([id, fn]) => ({
+  const constructs = (stack: Stack) =>
+    new Map(
+      stack.node
+        .findAll()
+        .filter((c): c is InlineNodeFunction => c instanceof InlineNodeFunction)
+        .map((fn) => [stack.getLogicalId(fn.node.defaultChild as never), fn]),
+    );
+  const functions = [spotFleetWebApp, fargateService].flatMap((stack) => {
+    const byId = constructs(stack);
+    return Object.entries(Template.fromStack(stack).findResources('AWS::Lambda::Function')).map(([id, fn]) => ({
       name: `${stack.stackName}/${id}`,
+      construct: byId.get(id),
       props: fn.Properties as { Handler: string; Code: { ZipFile: string } },
-    })),
-  );
-
-  it('covers the drainer, the notifier, the prober and both stacks\' service-linked role resources', () => {
-    expect(functions).toHaveLength(5);
+    }));
   });
 
-  it.each(functions.map((fn) => [fn.name, fn] as const))('%s loads as index.js and exports its handler', (_name, fn) => {
+  it('covers the drainer, the notifier, the fleet handover, the prober and both stacks\' service-linked role resources', () => {
+    expect(functions.map((fn) => fn.construct?.node.path).sort()).toEqual([
+      'FargateService/Prober/Handler',
+      'FargateService/Service/ServiceLinkedRole/Handler',
+      'SpotFleetWebApp/Drainer/Handler',
+      'SpotFleetWebApp/Drainer/Notifier/Handler',
+      'SpotFleetWebApp/FleetHandover/Handler',
+      'SpotFleetWebApp/SpotFleet/ServiceLinkedRoles/Handler',
+    ]);
+  });
+
+  it.each(functions.map((fn) => [fn.name, fn] as const))('%s carries its bundle, compressed, and gives it back whole', (_name, fn) => {
+    const { construct, props } = fn;
+    if (construct === undefined) throw new Error(`${fn.name} is not an InlineNodeFunction`);
+    expect(props.Code.ZipFile).toBe(construct.inlineCode);
+    expect(inflateInlineCode(props.Code.ZipFile)).toBe(construct.bundle);
+  });
+
+  it.each(functions.map((fn) => [fn.name, fn] as const))('%s loads as index.js and exports the handler of its bundle', (_name, fn) => {
     // Inside the project, so that the external @aws-sdk and Powertools imports resolve from node_modules.
     const dir = join(__dirname, '..', '.test-build', 'inline', fn.name.replace(/\W/g, '-'));
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'index.js'), fn.props.Code.ZipFile);
+    // The bundle on its own, beside it: what the loader runs must export what the bundle does.
+    writeFileSync(join(dir, 'bundle.js'), inflateInlineCode(fn.props.Code.ZipFile));
     expect(fn.props.Handler).toBe('index.handler');
-    const loaded = createRequire(join(dir, 'index.js'))('./index.js') as { handler?: unknown };
+    const load = createRequire(join(dir, 'index.js'));
+    const loaded = load('./index.js') as Record<string, unknown>;
+    const bundle = load('./bundle.js') as Record<string, unknown>;
     expect(typeof loaded.handler).toBe('function');
+    expect(Object.keys(loaded).sort()).toEqual(Object.keys(bundle).sort());
+    expect((loaded.handler as () => unknown).toString()).toBe((bundle.handler as () => unknown).toString());
   });
 });

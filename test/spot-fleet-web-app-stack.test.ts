@@ -34,17 +34,24 @@ describe('network', () => {
 });
 
 describe('load balancer', () => {
-  it('is an internet-facing ALB with an HTTP :80 listener forwarding to an instance target group', () => {
+  it('is an internet-facing ALB whose :80 listener forwards to an instance target group, or redirects to :443 given a CertificateArn', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       Scheme: 'internet-facing',
       Type: 'application',
     });
     const tg = logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
-    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
-      Port: 80,
-      Protocol: 'HTTP',
-      DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: tg } }],
-    });
+    const json = templateJson(template);
+    expect(json.Parameters?.CertificateArn).toMatchObject({ Type: 'String', Default: '' });
+    const listeners = resourcesOfType(template, 'AWS::ElasticLoadBalancingV2::Listener');
+    const http = listeners.find(([, l]) => l.Port === 80)?.[1];
+    const https = template.findResources('AWS::ElasticLoadBalancingV2::Listener', { Properties: { Port: 443 } });
+    expect(Object.values(https)).toHaveLength(1);
+    const [httpsResource] = Object.values(https) as [{ Condition: string; Properties: Record<string, unknown> }];
+    expect(httpsResource.Properties).toMatchObject({ Protocol: 'HTTPS', Certificates: [{ CertificateArn: { Ref: 'CertificateArn' } }] });
+    expect(json.Conditions?.[httpsResource.Condition]).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'CertificateArn' }, ''] }] });
+    const [, redirect, forward] = (http?.DefaultActions as { 'Fn::If': [string, unknown, unknown] })['Fn::If'];
+    expect(forward).toEqual([{ Type: 'forward', TargetGroupArn: { Ref: tg } }]);
+    expect(JSON.stringify(redirect)).toContain('"Protocol":"HTTPS"');
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       TargetType: 'instance',
       Port: 80,
@@ -74,31 +81,83 @@ describe('spot fleet', () => {
     return props.SpotFleetRequestConfigData;
   }
 
-  it('maintains the TargetCapacity parameter\'s instances, 2 by default, diversified, replacing unhealthy ones', () => {
+  it('starts at the MinCapacity parameter\'s instances, 2 by default, diversified, replacing unhealthy ones and rebalancing', () => {
     template.resourceCountIs('AWS::EC2::SpotFleet', 1);
-    expect(templateJson(template).Parameters?.TargetCapacity).toEqual({
-      Type: 'Number',
-      Default: 2,
-      MinValue: 1,
-      MaxValue: 1000,
-      Description: 'Instances the Spot Fleet keeps running.',
-    });
+    const parameters = templateJson(template).Parameters ?? {};
+    expect(parameters.TargetCapacity).toBeUndefined();
+    expect(parameters.MinCapacity).toEqual({ Type: 'Number', Default: 2, MinValue: 1, MaxValue: 1000, Description: 'Fewest instances; scale-in stops here.' });
+    expect(parameters.MaxCapacity).toEqual({ Type: 'Number', Default: 10, MinValue: 1, MaxValue: 1000, Description: 'Most instances; at least MinCapacity.' });
     expect(fleetConfig(template)).toMatchObject({
       Type: 'maintain',
-      TargetCapacity: { Ref: 'TargetCapacity' },
+      TargetCapacity: { Ref: 'MinCapacity' },
       AllocationStrategy: 'diversified',
       ReplaceUnhealthyInstances: true,
+      ExcessCapacityTerminationPolicy: 'default',
+      // 20 s to react + the drainer's last retry at 73 s + 90 s of draining + 30 s of margin.
+      SpotMaintenanceStrategies: { CapacityRebalance: { ReplacementStrategy: 'launch-before-terminate', TerminationDelay: 213 } },
     });
   });
 
-  it('takes the allocation strategy, capacity and instance types as props', () => {
+  it('scales between the MinCapacity and MaxCapacity parameters on requests per target, labelled with this load balancer and target group', () => {
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      ServiceNamespace: 'ec2',
+      ScalableDimension: 'ec2:spot-fleet-request:TargetCapacity',
+      ResourceId: { 'Fn::Join': ['', ['spot-fleet-request/', { Ref: logicalId(template, 'AWS::EC2::SpotFleet') }]] },
+      MinCapacity: { Ref: 'MinCapacity' },
+      MaxCapacity: { Ref: 'MaxCapacity' },
+    });
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        TargetValue: 1000,
+        PredefinedMetricSpecification: {
+          PredefinedMetricType: 'ALBRequestCountPerTarget',
+          ResourceLabel: {
+            'Fn::Join': [
+              '',
+              [
+                { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'), 'LoadBalancerFullName'] },
+                '/',
+                { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup'), 'TargetGroupFullName'] },
+              ],
+            ],
+          },
+        },
+      }),
+    });
+  });
+
+  it('launches the image the pinned-image resource chose, never an SSM parameter resolved anew on each deploy', () => {
+    const [[imageId]] = resourcesOfType(template, 'Custom::PinnedImage') as [[string, unknown]];
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ ImageId: { 'Fn::GetAtt': [imageId, 'ImageId'] } }),
+    });
+    template.hasResourceProperties('Custom::PinnedImage', { Newest: { Ref: 'LatestImageParameter' }, Requested: { Ref: 'ImageId' } });
+    expect(templateJson(template).Parameters?.ImageId).toMatchObject({ Type: 'String', Default: '' });
+  });
+
+  it('hands the target group over to a replacement fleet before the old one is deleted', () => {
+    template.hasResourceProperties('Custom::SpotFleetHandover', {
+      SpotFleetRequestId: { Ref: logicalId(template, 'AWS::EC2::SpotFleet') },
+      TargetGroupArn: { Ref: logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup') },
+    });
+  });
+
+  it('takes the allocation strategy, capacity bounds, rebalancing and instance types as props', () => {
     const t = synth({
       allocationStrategy: SpotAllocationStrategy.CAPACITY_OPTIMIZED,
-      targetCapacity: 4,
+      minCapacity: 4,
+      maxCapacity: 40,
+      requestsPerTarget: 300,
+      capacityRebalance: false,
       instanceTypes: [new InstanceType('m7i.large'), new InstanceType('c7i.large'), new InstanceType('r7i.large')],
     });
-    expect(fleetConfig(t)).toMatchObject({ AllocationStrategy: 'capacityOptimized', TargetCapacity: { Ref: 'TargetCapacity' } });
-    expect(templateJson(t).Parameters?.TargetCapacity).toMatchObject({ Default: 4 });
+    expect(fleetConfig(t)).toMatchObject({ AllocationStrategy: 'capacityOptimized', TargetCapacity: { Ref: 'MinCapacity' } });
+    expect(fleetConfig(t).SpotMaintenanceStrategies).toBeUndefined();
+    expect(templateJson(t).Parameters).toMatchObject({ MinCapacity: { Default: 4 }, MaxCapacity: { Default: 40 } });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 300 }),
+    });
     const [config] = fleetConfig(t).LaunchTemplateConfigs as [{ Overrides: { InstanceType: string }[] }];
     expect(config.Overrides).toHaveLength(6);
   });
@@ -106,8 +165,10 @@ describe('spot fleet', () => {
   it('registers its instances in the target group, once the group serves the listener', () => {
     const tg = logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
     expect(fleetConfig(template).LoadBalancersConfig).toEqual({ TargetGroupsConfig: { TargetGroups: [{ Arn: { Ref: tg } }] } });
+    const http = Object.keys(template.findResources('AWS::ElasticLoadBalancingV2::Listener', { Properties: { Port: 80 } }));
+    expect(http).toHaveLength(1);
     template.hasResource('AWS::EC2::SpotFleet', {
-      DependsOn: Match.arrayWith([logicalId(template, 'AWS::ElasticLoadBalancingV2::Listener')]),
+      DependsOn: Match.arrayWith([http[0]]),
     });
   });
 
@@ -144,37 +205,55 @@ describe('spot fleet', () => {
     ]);
   });
 
-  it('fails when the TargetCapacity default is outside the parameter\'s 1 to 1000', () => {
-    expect(() => synth({ targetCapacity: 0 })).toThrow(/^SpotFleetWebApp: targetCapacity must be a whole number from 1 to 1000; got 0/);
-    expect(() => synth({ targetCapacity: 1001 })).toThrow(/targetCapacity must be a whole number from 1 to 1000; got 1001/);
-    expect(() => synth({ targetCapacity: -2 })).toThrow(/targetCapacity/);
+  it('fails when the minimum is above the maximum, or either is outside 1 to 1000, naming the stack whose parameter defaults they are', () => {
+    expect(() => synth({ minCapacity: 5, maxCapacity: 4 })).toThrow(/^SpotFleetWebApp: minCapacity \(5\) is above maxCapacity \(4\); raise maxCapacity or lower minCapacity\.$/);
+    expect(() => synth({ minCapacity: 0 })).toThrow(/^SpotFleetWebApp: minCapacity must be a whole number from 1 to 1000; got 0/);
+    expect(() => synth({ maxCapacity: 1001 })).toThrow(/^SpotFleetWebApp: maxCapacity must be a whole number from 1 to 1000; got 1001/);
   });
 
-  it('fails when the TargetCapacity default is not a whole number', () => {
-    expect(() => synth({ targetCapacity: 1.5 })).toThrow(/targetCapacity must be a whole number/);
-    expect(() => synth({ targetCapacity: 1.5 })).toThrow(/^SpotFleetWebApp: targetCapacity must be a whole number from 1 to 1000; got 1\.5\.$/);
+  it('fails when the scaling target is 0 requests per instance', () => {
+    expect(() => synth({ requestsPerTarget: 0 })).toThrow(/^SpotFleetWebApp\/SpotFleet: requestsPerTarget must be a whole number of at least 1; got 0/);
+  });
+
+  it('fails when the termination delay is shorter than the drain', () => {
+    expect(() => synth({ terminationDelay: Duration.seconds(180) })).toThrow(
+      /^SpotFleetWebApp\/SpotFleet: terminationDelay \(180 s\) is shorter than the drain \(183 s: .*give at least 183 s\.$/,
+    );
+    expect(() => synth({ terminationDelay: Duration.seconds(183) })).not.toThrow();
   });
 });
 
 describe('interruption routing', () => {
-  it('queues Spot interruption warnings for the drainer, and sends nothing per event to people', () => {
+  it('queues Spot interruption warnings and rebalance recommendations for the drainer, and sends nothing per instance to people', () => {
     const rules = resourcesOfType(template, 'AWS::Events::Rule');
     const warnings = rules.filter(([, rule]) => JSON.stringify(rule.EventPattern ?? {}).includes('EC2 Spot Instance Interruption Warning'));
     expect(warnings).toHaveLength(1);
+    expect((warnings[0]?.[1].EventPattern as { 'detail-type': string[] })['detail-type']).toEqual([
+      'EC2 Spot Instance Interruption Warning',
+      'EC2 Instance Rebalance Recommendation',
+    ]);
     const targets = (warnings[0]?.[1].Targets ?? []) as { Arn: unknown }[];
     expect(targets).toHaveLength(1);
     const queues = Object.keys(template.findResources('AWS::SQS::Queue'));
     expect(queues).toContain((targets[0]?.Arn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
     const topic = logicalId(template, 'AWS::SNS::Topic');
-    for (const [, rule] of rules) expect(JSON.stringify(rule.Targets)).not.toContain(`"Ref":"${topic}"`);
+    const toPeople = rules.filter(([, rule]) => JSON.stringify(rule.Targets).includes(`"Ref":"${topic}"`));
+    // Only the fleet's own trouble events go to people straight from EventBridge.
+    expect(toPeople.map(([, rule]) => (rule.EventPattern as { source: string[] }).source)).toEqual([['aws.ec2spotfleet']]);
   });
 });
 
 describe('notification topic', () => {
-  it('admits no service principal: only the notifier, through its role, publishes', () => {
+  it('admits only the fleet-trouble rule and this stack\'s alarms as services; the notifier publishes through its role', () => {
     const topic = logicalId(template, 'AWS::SNS::Topic');
     const [[, policy]] = resourcesOfType(template, 'AWS::SNS::TopicPolicy') as [[string, { PolicyDocument: { Statement: Record<string, unknown>[] } }]];
-    expect(policy.PolicyDocument.Statement.filter((s) => s.Effect === 'Allow')).toEqual([]);
+    const allowed = policy.PolicyDocument.Statement.filter((s) => s.Effect === 'Allow');
+    expect(allowed.map((s) => s.Principal)).toEqual([{ Service: 'events.amazonaws.com' }, { Service: 'cloudwatch.amazonaws.com' }]);
+    const [[troubleRule]] = resourcesOfType(template, 'AWS::Events::Rule').filter(([, rule]) =>
+      JSON.stringify(rule.EventPattern ?? {}).includes('aws.ec2spotfleet'),
+    ) as [[string, unknown]];
+    expect(allowed[0]?.Condition).toEqual({ ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [troubleRule, 'Arn'] } } });
+    expect(allowed[1]?.Condition).toMatchObject({ StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } });
     const publishers = resourcesOfType(template, 'AWS::IAM::Policy').filter(([, p]) =>
       (p.PolicyDocument as { Statement: { Action: unknown }[] }).Statement.some((st) => ([] as unknown[]).concat(st.Action).includes('sns:Publish')),
     );
@@ -182,20 +261,24 @@ describe('notification topic', () => {
     expect(JSON.stringify(publishers[0]?.[1].PolicyDocument)).toContain(`{"Action":"sns:Publish","Effect":"Allow","Resource":{"Ref":"${topic}"}}`);
   });
 
-  it('is encrypted with a rotating customer-managed key that no service principal may use', () => {
+  it('is encrypted with a rotating customer-managed key that only EventBridge and this stack\'s alarms may use as services', () => {
     const key = logicalId(template, 'AWS::KMS::Key');
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [key, 'Arn'] } });
     expect(JSON.stringify(templateJson(template).Resources)).not.toContain('alias/aws/sns');
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
-    const [[, keyProps]] = resourcesOfType(template, 'AWS::KMS::Key') as [[string, { KeyPolicy: { Statement: { Principal: unknown }[] } }]];
-    expect(JSON.stringify(keyProps.KeyPolicy.Statement.map((st) => st.Principal))).not.toContain('Service');
+    const [[, keyProps]] = resourcesOfType(template, 'AWS::KMS::Key') as [[string, { KeyPolicy: { Statement: { Principal: { Service?: string }; Condition?: unknown }[] } }]];
+    const services = keyProps.KeyPolicy.Statement.filter((st) => st.Principal.Service !== undefined);
+    expect(services.map((st) => st.Principal.Service)).toEqual(['events.amazonaws.com', 'cloudwatch.amazonaws.com']);
+    expect(JSON.stringify(services[1]?.Condition)).toContain('"aws:SourceAccount"');
+    expect(JSON.stringify(services[1]?.Condition)).toContain(':alarm:');
   });
 
   it('subscribes an email address from a parameter, and only when one is given', () => {
     const json = templateJson(template);
     expect(json.Parameters?.NotificationEmail).toMatchObject({ Type: 'String', Default: '' });
-    const [conditionId, condition] = Object.entries(json.Conditions ?? {})[0] as [string, unknown];
-    expect(condition).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'NotificationEmail' }, ''] }] });
+    const [conditionId] = Object.entries(json.Conditions ?? {}).find(
+      ([, condition]) => JSON.stringify(condition) === JSON.stringify({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'NotificationEmail' }, ''] }] }),
+    ) as [string, unknown];
     template.hasResource('AWS::SNS::Subscription', {
       Condition: conditionId,
       Properties: { Protocol: 'email', Endpoint: { Ref: 'NotificationEmail' }, TopicArn: { Ref: logicalId(template, 'AWS::SNS::Topic') } },
@@ -210,16 +293,6 @@ describe('notification topic', () => {
     expect(pattern.test('ops@')).toBe(false);
   });
 });
-
-function drainerFunctionId(t: Template): string {
-  const ids = Object.keys(
-    t.findResources('AWS::Lambda::Function', {
-      Properties: { Environment: { Variables: Match.objectLike({ TARGET_GROUP_ARNS: Match.anyValue() }) } },
-    }),
-  );
-  expect(ids).toHaveLength(1);
-  return ids[0] as string;
-}
 
 describe('drainer function', () => {
   it('is told its target groups through the environment', () => {
@@ -251,7 +324,7 @@ describe('rehearsal', () => {
 });
 
 describe('least privilege', () => {
-  it('open no SSH anywhere, and the stack admits nothing from addresses but HTTP :80 to the ALB', () => {
+  it('open no SSH anywhere, and the stack admits nothing from addresses but HTTP :80 and, with a certificate, HTTPS :443 to the ALB', () => {
     const albSg = Object.keys(
       template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('ALB') } }),
     )[0];
@@ -261,13 +334,18 @@ describe('least privilege', () => {
     expect(rules.filter(coversSsh)).toEqual([]);
     expect(rules.filter((rule) => !('SourceSecurityGroupId' in rule.source))).toEqual([
       { group: albSg, protocol: 'tcp', fromPort: 80, toPort: 80, source: { CidrIp: '0.0.0.0/0' } },
+      { group: albSg, protocol: 'tcp', fromPort: 443, toPort: 443, source: { CidrIp: '0.0.0.0/0' } },
     ]);
+    const [https] = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress', { Properties: { FromPort: 443 } })) as [{ Condition?: string }];
+    expect(https.Condition).toBeDefined();
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({ KeyName: Match.absent() }),
     });
   });
 
-  it('grants no mutating action on *', () => {
+  it('grants no mutating action on * but what the SSM Agent needs for Session Manager', () => {
+    // Session Manager's documented minimum: the agent registers its own instance and opens its channels.
+    const agent = ['ssm:UpdateInstanceInformation', 'ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'];
     const readOnly = /^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$/;
     for (const [id, policy] of resourcesOfType(template, 'AWS::IAM::Policy')) {
       const statements = (policy.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement;
@@ -275,7 +353,8 @@ describe('least privilege', () => {
         const resources = ([] as unknown[]).concat(statement.Resource);
         if (!resources.includes('*')) continue;
         for (const action of ([] as string[]).concat(statement.Action)) {
-          expect(action, `${id} grants ${action} on *`).toMatch(readOnly);
+          if (agent.includes(action)) expect(id, `${action} on * outside the instance role`).toMatch(/^SpotFleetInstanceRole/);
+          else expect(action, `${id} grants ${action} on *`).toMatch(readOnly);
         }
       }
     }
@@ -299,15 +378,22 @@ describe('deployment', () => {
     expect(Buffer.byteLength(JSON.stringify(template.toJSON()))).toBeLessThanOrEqual(51_200);
   });
 
-  it('outputs the site URL, target group ARN, fleet request id, topic ARN and function name', () => {
+  it('outputs the site URL, target group ARN, fleet request id and topic ARN', () => {
     const outputs = templateJson(template).Outputs ?? {};
-    expect(Object.keys(outputs).sort()).toEqual(['DrainerFunctionName', 'RehearsalTemplateId', 'SiteUrl', 'SpotFleetRequestId', 'TargetGroupArn', 'TopicArn']);
+    expect(Object.keys(outputs).sort()).toEqual(['RehearsalTemplateId', 'SiteUrl', 'SpotFleetRequestId', 'TargetGroupArn', 'TopicArn']);
+    const [certificateCondition] = Object.values(template.findResources('AWS::ElasticLoadBalancingV2::Listener', { Properties: { Port: 443 } })).map(
+      (l) => (l as { Condition: string }).Condition,
+    );
     template.hasOutput('SiteUrl', {
-      Value: { 'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'), 'DNSName'] }, '/']] },
+      Value: {
+        'Fn::Join': [
+          '',
+          [{ 'Fn::If': [certificateCondition, 'https', 'http'] }, '://', { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'), 'DNSName'] }, '/'],
+        ],
+      },
     });
     template.hasOutput('SpotFleetRequestId', { Value: { Ref: logicalId(template, 'AWS::EC2::SpotFleet') } });
     template.hasOutput('TopicArn', { Value: { Ref: logicalId(template, 'AWS::SNS::Topic') } });
     template.hasOutput('TargetGroupArn', { Value: { Ref: logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup') } });
-    template.hasOutput('DrainerFunctionName', { Value: { Ref: drainerFunctionId(template) } });
   });
 });

@@ -1,4 +1,4 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Token } from 'aws-cdk-lib';
 import type { IInterfaceVpcEndpoint, ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { InterfaceVpcEndpoint, InterfaceVpcEndpointAwsService, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -6,9 +6,12 @@ import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
-import { PROBER_DEFAULTS, PROBER_SERVICE_NAME, ProberEnv } from '../functions/cloud-map-prober/contract';
+import type { Ipv4Block } from '../functions/cloud-map-prober/contract';
+import type { ProberMetric } from '../functions/cloud-map-prober/contract';
+import { parseIpv4Cidr, PROBER_DEFAULTS, PROBER_SERVICE_NAME, ProberDimension, ProberEnv } from '../functions/cloud-map-prober/contract';
 import { requireWholeNumber, SettingError } from '../validation';
 import { InlineNodeFunction } from './inline-node-function';
 
@@ -30,6 +33,14 @@ export interface CloudMapProberProps {
   readonly vpc: IVpc;
   /** Security group of the instances; the prober is allowed in on `port`. */
   readonly targetSecurityGroup: ISecurityGroup;
+  /**
+   * The IPv4 CIDR blocks the instances' addresses are in, such as `['10.0.0.0/16', '100.64.0.0/16']` for a
+   * VPC with a secondary block. An instance registered with any other address (loopback, link-local, public)
+   * is never sent a request, so whoever can register in Cloud Map cannot aim the prober elsewhere. Blocks
+   * must have their host bits zero and may not overlap 127.0.0.0/8 or 169.254.0.0/16.
+   * @default - the VPC's primary CIDR block
+   */
+  readonly allowedCidrs?: string[];
   /**
    * Port the instances serve HTTP on, for the security group rules; 1 to 65535. The probe itself uses each
    * instance's registered `AWS_INSTANCE_PORT`.
@@ -85,8 +96,9 @@ export interface CloudMapProberProps {
 
 /**
  * Probes every instance of a Cloud Map service on a schedule: a Lambda in the VPC discovers the instances
- * through a private `data-servicediscovery` endpoint, GETs each `ip:port` concurrently with its own
- * timeout, and reports one log line per probe and the EMF metrics of `ProberMetric`.
+ * through a private `data-servicediscovery` endpoint, GETs each `ip:port` inside `allowedCidrs` and in a zone
+ * of its Region concurrently with its own timeout (rejecting the rest unprobed), and reports one log line per
+ * instance and the EMF metrics of `ProberMetric`.
  */
 export class CloudMapProber extends Construct {
   public readonly function: InlineNodeFunction;
@@ -96,6 +108,10 @@ export class CloudMapProber extends Construct {
   /** The security group of the prober's own endpoint; undefined when an endpoint was passed in. */
   public readonly endpointSecurityGroup?: SecurityGroup;
   public readonly rule: Rule;
+  /** CloudWatch namespace of the probe metrics. */
+  public readonly metricsNamespace: string;
+  /** The Cloud Map service probed, which names the metrics' `ServiceName` dimension. */
+  private readonly serviceName: string;
 
   constructor(scope: Construct, id: string, props: CloudMapProberProps) {
     super(scope, id);
@@ -103,6 +119,8 @@ export class CloudMapProber extends Construct {
     const probePath = props.probePath ?? PROBER_DEFAULTS.probePath;
     const port = props.port ?? 80;
     const timeout = validate(this, probeTimeout, props.timeout, probePath, port);
+    const allowedCidrs = props.allowedCidrs ?? [props.vpc.vpcCidrBlock];
+    validateCidrs(this, allowedCidrs);
     const subnets = props.vpcSubnets ?? { subnetType: SubnetType.PUBLIC };
 
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
@@ -142,11 +160,13 @@ export class CloudMapProber extends Construct {
     this.securityGroup.connections.allowTo(this.endpoint, Port.tcp(443), 'HTTPS from the prober to Cloud Map');
 
     const service = props.service;
+    this.metricsNamespace = props.metricsNamespace ?? 'Spotwise';
+    this.serviceName = service.serviceName;
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', PROBER_SERVICE_NAME, 'handler'),
       description: 'Discovers the Cloud Map instances and probes each one over HTTP',
       serviceName: PROBER_SERVICE_NAME,
-      metricsNamespace: props.metricsNamespace ?? 'Spotwise',
+      metricsNamespace: this.metricsNamespace,
       timeout,
       logRetention: props.logRetention,
       vpc: props.vpc,
@@ -159,6 +179,7 @@ export class CloudMapProber extends Construct {
         [ProberEnv.probeTimeoutMs]: String(probeTimeout.toMilliseconds()),
         [ProberEnv.probePath]: probePath,
         [ProberEnv.discoveryTimeoutMs]: String(DISCOVERY_TIMEOUT.toMilliseconds()),
+        [ProberEnv.allowedCidrs]: Fn.join(',', allowedCidrs),
       },
     });
     // The next scheduled run is a fresher probe than a retry of this one could be.
@@ -177,6 +198,52 @@ export class CloudMapProber extends Construct {
       schedule: props.schedule ?? Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaTarget(this.function, { retryAttempts: 0 })],
     });
+  }
+
+  /**
+   * One of the prober's metrics, with the dimensions it publishes them under: the Cloud Map service and the
+   * stack, and with `availabilityZone` the per-zone series (`ProbeSuccess`, `ProbeFailure`, `ProbeLatency`).
+   */
+  public metric(metricName: ProberMetric, statistic = 'Sum', availabilityZone?: string): Metric {
+    return new Metric({
+      namespace: this.metricsNamespace,
+      metricName,
+      dimensionsMap: {
+        service: PROBER_SERVICE_NAME,
+        Stack: Aws.STACK_NAME,
+        [ProberDimension.ServiceName]: this.serviceName,
+        ...(availabilityZone !== undefined && { [ProberDimension.AvailabilityZone]: availabilityZone }),
+      },
+      period: Duration.minutes(1),
+      statistic,
+    });
+  }
+}
+
+/** No task in a VPC has these addresses (AWS refuses them as VPC CIDR blocks), and the prober's own host does. */
+const FORBIDDEN_BLOCKS: readonly Ipv4Block[] = [
+  { cidr: '127.0.0.0/8', first: 127 * 2 ** 24, size: 2 ** 24 },
+  { cidr: '169.254.0.0/16', first: (169 * 256 + 254) * 2 ** 16, size: 2 ** 16 },
+];
+
+/** Literal blocks only: a token, such as the VPC's own `vpcCidrBlock`, is checked by the function when it starts. */
+function validateCidrs(scope: Construct, cidrs: readonly string[]): void {
+  if (cidrs.length === 0) {
+    throw new SettingError(scope, "allowedCidrs is empty, so no instance could be probed. Give the VPC's CIDR blocks, or leave it out for the primary one.");
+  }
+  for (const cidr of cidrs) {
+    if (Token.isUnresolved(cidr)) continue;
+    const block = parseIpv4Cidr(cidr);
+    if (block === undefined) {
+      throw new SettingError(scope, `allowedCidrs has '${cidr}', which is not an IPv4 CIDR block with its host bits zero. Give blocks such as '10.0.0.0/16'.`);
+    }
+    const forbidden = FORBIDDEN_BLOCKS.find((other) => block.first < other.first + other.size && other.first < block.first + block.size);
+    if (forbidden !== undefined) {
+      throw new SettingError(
+        scope,
+        `allowedCidrs has '${cidr}', which overlaps ${forbidden.cidr}: no task has such an address, and the prober must not reach its own host. Give the VPC's CIDR blocks.`,
+      );
+    }
   }
 }
 

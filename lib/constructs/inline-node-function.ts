@@ -1,20 +1,27 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, CfnParameter, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { Architecture, Code, Function as LambdaFunction, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import { bundleInlineHandler } from '../bundling';
+import { bundleInlineHandler, compressForInline } from '../bundling';
 import { requireWholeNumber } from '../validation';
 
 /**
- * The Powertools for AWS Lambda (TypeScript) public layer that the handlers run against: layer 50 is the
- * one published for 2.35.0. Keep it in step with the `@aws-lambda-powertools/*` devDependencies, which the
- * tests and benchmarks load, so that what is tested is what runs.
+ * The Powertools for AWS Lambda (TypeScript) release the handlers run against. Keep it in step with the
+ * `@aws-lambda-powertools/*` devDependencies, which the tests and benchmarks load, so that what is tested is
+ * what runs.
  */
-export const POWERTOOLS_LAYER_VERSION = 50;
-const POWERTOOLS_LAYER_ACCOUNT = '094274105915';
+export const POWERTOOLS_VERSION = '2.35.0';
+/**
+ * The public SSM parameter in which Powertools publishes, in each Region it serves, the ARN of its layer for
+ * one release. The layer's account and version differ by partition and Region (GovCloud and China use other
+ * accounts; some Regions stop at older versions), so a hard-coded ARN fails to create the functions there.
+ */
+export const POWERTOOLS_LAYER_PARAMETER = `/aws/service/powertools/typescript/generic/all/${POWERTOOLS_VERSION}`;
+/** The stack's CloudFormation parameter holding the name of the SSM parameter that gives the layer's ARN. */
+export const POWERTOOLS_LAYER_PARAMETER_ID = 'PowertoolsLayerParameter';
 
 export interface InlineNodeFunctionProps {
   /** Absolute path of the handler module, with or without its `.ts`/`.js` extension; it must export `handler`. */
@@ -80,14 +87,16 @@ export interface InlineNodeFunctionProps {
  * A Lambda function whose TypeScript handler is bundled with esbuild at synth time and placed inline in
  * the template, so the stack deploys with plain `aws cloudformation deploy` and no asset bucket.
  * It holds the project's function defaults: Node.js 24 on x86_64, a log group with retention, a role that
- * may write to that log group only, and the pinned Powertools layer. It is a `Function`: grant, wire and
+ * may write to that log group only, and the Powertools layer of the pinned release. It is a `Function`: grant, wire and
  * add policies to it as to any other.
  */
 export class InlineNodeFunction extends LambdaFunction {
   /** The execution role, created here rather than by `Function` so that it carries no managed policy. */
   public readonly executionRole: Role;
-  /** The bundled handler, as placed in the template. */
+  /** What the template carries and Lambda runs as `index.js`: the bundle, compressed, behind a loader. */
   public readonly inlineCode: string;
+  /** The bundled handler, before compression. */
+  public readonly bundle: string;
 
   constructor(scope: Construct, id: string, props: InlineNodeFunctionProps) {
     const memorySize = props.memorySizeMiB ?? 256;
@@ -102,10 +111,10 @@ export class InlineNodeFunction extends LambdaFunction {
     // Our own role instead of AWSLambdaBasicExecutionRole, whose logs actions apply to every log group.
     const role = new Role(scope, `${id}Role`, {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of ${scope.node.path}/${id}`,
     });
     logGroup.grantWrite(role);
-    const code = bundleInlineHandler(props.entry);
+    const bundle = bundleInlineHandler(props.entry);
+    const code = compressForInline(bundle);
 
     super(scope, id, {
       runtime: Runtime.NODEJS_24_X,
@@ -121,6 +130,8 @@ export class InlineNodeFunction extends LambdaFunction {
         ...(usePowertools && {
           POWERTOOLS_SERVICE_NAME: props.serviceName,
           POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+          // The stack name as a dimension keeps two copies of a stack in one account and Region apart.
+          METRICS_STACK: Aws.STACK_NAME,
         }),
         ...props.environment,
       },
@@ -131,6 +142,7 @@ export class InlineNodeFunction extends LambdaFunction {
     });
     this.executionRole = role;
     this.inlineCode = code;
+    this.bundle = bundle;
     if (usePowertools) this.addLayers(powertoolsLayer(this));
     if (props.vpc !== undefined) {
       role.addToPrincipalPolicy(
@@ -157,17 +169,21 @@ export class InlineNodeFunction extends LambdaFunction {
   }
 }
 
+/**
+ * One layer per stack, read when the stack is deployed from the parameter Powertools publishes for
+ * {@link POWERTOOLS_VERSION}. Where Powertools publishes none (China, and Regions newer than the release),
+ * CloudFormation stops before creating anything and names the missing parameter; publish the layer there
+ * yourself, store its ARN in an SSM parameter of your own and pass that parameter's name instead.
+ */
 function powertoolsLayer(scope: Construct): ILayerVersion {
   const stack = Stack.of(scope);
   const id = 'PowertoolsLayer';
   const existing = stack.node.tryFindChild(id) as ILayerVersion | undefined;
-  return (
-    existing ??
-    LayerVersion.fromLayerVersionArn(
-      stack,
-      id,
-      `arn:${stack.partition}:lambda:${stack.region}:${POWERTOOLS_LAYER_ACCOUNT}:layer:AWSLambdaPowertoolsTypeScriptV2:${POWERTOOLS_LAYER_VERSION}`,
-    )
-  );
+  if (existing !== undefined) return existing;
+  const parameter = new CfnParameter(stack, POWERTOOLS_LAYER_PARAMETER_ID, {
+    type: 'AWS::SSM::Parameter::Value<String>',
+    default: POWERTOOLS_LAYER_PARAMETER,
+    description: `SSM parameter of the Powertools (TypeScript) ${POWERTOOLS_VERSION} layer ARN`,
+  });
+  return LayerVersion.fromLayerVersionArn(stack, id, parameter.valueAsString);
 }
-

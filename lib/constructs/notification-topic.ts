@@ -1,5 +1,7 @@
 import type { Duration } from 'aws-cdk-lib';
-import { CfnCondition, Fn, Names, Token } from 'aws-cdk-lib';
+import { Aws, CfnCondition, CfnParameter, Fn, Names, Token } from 'aws-cdk-lib';
+import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -50,6 +52,7 @@ export class NotificationTopic extends Construct {
   public readonly key: Key;
   public readonly subscription?: Subscription;
   private eventBridgeMayEncrypt = false;
+  private alarmsMayPublish = false;
 
   constructor(scope: Construct, id: string, props: NotificationTopicProps = {}) {
     super(scope, id);
@@ -77,6 +80,45 @@ export class NotificationTopic extends Construct {
         (this.subscription.node.defaultChild as CfnSubscription).cfnOptions.condition = hasEmail;
       }
     }
+  }
+
+  /**
+   * `<stack name>-<purpose>`: the name to give an alarm for {@link notifyOnAlarm}. The topic and key admit
+   * CloudWatch only for alarms of this account named so, which keeps out a second copy of the stack's
+   * alarms and anyone else's; and the name says in each message which stack it is about.
+   */
+  public static alarmName(purpose: string): string {
+    return `${Aws.STACK_NAME}-${purpose}`;
+  }
+
+  /**
+   * Tells people when `alarm` goes off and when it comes back: one message each way, which CloudWatch words
+   * for email. The alarm must be named with {@link NotificationTopic.alarmName}.
+   */
+  public notifyOnAlarm(alarm: Alarm): void {
+    const action = new SnsAction(this.topic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+    if (this.alarmsMayPublish) return;
+    this.alarmsMayPublish = true;
+    // Both the topic and the key check the alarm's account and ARN: CloudWatch passes both keys to SNS and,
+    // through SNS, to KMS (unlike EventBridge, see notifyOn).
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+      ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${Aws.STACK_NAME}-*` },
+    };
+    const cloudWatch = new ServicePrincipal('cloudwatch.amazonaws.com');
+    this.key.addToResourcePolicy(
+      new PolicyStatement({
+        principals: [cloudWatch],
+        actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: fromOurAlarms,
+      }),
+    );
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({ principals: [cloudWatch], actions: ['sns:Publish'], resources: [this.topic.topicArn], conditions: fromOurAlarms }),
+    );
   }
 
   /** Sends `message` to the topic for each event `rule` matches, and lets only that rule publish. */
@@ -132,4 +174,15 @@ export class NotificationTopic extends Construct {
       }),
     );
   }
+}
+
+/** The `NotificationEmail` parameter: empty for no subscription, or one address, told about `what`. */
+export function notificationEmailParameter(scope: Construct, what: string): CfnParameter {
+  return new CfnParameter(scope, 'NotificationEmail', {
+    type: 'String',
+    default: '',
+    description: `Optional: an email address to tell about ${what}. Leave empty for none.`,
+    allowedPattern: '^$|^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$',
+    constraintDescription: 'must be empty or an email address',
+  });
 }

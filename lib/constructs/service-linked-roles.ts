@@ -1,4 +1,4 @@
-import { CustomResource, Duration, Stack } from 'aws-cdk-lib';
+import { CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { SettingError } from '../validation';
 export interface ServiceLinkedRoleSpec {
   /** Service principal, such as `ecs.amazonaws.com`. */
   readonly serviceName: string;
-  /** Name IAM gives the role, such as `AWSServiceRoleForECS`; it scopes the grant to that one role. */
+  /** Name IAM gives the role, such as `AWSServiceRoleForECS`; the handler reads it (GetRole) to skip creating a role that already exists. */
   readonly roleName: string;
 }
 
@@ -20,8 +20,23 @@ export const SPOT_SERVICE_LINKED_ROLES: readonly ServiceLinkedRoleSpec[] = [
   { serviceName: 'spotfleet.amazonaws.com', roleName: 'AWSServiceRoleForEC2SpotFleet' },
 ];
 
+/** The role Application Auto Scaling uses to change a Spot Fleet request's target capacity. */
+export const SPOT_FLEET_SCALING_SERVICE_LINKED_ROLE: ServiceLinkedRoleSpec = {
+  serviceName: 'ec2.application-autoscaling.amazonaws.com',
+  roleName: 'AWSServiceRoleForApplicationAutoScaling_EC2SpotFleetRequest',
+};
+
 /** The role ECS uses for task networking and load balancer registration; Fargate Spot needs no other. */
 export const ECS_SERVICE_LINKED_ROLE: ServiceLinkedRoleSpec = { serviceName: 'ecs.amazonaws.com', roleName: 'AWSServiceRoleForECS' };
+
+/**
+ * The role Application Auto Scaling uses to change an ECS service's desired count; CDK's `autoScaleTaskCount`
+ * points the scalable target at it.
+ */
+export const ECS_AUTO_SCALING_SERVICE_LINKED_ROLE: ServiceLinkedRoleSpec = {
+  serviceName: 'ecs.application-autoscaling.amazonaws.com',
+  roleName: 'AWSServiceRoleForApplicationAutoScaling_ECSService',
+};
 
 export interface ServiceLinkedRolesProps {
   /** The roles to ensure. */
@@ -45,19 +60,26 @@ export class ServiceLinkedRoles extends Construct {
     const stack = Stack.of(this);
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'service-linked-roles', 'handler'),
-      description: `Creates the service-linked roles for ${props.roles.map((r) => r.serviceName).join(', ')} if they are missing`,
+      description: 'Creates missing service-linked roles',
       serviceName: 'service-linked-roles',
       metricsNamespace: 'Spotwise',
       timeout: Duration.minutes(2),
       usePowertools: false,
     });
-    const roleArns = props.roles.map((r) => `arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/${r.serviceName}/${r.roleName}`);
-    // GetRole first, so that a role already there needs no create permission at all.
-    this.function.addToRolePolicy(new PolicyStatement({ actions: ['iam:GetRole'], resources: roleArns }));
+    // GetRole first, so that a role already there needs no create permission at all. Reading is scoped to
+    // service-linked roles, not to each one: the list would cost template bytes and protect nothing.
+    this.function.addToRolePolicy(
+      new PolicyStatement({ actions: ['iam:GetRole'], resources: [`arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/*`] }),
+    );
+    Validations.of(this.function.executionRole).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/*]',
+      reason: 'Read-only GetRole on the account\'s service-linked roles, to skip creating one that exists; creating is limited to the listed roles.',
+    });
     this.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['iam:CreateServiceLinkedRole'],
-        resources: roleArns,
+        // The condition names the services; their roles' ARNs again would only cost template bytes.
+        resources: [`arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/*`],
         conditions: { StringEquals: { 'iam:AWSServiceName': props.roles.map((r) => r.serviceName) } },
       }),
     );

@@ -1,7 +1,8 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ISecurityGroup, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
-import type { CapacityProviderStrategy, ContainerImage } from 'aws-cdk-lib/aws-ecs';
+import type { CapacityProviderStrategy, ContainerImage, ScalableTaskCount } from 'aws-cdk-lib/aws-ecs';
 import {
   CfnClusterCapacityProviderAssociations,
   Cluster,
@@ -13,14 +14,14 @@ import {
   OperatingSystemFamily,
   Protocol,
 } from 'aws-cdk-lib/aws-ecs';
-import type { IApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type { ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IPrivateDnsNamespace, IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
 import { DnsRecordType } from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
 import { SPOT_INTERRUPTION_NOTICE, validateSpotShutdown } from '../spot-timing';
-import { requireWholeNumber } from '../validation';
-import { ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles } from './service-linked-roles';
+import { requireWholeNumber, SettingError } from '../validation';
+import { ECS_AUTO_SCALING_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles } from './service-linked-roles';
 
 /** FARGATE and FARGATE_SPOT, weighted 1:1: half the tasks keep running whatever Spot does. */
 export const HALF_SPOT_STRATEGY: readonly CapacityProviderStrategy[] = [
@@ -31,10 +32,16 @@ export const HALF_SPOT_STRATEGY: readonly CapacityProviderStrategy[] = [
 /** ECS refuses a Fargate `stopTimeout` above this. */
 const MAX_FARGATE_STOP_TIMEOUT = Duration.seconds(120);
 
+/** ELB's default quota of targets per target group, which every task joins. */
+const MAX_TASKS = 1000;
+
 export interface SpotFargateServiceProps {
   readonly vpc: IVpc;
-  /** Target group (type IP) the tasks register in. */
-  readonly targetGroup: IApplicationTargetGroup;
+  /**
+   * Target group (type IP) the tasks register in. It must already forward from a listener: scaling on requests
+   * per target names its load balancer, which an imported target group cannot tell.
+   */
+  readonly targetGroup: ApplicationTargetGroup;
   /** Security group of the load balancer; it may reach the tasks on the container port. */
   readonly loadBalancerSecurityGroup: ISecurityGroup;
   /** Cloud Map namespace to register the tasks in, with SRV records. */
@@ -51,10 +58,41 @@ export interface SpotFargateServiceProps {
    */
   readonly containerPort?: number;
   /**
-   * Tasks to keep running, spread over FARGATE and FARGATE_SPOT.
+   * Fewest tasks Application Auto Scaling keeps, spread over FARGATE and FARGATE_SPOT. ECS starts a new service
+   * with one task; registering the scalable target then raises it to this.
    * @default 2
    */
-  readonly desiredCount?: number;
+  readonly minCapacity?: number;
+  /**
+   * Most tasks Application Auto Scaling runs; at most 1000, ELB's default quota of targets per target group.
+   * @default 10
+   */
+  readonly maxCapacity?: number;
+  /**
+   * Average CPU utilization of the service, in percent of the tasks' CPU, that scaling keeps it near.
+   * @default 50
+   */
+  readonly targetCpuUtilization?: number;
+  /**
+   * Requests per task per minute (the ALB's `RequestCountPerTarget`, a one-minute sum) that scaling keeps the
+   * service near. 1000 a minute is about 17 a second per task: far below what nginx serves on a quarter vCPU,
+   * so traffic adds tasks before latency suffers, while the CPU policy catches heavier requests. Measure your
+   * own requests and raise it.
+   * @default 1000
+   */
+  readonly requestsPerTarget?: number;
+  /**
+   * Time after a scale-out before the next one counts its tasks as settled, in whole seconds. Short, so a load
+   * spike or lost Spot capacity is met quickly; a Fargate task starts and passes its checks in about a minute.
+   * @default Duration.seconds(60)
+   */
+  readonly scaleOutCooldown?: Duration;
+  /**
+   * Time after a scale-in before the next one, in whole seconds. Long, so a dip in traffic does not strip
+   * capacity that a Spot interruption or the next peak then has to wait for.
+   * @default Duration.seconds(300)
+   */
+  readonly scaleInCooldown?: Duration;
   /**
    * Time between SIGTERM and SIGKILL, in whole seconds. ECS allows 2 to 120 s; on a Fargate Spot interruption it
    * also has to fit, after the target group's draining, inside the two-minute warning (see `validateSpotShutdown`).
@@ -92,6 +130,8 @@ export interface SpotFargateServiceProps {
 /**
  * An nginx-style HTTP service on ECS Fargate, half on Fargate Spot, behind an ALB target group and
  * registered in Cloud Map with SRV records, with Container Insights and a 5xx count from its access log.
+ * Application Auto Scaling sets its task count, tracking CPU and requests per task; the template sets no
+ * DesiredCount, so a deploy never resets the count it chose.
  */
 export class SpotFargateService extends Construct {
   public readonly cluster: Cluster;
@@ -105,13 +145,23 @@ export class SpotFargateService extends Construct {
   /** Counts access-log lines with a 5xx status. */
   public readonly serverErrorsFilter: MetricFilter;
   public readonly containerPort: number;
-  /** Makes sure the account's ECS service-linked role exists before the cluster. */
+  /**
+   * Makes sure the account's service-linked roles for ECS and for ECS Application Auto Scaling exist before
+   * the cluster and the scalable target.
+   */
   public readonly serviceLinkedRole: ServiceLinkedRoles;
+  /** The service's scalable task count, with CPU and request-count target tracking; add policies to it. */
+  public readonly scaling: ScalableTaskCount;
 
   constructor(scope: Construct, id: string, props: SpotFargateServiceProps) {
     super(scope, id);
     const stopTimeout = props.stopTimeout ?? Duration.seconds(30);
-    const desiredCount = props.desiredCount ?? 2;
+    const minCapacity = props.minCapacity ?? 2;
+    const maxCapacity = props.maxCapacity ?? 10;
+    const targetCpuUtilization = props.targetCpuUtilization ?? 50;
+    const requestsPerTarget = props.requestsPerTarget ?? 1000;
+    const scaleOutCooldown = props.scaleOutCooldown ?? Duration.seconds(60);
+    const scaleInCooldown = props.scaleInCooldown ?? Duration.seconds(300);
     this.containerPort = props.containerPort ?? 80;
     requireWholeNumber(
       this,
@@ -122,14 +172,18 @@ export class SpotFargateService extends Construct {
       `Give it in whole seconds, at most ${MAX_FARGATE_STOP_TIMEOUT.toSeconds()} as ECS allows on Fargate; Fargate Spot stops a task ` +
         `${SPOT_INTERRUPTION_NOTICE.toSeconds()} s after its warning, whatever the timeout says.`,
     );
-    requireWholeNumber(this, 'desiredCount', desiredCount, 1);
+    validateScaling(this, { minCapacity, maxCapacity, targetCpuUtilization, requestsPerTarget, scaleOutCooldown, scaleInCooldown });
+    requireListener(this, props.targetGroup);
     requireWholeNumber(this, 'containerPort', this.containerPort, 1, 65535);
     if (props.deregistrationDelay !== undefined) validateSpotShutdown(this, props.deregistrationDelay, stopTimeout);
 
     this.cluster = new Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ContainerInsights.ENHANCED });
     // In an account that has never used ECS, the cluster would create the role itself and the capacity
     // providers or service could try to use it before IAM has it everywhere.
-    this.serviceLinkedRole = new ServiceLinkedRoles(this, 'ServiceLinkedRole', { roles: [ECS_SERVICE_LINKED_ROLE] });
+    // Application Auto Scaling's role races the same way against the scalable target.
+    this.serviceLinkedRole = new ServiceLinkedRoles(this, 'ServiceLinkedRole', {
+      roles: [ECS_SERVICE_LINKED_ROLE, ECS_AUTO_SCALING_SERVICE_LINKED_ROLE],
+    });
     this.cluster.node.addDependency(this.serviceLinkedRole.resource);
     // Declared here rather than through enableFargateCapacityProviders(), whose association CDK adds late and
     // no service depends on: CloudFormation would then delete it alongside a draining service and fail with
@@ -178,7 +232,8 @@ export class SpotFargateService extends Construct {
     this.service = new FargateService(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
-      desiredCount,
+      // No desiredCount: without DesiredCount in the template, a deploy leaves the running count to Application
+      // Auto Scaling. aws-ecs passes it through unchanged, whatever removeDefaultDesiredCount (an ecs-patterns flag) says.
       // Repeating the cluster default drops LaunchType, which would otherwise override it (aws-cdk#24961).
       capacityProviderStrategies: [...HALF_SPOT_STRATEGY],
       assignPublicIp: true,
@@ -203,14 +258,75 @@ export class SpotFargateService extends Construct {
     if (cloudMapService === undefined) throw new Error(`${this.node.path}: ECS did not create the Cloud Map service it was given options for.`);
     this.cloudMapService = cloudMapService;
 
+    this.scaling = this.service.autoScaleTaskCount({ minCapacity, maxCapacity });
+    this.scaling.node.addDependency(this.serviceLinkedRole.resource);
+    const cooldowns = { scaleOutCooldown, scaleInCooldown };
+    this.scaling.scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: targetCpuUtilization, ...cooldowns });
+    this.scaling.scaleOnRequestCount('Requests', { targetGroup: props.targetGroup, requestsPerTarget, ...cooldowns });
+
     this.serverErrorsFilter = new MetricFilter(this, 'ServerErrors', {
       logGroup: this.logGroup,
       // nginx's default `combined` access log: ip - user [time] "request" status bytes "referer" "agent"
       filterPattern: FilterPattern.literal('[ip, identity, user, timestamp, request, status_code=5*, bytes, ...]'),
-      metricNamespace: 'Spotwise',
+      // A namespace per stack: a metric filter cannot add a constant dimension, and two copies of the stack in
+      // one account must not add up their errors.
+      metricNamespace: `Spotwise/${Aws.STACK_NAME}`,
       metricName: 'NginxServerErrors',
       metricValue: '1',
       defaultValue: 0,
     });
+  }
+
+  /** One of Container Insights' per-service task counts, which the cluster publishes every minute. */
+  public metricTasks(metricName: ServiceTaskMetricName): Metric {
+    return new Metric({
+      namespace: 'ECS/ContainerInsights',
+      metricName,
+      dimensionsMap: { ClusterName: this.cluster.clusterName, ServiceName: this.service.serviceName },
+      period: Duration.minutes(1),
+      statistic: 'Average',
+    });
+  }
+
+  /** nginx's 5xx responses, counted from its access log. */
+  public metricServerErrors(): Metric {
+    return this.serverErrorsFilter.metric({ period: Duration.minutes(1), statistic: 'Sum' });
+  }
+}
+
+/** Container Insights' per-service task counts. */
+export type ServiceTaskMetricName = 'RunningTaskCount' | 'DesiredTaskCount' | 'PendingTaskCount';
+
+interface ScalingSettings {
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
+  readonly targetCpuUtilization: number;
+  readonly requestsPerTarget: number;
+  readonly scaleOutCooldown: Duration;
+  readonly scaleInCooldown: Duration;
+}
+
+function validateScaling(scope: Construct, s: ScalingSettings): void {
+  requireWholeNumber(scope, 'minCapacity', s.minCapacity, 1, MAX_TASKS, 'Keep at least one task, or the load balancer has nothing to send requests to.');
+  requireWholeNumber(scope, 'maxCapacity', s.maxCapacity, 1, MAX_TASKS, `A target group holds at most ${MAX_TASKS} targets by default.`);
+  if (!Token.isUnresolved(s.minCapacity) && !Token.isUnresolved(s.maxCapacity) && s.minCapacity > s.maxCapacity) {
+    throw new SettingError(scope, `minCapacity (${s.minCapacity}) is above maxCapacity (${s.maxCapacity}); raise maxCapacity or lower minCapacity.`);
+  }
+  requireWholeNumber(scope, 'targetCpuUtilization', s.targetCpuUtilization, 1, 100, 'Give a percentage of the tasks\' CPU.');
+  requireWholeNumber(scope, 'requestsPerTarget', s.requestsPerTarget, 1, undefined, 'Give the requests a task should take per minute.');
+  for (const [name, cooldown] of [['scaleOutCooldown', s.scaleOutCooldown], ['scaleInCooldown', s.scaleInCooldown]] as const) {
+    requireWholeNumber(scope, name, cooldown.toSeconds({ integral: false }), 0, undefined, 'Give it in whole seconds.');
+  }
+}
+
+/** Scaling on requests per target names the target group's load balancer, which CDK learns from its first listener. */
+function requireListener(scope: Construct, targetGroup: ApplicationTargetGroup): void {
+  try {
+    void targetGroup.firstLoadBalancerFullName;
+  } catch {
+    throw new SettingError(
+      scope,
+      `targetGroup ${targetGroup.node.path} is not on any listener, so requests per target cannot be measured; add it to a listener before creating the service.`,
+    );
   }
 }

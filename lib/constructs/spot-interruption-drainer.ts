@@ -10,13 +10,17 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
-import { DrainerEnv, SPOT_INTERRUPTION_WARNING } from '../functions/spot-interruption-drainer/contract';
+import { DrainerEnv, REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING } from '../functions/spot-interruption-drainer/contract';
+import { NotificationTopic } from './notification-topic';
 import { SpotInterruptionNotifier } from './spot-interruption-notifier';
 import { InlineNodeFunction } from './inline-node-function';
 import { requireWholeNumber, SettingError } from '../validation';
 import { INTERRUPTION_REACTION_BUDGET, MAX_SPOT_DEREGISTRATION_DELAY, SPOT_INTERRUPTION_NOTICE } from '../spot-timing';
 
-export { SPOT_INTERRUPTION_WARNING as SPOT_INTERRUPTION_DETAIL_TYPE } from '../functions/spot-interruption-drainer/contract';
+export {
+  REBALANCE_RECOMMENDATION as REBALANCE_RECOMMENDATION_DETAIL_TYPE,
+  SPOT_INTERRUPTION_WARNING as SPOT_INTERRUPTION_DETAIL_TYPE,
+} from '../functions/spot-interruption-drainer/contract';
 
 /**
  * Between SQS handing a batch to Lambda and the function starting, plus clock skew: added to the
@@ -51,6 +55,15 @@ export interface SpotInterruptionDrainerProps {
    */
   readonly maxReceiveCount?: number;
   /**
+   * Whether an EC2 instance rebalance recommendation also drains the instance, as the interruption warning
+   * does. Under Spot Fleet capacity rebalancing (`launch-before-terminate`) the fleet terminates the
+   * recommended instance itself, TerminationDelay after launching its replacement, and AWS does not say
+   * whether an interruption warning precedes that. When false, the rule does not match recommendations and
+   * the function acknowledges any that reach it without draining.
+   * @default true
+   */
+  readonly drainOnRebalanceRecommendation?: boolean;
+  /**
    * Topic to tell people on, in a few aggregated messages, which of our instances were drained.
    * @default - nobody is told; the function's logs and metrics still say
    */
@@ -73,27 +86,35 @@ export interface SpotInterruptionDrainerProps {
 }
 
 /**
- * Drains Spot Instances out of their target groups when EC2 sends the interruption warning. An EventBridge
- * rule puts every warning on an encrypted queue; Lambda reads it in batches, so that one invocation drains a
- * whole correlated reclaim with one DescribeTargetHealth and one DeregisterTargets per target group, and the
- * account's other Spot activity costs one describe per batch rather than per event. Messages that fail are
+ * Drains Spot Instances out of their target groups when EC2 sends the interruption warning or, unless turned
+ * off, a rebalance recommendation. An EventBridge rule puts every such event on an encrypted queue; Lambda
+ * reads it in batches, so that one invocation drains a whole correlated reclaim with one DescribeTargetHealth
+ * and one DeregisterTargets per target group, and the account's other Spot activity costs one describe per
+ * batch rather than per event. Messages that fail are
  * retried inside the notice and then dead-lettered, with an alarm.
  */
 export class SpotInterruptionDrainer extends Construct {
   public readonly function: InlineNodeFunction;
   public readonly rule: Rule;
-  /** The warnings, waiting for the function. */
+  /** The warnings and recommendations, waiting for the function. */
   public readonly queue: Queue;
-  /** Warnings that could not be drained, or delivered, after their retries; and reports that could not be told. */
+  /** Events that could not be drained, or delivered, after their retries; and reports that could not be told. */
   public readonly deadLetterQueue: Queue;
   /** In alarm while any message waits in the dead-letter queue. Add actions to be told. */
   public readonly deadLetterAlarm: Alarm;
+  /**
+   * How long after a message reaches the queue its last delivery may start: the batching window plus a
+   * visibility timeout per retry. An instance may still be draining this long, plus the deregistration
+   * delay, after its signal.
+   */
+  public readonly lastRetryStart: Duration;
   /** Present when `notificationTopic` is given. */
   public readonly notifier?: SpotInterruptionNotifier;
 
   constructor(scope: Construct, id: string, props: SpotInterruptionDrainerProps) {
     super(scope, id);
     const settings = validate(this, props);
+    this.lastRetryStart = settings.lastRetryStart;
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -125,9 +146,10 @@ export class SpotInterruptionDrainer extends Construct {
     }
 
     const arns = props.targetGroups.map((tg) => tg.targetGroupArn);
+    const onRebalance = props.drainOnRebalanceRecommendation ?? true;
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'spot-interruption-drainer', 'handler'),
-      description: 'Deregisters Spot Instances from their target groups on the interruption warning, in batches',
+      description: 'Drains Spot Instances on interruption and rebalance signals',
       serviceName: 'spot-interruption-drainer',
       metricsNamespace: props.metricsNamespace ?? 'Spotwise',
       timeout: settings.timeout,
@@ -137,6 +159,7 @@ export class SpotInterruptionDrainer extends Construct {
       logRetention: props.logRetention,
       environment: {
         [DrainerEnv.targetGroupArns]: arns.join(','),
+        [DrainerEnv.drainOnRebalance]: String(onRebalance),
         ...(this.notifier && { [DrainerEnv.notificationQueueUrl]: this.notifier.queue.queueUrl }),
       },
     });
@@ -165,8 +188,8 @@ export class SpotInterruptionDrainer extends Construct {
     );
 
     this.rule = new Rule(this, 'Rule', {
-      description: 'Spot interruption warnings: drain the instance from its target groups',
-      eventPattern: { source: ['aws.ec2'], detailType: [SPOT_INTERRUPTION_WARNING] },
+      description: 'Spot signals to drain on',
+      eventPattern: { source: ['aws.ec2'], detailType: onRebalance ? [SPOT_INTERRUPTION_WARNING, REBALANCE_RECOMMENDATION] : [SPOT_INTERRUPTION_WARNING] },
     });
     // The SqsQueue target lets only this rule send to the queue (a policy statement on aws:SourceArn).
     // EventBridge's own retries cover failing to deliver, within the notice.
@@ -179,9 +202,9 @@ export class SpotInterruptionDrainer extends Construct {
     );
 
     this.deadLetterAlarm = new Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription:
-        'Spot interruption warnings that could not be delivered or drained, or drain reports that could not be told; ' +
-        'read the messages in the dead-letter queue.',
+      // Named for NotificationTopic.notifyOnAlarm, whose policies admit only alarms named after the stack.
+      alarmName: NotificationTopic.alarmName('DeadLetters'),
+      alarmDescription: 'Spot events or drain reports were dead-lettered: read the DLQ and the drainer log.',
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
       threshold: 1,
       evaluationPeriods: 1,
@@ -197,6 +220,7 @@ interface Settings {
   readonly maxBatchingWindow: Duration;
   readonly maxReceiveCount: number;
   readonly visibilityTimeout: Duration;
+  readonly lastRetryStart: Duration;
 }
 
 /**
@@ -242,5 +266,6 @@ function validate(scope: Construct, props: SpotInterruptionDrainerProps): Settin
     }
   }
   const visibilityTimeout = timeout.plus(maxBatchingWindow).plus(VISIBILITY_MARGIN);
-  return { timeout, batchSize, maxBatchingWindow, maxReceiveCount, visibilityTimeout };
+  const lastRetryStart = Duration.seconds(windowS + (maxReceiveCount - 1) * visibilityTimeout.toSeconds());
+  return { timeout, batchSize, maxBatchingWindow, maxReceiveCount, visibilityTimeout, lastRetryStart };
 }

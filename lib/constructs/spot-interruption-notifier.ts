@@ -76,7 +76,7 @@ export class SpotInterruptionNotifier extends Construct {
 
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'spot-interruption-notifier', 'handler'),
-      description: 'Tells people, a few messages at a time, which Spot instances the drainer took out of service',
+      description: 'Tells people which Spot Instances the drainer took out',
       serviceName: 'spot-interruption-notifier',
       metricsNamespace: props.metricsNamespace ?? 'Spotwise',
       timeout: NOTIFIER_TIMEOUT,
@@ -98,7 +98,7 @@ export class SpotInterruptionNotifier extends Construct {
     });
 
     this.schedule = new Rule(this, 'Schedule', {
-      description: 'Tells people what the Spot interruption drainer did since the last run',
+      description: 'Runs the notifier',
       schedule: Schedule.rate(interval),
     });
     // A missed or failed run is made up by the next one: the reports wait on the queue. Neither EventBridge nor

@@ -62,9 +62,13 @@ export const FIS_EXPERIMENT_TEMPLATE_REGIONS: readonly string[] = [
  */
 export const SPOT_INTERRUPTION_UNSUPPORTED_REGIONS: readonly string[] = ['ap-northeast-3', 'me-central-1'];
 
-/** Where the stack creates the rehearsal. */
+/**
+ * Where the stack creates the rehearsal: the commercial and GovCloud Regions among those above. The isolated
+ * partitions (`us-iso*`, `eu-isoe`, `eusc`) are left out because the stacks do not claim them: Powertools
+ * publishes no layer there.
+ */
 export const SPOT_INTERRUPTION_REHEARSAL_REGIONS: readonly string[] = FIS_EXPERIMENT_TEMPLATE_REGIONS.filter(
-  (region) => !SPOT_INTERRUPTION_UNSUPPORTED_REGIONS.includes(region),
+  (region) => !SPOT_INTERRUPTION_UNSUPPORTED_REGIONS.includes(region) && !/^(us-iso|eu-isoe|eusc)/.test(region),
 );
 
 /** The FIS action that sends the real two-minute Spot interruption notice, then interrupts the instance. */
@@ -118,7 +122,6 @@ export class SpotInterruptionRehearsal extends Construct {
     Aspects.of(this).add(new ApplyCondition(this.condition), { priority: AspectPriority.MUTATING });
 
     this.role = new Role(this, 'Role', {
-      description: `Lets AWS FIS send Spot interruptions to the instances tagged ${tagKey} in stack ${Aws.STACK_NAME}`,
       // FIS's user guide recommends both keys against the confused deputy: only experiments of this
       // account, in this Region, may assume the role.
       // https://docs.aws.amazon.com/fis/latest/userguide/getting-started-iam-service-role.html

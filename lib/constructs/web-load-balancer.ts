@@ -1,12 +1,28 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { CfnParameter, CfnCondition, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IVpc } from 'aws-cdk-lib/aws-ec2';
-import { Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
-import type { ApplicationListener, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { ApplicationLoadBalancer, ApplicationProtocol, ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { CfnSecurityGroupIngress, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import type { ApplicationListener, CfnListener, IApplicationTargetGroup, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import {
+  ApplicationLoadBalancer,
+  ApplicationProtocol,
+  ApplicationTargetGroup,
+  ListenerAction,
+  ListenerCertificate,
+  SslPolicy,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { validateDeregistrationDelay } from '../spot-timing';
-import { requireWholeNumber } from '../validation';
+import { requireWholeNumber, SettingError } from '../validation';
+
+/**
+ * The shape of an ACM certificate ARN in any partition, as a regular expression that JavaScript and
+ * CloudFormation's `AllowedPattern` read alike: for a `CertificateArn` parameter, allow `^$|` before it.
+ */
+export const ACM_CERTIFICATE_ARN_PATTERN = '^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$';
+
+/** The TLS policy of the HTTPS listener: TLS 1.3 and 1.2 with forward-secret ciphers only. */
+const HTTPS_SSL_POLICY = SslPolicy.RECOMMENDED_TLS;
 
 export interface WebLoadBalancerProps {
   readonly vpc: IVpc;
@@ -33,18 +49,46 @@ export interface WebLoadBalancerProps {
    * @default - no access logs
    */
   readonly accessLogsBucket?: IBucket;
+  /**
+   * ACM certificate for HTTPS, in the load balancer's Region. With one, an HTTPS :443 listener forwards to the
+   * target group and HTTP :80 redirects to it (301). A literal ARN does this unconditionally. A token, such as
+   * a `CfnParameter` whose value may be empty, does it through the `hasCertificate` condition: with an empty
+   * value the load balancer serves HTTP :80 alone, as without this prop.
+   * @default - HTTP only
+   */
+  readonly certificateArn?: string;
 }
 
 /**
- * An internet-facing ALB with an HTTP :80 listener that forwards to one target group whose draining is
- * short enough for Spot: a target deregistered at the interruption warning drains before it is stopped.
+ * Forwards to a target group without registering the listener with it, so that the target group's
+ * `loadBalancerAttached`, which dependents put in their DependsOn, never names a conditional listener: a
+ * DependsOn on a resource whose condition is false fails the deploy ("Unresolved resource dependencies").
+ */
+class ForwardWithoutRegistering extends ListenerAction {
+  constructor(targetGroup: IApplicationTargetGroup) {
+    super({ type: 'forward', targetGroupArn: targetGroup.targetGroupArn });
+  }
+}
+
+/**
+ * An internet-facing ALB in front of one target group whose draining is short enough for Spot: a target
+ * deregistered at the interruption warning drains before it is stopped. HTTP :80 forwards to the target
+ * group; with a certificate, HTTPS :443 does and HTTP :80 redirects to it.
  */
 export class WebLoadBalancer extends Construct {
   public readonly loadBalancer: ApplicationLoadBalancer;
   public readonly securityGroup: SecurityGroup;
+  /** The HTTP :80 listener: it forwards to the target group, or redirects to HTTPS when there is a certificate. */
   public readonly listener: ApplicationListener;
+  /**
+   * The HTTPS :443 listener, when `certificateArn` is given. With a token ARN it exists only under
+   * `hasCertificate`, and so must anything you attach to it.
+   */
+  public readonly httpsListener?: ApplicationListener;
+  /** With a token `certificateArn`: true when its value is not empty. Put outputs about HTTPS under it. */
+  public readonly hasCertificate?: CfnCondition;
   public readonly targetGroup: ApplicationTargetGroup;
-  /** `http://<alb dns name>/` */
+  /** `https://<alb dns name>/` with a certificate, else `http://<alb dns name>/`; a `Fn::If` with a token ARN. */
   public readonly url: string;
   /** The target group's deregistration delay, checked against the Spot notice. */
   public readonly deregistrationDelay: Duration;
@@ -55,16 +99,19 @@ export class WebLoadBalancer extends Construct {
     validateDeregistrationDelay(this, this.deregistrationDelay);
     const targetPort = props.targetPort ?? 80;
     requireWholeNumber(this, 'targetPort', targetPort, 1, 65535);
+    const certificateArn = props.certificateArn;
+    if (certificateArn !== undefined && !Token.isUnresolved(certificateArn)) this.checkCertificateArn(certificateArn);
 
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
+      // Unchanged with HTTPS: a new GroupDescription replaces the security group.
       description: 'Internet-facing ALB: HTTP from anywhere',
       allowAllOutbound: false,
     });
     this.securityGroup.addIngressRule(Peer.anyIpv4(), Port.tcp(80), 'HTTP from the internet');
     Validations.of(this.securityGroup).acknowledge({
       id: 'AwsSolutions::AwsSolutions-EC23',
-      reason: 'This is the public entry point of a public web site: HTTP :80 from anywhere, and only that.',
+      reason: 'This is the public entry point of a public web site: HTTP :80 and, with a certificate, HTTPS :443 from anywhere; nothing else.',
     });
 
     this.loadBalancer = new ApplicationLoadBalancer(this, 'LoadBalancer', {
@@ -101,13 +148,98 @@ export class WebLoadBalancer extends Construct {
       },
     });
 
+    const dnsName = this.loadBalancer.loadBalancerDnsName;
+    if (certificateArn === undefined) {
+      this.listener = this.loadBalancer.addListener('Http', {
+        port: 80,
+        protocol: ApplicationProtocol.HTTP,
+        open: false,
+        defaultTargetGroups: [this.targetGroup],
+      });
+      this.url = `http://${dnsName}/`;
+      return;
+    }
+
+    const https = { port: 443, protocol: ApplicationProtocol.HTTPS, certificates: [ListenerCertificate.fromArn(certificateArn)], sslPolicy: HTTPS_SSL_POLICY, open: false };
+    if (!Token.isUnresolved(certificateArn)) {
+      this.httpsListener = this.loadBalancer.addListener('Https', { ...https, defaultTargetGroups: [this.targetGroup] });
+      this.securityGroup.addIngressRule(Peer.anyIpv4(), Port.tcp(443), 'HTTPS from the internet');
+      this.listener = this.loadBalancer.addListener('Http', {
+        port: 80,
+        protocol: ApplicationProtocol.HTTP,
+        open: false,
+        defaultAction: ListenerAction.redirect({ protocol: 'HTTPS', port: '443', permanent: true }),
+      });
+      this.url = `https://${dnsName}/`;
+      return;
+    }
+
+    const hasCertificate = new CfnCondition(this, 'HasCertificate', { expression: Fn.conditionNot(Fn.conditionEquals(certificateArn, '')) });
+    this.hasCertificate = hasCertificate;
+    this.httpsListener = this.loadBalancer.addListener('Https', { ...https, defaultAction: new ForwardWithoutRegistering(this.targetGroup) });
+    const httpsResource = this.httpsListener.node.defaultChild as CfnListener;
+    httpsResource.cfnOptions.condition = hasCertificate;
+    new CfnSecurityGroupIngress(this.securityGroup, 'HttpsIngress', {
+      groupId: this.securityGroup.securityGroupId,
+      ipProtocol: 'tcp',
+      fromPort: 443,
+      toPort: 443,
+      cidrIp: '0.0.0.0/0',
+      description: 'HTTPS from the internet',
+    }).cfnOptions.condition = hasCertificate;
+    // One :80 listener whose action follows the condition: two conditional ones would each claim port 80 while
+    // CloudFormation swaps them. It is the target group's only registered listener, so `loadBalancerAttached`
+    // is unconditional in both states.
     this.listener = this.loadBalancer.addListener('Http', {
       port: 80,
       protocol: ApplicationProtocol.HTTP,
       open: false,
       defaultTargetGroups: [this.targetGroup],
     });
-
-    this.url = `http://${this.loadBalancer.loadBalancerDnsName}/`;
+    const redirect = {
+      Type: 'redirect',
+      RedirectConfig: {
+        Protocol: 'HTTPS',
+        // '443', read through a list that also names the HTTPS listener: the Ref makes CloudFormation create that
+        // listener first, so whatever waits for `loadBalancerAttached` finds the target group on a listener.
+        Port: Fn.select(0, ['443', httpsResource.ref]),
+        StatusCode: 'HTTP_301',
+      },
+    };
+    const forward = { Type: 'forward', TargetGroupArn: this.targetGroup.targetGroupArn };
+    (this.listener.node.defaultChild as CfnListener).addPropertyOverride('DefaultActions', Fn.conditionIf(hasCertificate.logicalId, [redirect], [forward]));
+    this.url = `${Fn.conditionIf(hasCertificate.logicalId, 'https', 'http').toString()}://${dnsName}/`;
   }
+
+  private checkCertificateArn(arn: string): void {
+    if (arn === '') {
+      throw new SettingError(this, 'certificateArn is empty. Give an ACM certificate ARN for HTTPS, or leave certificateArn out for HTTP only.');
+    }
+    if (!new RegExp(ACM_CERTIFICATE_ARN_PATTERN).test(arn)) {
+      throw new SettingError(
+        this,
+        `certificateArn must be an ACM certificate ARN, arn:<partition>:acm:<region>:<account>:certificate/<id>; got '${arn}'. ` +
+          'Copy it from the ACM console or `aws acm list-certificates`.',
+      );
+    }
+    const region = Stack.of(this).region;
+    const certificateRegion = arn.split(':')[3];
+    if (!Token.isUnresolved(region) && certificateRegion !== region) {
+      throw new SettingError(this, `certificateArn is in ${certificateRegion}, but the load balancer is in ${region}. Request or import the certificate in ${region}.`);
+    }
+  }
+}
+
+/**
+ * The `CertificateArn` parameter both stacks take: empty for HTTP only, or an ACM certificate in the stack's
+ * Region for HTTPS on :443 with :80 redirecting to it. Pass its value as `certificateArn`.
+ */
+export function certificateArnParameter(scope: Construct): CfnParameter {
+  return new CfnParameter(scope, 'CertificateArn', {
+    type: 'String',
+    default: '',
+    description: 'Optional ACM certificate ARN for HTTPS on :443 (:80 then redirects). Empty: HTTP only.',
+    allowedPattern: `^$|${ACM_CERTIFICATE_ARN_PATTERN}`,
+    constraintDescription: 'must be empty or an ACM certificate ARN',
+  });
 }

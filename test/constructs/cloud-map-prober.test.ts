@@ -7,6 +7,7 @@ import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import { describe, expect, it } from 'vitest';
 import type { CloudMapProberProps } from '../../lib/constructs/cloud-map-prober';
 import { CloudMapProber } from '../../lib/constructs/cloud-map-prober';
+import { ProberDimension, ProberMetric } from '../../lib/functions/cloud-map-prober/contract';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 interface Built {
@@ -132,10 +133,36 @@ describe('function', () => {
           PROBE_TIMEOUT_MS: '1500',
           PROBE_PATH: '/health',
           DISCOVERY_TIMEOUT_MS: '10000',
+          ALLOWED_CIDRS: Match.anyValue(),
         },
       },
     });
     expect(namespace.namespaceName).toBe('shared.internal');
+  });
+
+  it('allows probes only into the VPC\'s primary CIDR block by default', () => {
+    const { stack, vpc, template } = build();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ ALLOWED_CIDRS: { 'Fn::GetAtt': [id(stack, vpc), 'CidrBlock'] } }) },
+    });
+  });
+
+  it('passes the allowedCidrs it is given, comma-separated, tokens included', () => {
+    build({ allowedCidrs: ['10.0.0.0/16', '100.64.0.0/16'] }).template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ ALLOWED_CIDRS: '10.0.0.0/16,100.64.0.0/16' }) },
+    });
+    const parts = host();
+    new CloudMapProber(parts.stack, 'Prober', {
+      service: parts.service,
+      vpc: parts.vpc,
+      targetSecurityGroup: parts.tasks,
+      allowedCidrs: [parts.vpc.vpcCidrBlock, '100.64.0.0/16'],
+    });
+    Template.fromStack(parts.stack).hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ ALLOWED_CIDRS: { 'Fn::Join': [',', [{ 'Fn::GetAtt': [id(parts.stack, parts.vpc), 'CidrBlock'] }, '100.64.0.0/16']] } }),
+      },
+    });
   });
 
   it('probes / with a 3 s timeout in a 30 s run by default', () => {
@@ -162,6 +189,55 @@ describe('function', () => {
         Resource: [{ 'Fn::GetAtt': [id(stack, namespace), 'Arn'] }, { 'Fn::GetAtt': [id(stack, service), 'Arn'] }],
       },
     ]);
+  });
+});
+
+describe('metric', () => {
+  /** The function's environment, where Powertools and the handler read what they publish under. */
+  function environment(template: Template): Record<string, unknown> {
+    const [[, fn]] = resourcesOfType(template, 'AWS::Lambda::Function').filter(([, p]) => JSON.stringify(p).includes('POWERTOOLS_SERVICE_NAME')) as [
+      [string, { Environment: { Variables: Record<string, unknown> } }],
+    ];
+    return fn.Environment.Variables;
+  }
+
+  it('names the namespace and the service, Stack and ServiceName dimensions the function publishes under, per minute summed by default', () => {
+    const { stack, service, prober, template } = build();
+    const env = environment(template);
+    const metric = prober.metric(ProberMetric.ProbeFailure);
+    expect(stack.resolve({ namespace: metric.namespace, dimensions: metric.dimensions })).toEqual({
+      namespace: env.POWERTOOLS_METRICS_NAMESPACE,
+      // Powertools' own `service`, the observability module's `Stack` (METRICS_STACK) and the handler's ServiceName (SERVICE_NAME).
+      dimensions: { service: env.POWERTOOLS_SERVICE_NAME, Stack: env.METRICS_STACK, ServiceName: env.SERVICE_NAME },
+    });
+    const serviceName = { 'Fn::GetAtt': [id(stack, service), 'Name'] };
+    expect(stack.resolve(metric.dimensions)).toEqual({ service: 'cloud-map-prober', Stack: { Ref: 'AWS::StackName' }, ServiceName: serviceName });
+    expect([metric.namespace, metric.metricName, metric.statistic, metric.period.toSeconds()]).toEqual(['Spotwise', 'ProbeFailure', 'Sum', 60]);
+  });
+
+  it('adds the AvailabilityZone dimension of the per-zone series when given one', () => {
+    const { stack, service, prober } = build();
+    const metric = prober.metric(ProberMetric.ProbeLatency, 'p90', 'us-east-1a');
+    expect(stack.resolve(metric.dimensions)).toEqual({
+      service: 'cloud-map-prober',
+      Stack: { Ref: 'AWS::StackName' },
+      ServiceName: { 'Fn::GetAtt': [id(stack, service), 'Name'] },
+      AvailabilityZone: 'us-east-1a',
+    });
+    expect(metric.statistic).toBe('p90');
+  });
+
+  it('uses the dimension names of the contract the handler publishes with', () => {
+    const { prober } = build();
+    expect(Object.keys(prober.metric(ProberMetric.ProbeSuccess, 'Sum', 'us-east-1a').dimensions ?? {}).sort()).toEqual(
+      ['service', 'Stack', ProberDimension.ServiceName, ProberDimension.AvailabilityZone].sort(),
+    );
+  });
+
+  it('follows a metricsNamespace it is given', () => {
+    const { prober, template } = build({ metricsNamespace: 'Probes' });
+    expect(prober.metric(ProberMetric.InstancesDiscovered, 'Minimum').namespace).toBe('Probes');
+    expect(environment(template).POWERTOOLS_METRICS_NAMESPACE).toBe('Probes');
   });
 });
 
@@ -212,6 +288,33 @@ describe('validation', () => {
 
   it('fails when the probe path does not start with a slash', () => {
     expect(attempt({ probePath: 'health' })).toThrow(/^Host\/Prober: probePath must start with '\/'; got 'health'\./);
+  });
+
+  it.each(['10.0.0.0/33', '10.0.0.1/16', '10.0.0.0', '010.0.0.0/16', '10.0.0.0/16,10.1.0.0/16', 'fd00::/8', ''])(
+    'fails when allowedCidrs has a malformed block: %j',
+    (cidr) => {
+      expect(attempt({ allowedCidrs: ['10.0.0.0/16', cidr] })).toThrow(
+        `Host/Prober: allowedCidrs has '${cidr}', which is not an IPv4 CIDR block with its host bits zero. Give blocks such as '10.0.0.0/16'.`,
+      );
+    },
+  );
+
+  it.each([
+    ['0.0.0.0/0', '127.0.0.0/8'],
+    ['127.0.0.1/32', '127.0.0.0/8'],
+    ['126.0.0.0/7', '127.0.0.0/8'],
+    ['169.254.169.254/32', '169.254.0.0/16'],
+    ['169.0.0.0/8', '169.254.0.0/16'],
+  ])('fails when allowedCidrs has %s, which covers loopback or link-local addresses', (cidr, forbidden) => {
+    expect(attempt({ allowedCidrs: [cidr] })).toThrow(`Host/Prober: allowedCidrs has '${cidr}', which overlaps ${forbidden}: no task has such an address`);
+  });
+
+  it('accepts blocks beside loopback and link-local', () => {
+    expect(attempt({ allowedCidrs: ['126.0.0.0/8', '128.0.0.0/8', '169.253.0.0/16', '169.255.0.0/16', '10.0.0.0/8'] })).not.toThrow();
+  });
+
+  it('fails when allowedCidrs is empty, which would reject every instance', () => {
+    expect(attempt({ allowedCidrs: [] })).toThrow(/^Host\/Prober: allowedCidrs is empty, so no instance could be probed\./);
   });
 
   it('fails when a reused endpoint comes without security groups, which would leave the prober no way in', () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CfnParameter, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -8,24 +9,29 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import type { InlineNodeFunctionProps } from '../../lib/constructs/inline-node-function';
-import { bundleInlineHandler } from '../../lib/bundling';
-import { InlineNodeFunction, POWERTOOLS_LAYER_VERSION } from '../../lib/constructs/inline-node-function';
+import { bundleInlineHandler, compressForInline, inflateInlineCode } from '../../lib/bundling';
+import {
+  InlineNodeFunction,
+  POWERTOOLS_LAYER_PARAMETER,
+  POWERTOOLS_LAYER_PARAMETER_ID,
+  POWERTOOLS_VERSION,
+} from '../../lib/constructs/inline-node-function';
+import { addSpotwiseStacks } from '../../lib/spotwise-app';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 /** A real handler of this project: it imports the ELB client from the runtime and Metrics from the Powertools layer. */
 const ENTRY = join(__dirname, '..', '..', 'lib', 'functions', 'spot-interruption-drainer', 'handler');
 
-const POWERTOOLS_LAYER_ARN = {
-  'Fn::Join': [
-    '',
-    [
-      'arn:',
-      { Ref: 'AWS::Partition' },
-      ':lambda:',
-      { Ref: 'AWS::Region' },
-      `:094274105915:layer:AWSLambdaPowertoolsTypeScriptV2:${POWERTOOLS_LAYER_VERSION}`,
-    ],
-  ],
+const ROOT = join(__dirname, '..', '..');
+
+/** The layer, as every Powertools function of a stack names it: the ARN its stack parameter resolves to. */
+const POWERTOOLS_LAYER = { Ref: 'PowertoolsLayerParameter' };
+
+/** The stack parameter, as the template declares it. */
+const POWERTOOLS_LAYER_PARAMETER_DECLARATION = {
+  Type: 'AWS::SSM::Parameter::Value<String>',
+  Default: `/aws/service/powertools/typescript/generic/all/${POWERTOOLS_VERSION}`,
+  Description: `SSM parameter of the Powertools (TypeScript) ${POWERTOOLS_VERSION} layer ARN`,
 };
 
 interface Built {
@@ -68,22 +74,30 @@ function acknowledged(construct: IConstruct): string[] {
 }
 
 describe('code and runtime', () => {
-  it('runs bundled TypeScript inline on Node.js 24, x86_64, with the pinned Powertools layer', () => {
+  it('runs bundled TypeScript inline on Node.js 24, x86_64, with the Powertools layer', () => {
     const built = build();
-    const props = functionProps(built);
-    expect(props).toMatchObject({
+    expect(functionProps(built)).toMatchObject({
       Runtime: 'nodejs24.x',
       Architectures: ['x86_64'],
       Handler: 'index.handler',
-      Layers: [POWERTOOLS_LAYER_ARN],
+      Layers: [POWERTOOLS_LAYER],
     });
-    const code = (props.Code as { ZipFile: string }).ZipFile;
+  });
+
+  it('carries its bundle compressed in the template, and exposes both the inline code and the bundle', () => {
+    const built = build();
+    const props = functionProps(built);
     expect(Object.keys(props.Code as object)).toEqual(['ZipFile']);
+    const code = (props.Code as { ZipFile: string }).ZipFile;
     expect(code).toBe(built.fn.inlineCode);
-    expect(code).toBe(bundleInlineHandler(ENTRY));
-    expect(code).toContain('DeregisterTargetsCommand');
-    expect(code).toMatch(/require\("@aws-sdk\/client-elastic-load-balancing-v2"\)/);
-    expect(code).toMatch(/require\("@aws-lambda-powertools\/metrics"\)/);
+    expect(code).toBe(compressForInline(bundleInlineHandler(ENTRY)));
+    expect(code).not.toContain('DeregisterTargetsCommand');
+    const bundle = inflateInlineCode(code);
+    expect(bundle).toBe(built.fn.bundle);
+    expect(bundle).toBe(bundleInlineHandler(ENTRY));
+    expect(bundle).toContain('DeregisterTargetsCommand');
+    expect(bundle).toMatch(/require\("@aws-sdk\/client-elastic-load-balancing-v2"\)/);
+    expect(bundle).toMatch(/require\("@aws-lambda-powertools\/metrics"\)/);
   });
 
   it('is a Function, so callers grant to it and add policies to it directly', () => {
@@ -126,26 +140,74 @@ describe('code and runtime', () => {
 });
 
 describe('Powertools', () => {
-  it('names the service and metrics namespace, and merges the caller\'s environment over them', () => {
-    build().template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'test-service', POWERTOOLS_METRICS_NAMESPACE: 'Test' } },
+  it('names the service, the metrics namespace and the stack, and merges the caller\'s environment over them', () => {
+    expect(functionProps(build()).Environment).toEqual({
+      Variables: { POWERTOOLS_SERVICE_NAME: 'test-service', POWERTOOLS_METRICS_NAMESPACE: 'Test', METRICS_STACK: { Ref: 'AWS::StackName' } },
     });
-    build({ environment: { POWERTOOLS_METRICS_NAMESPACE: 'Other', TABLE: 'orders' } }).template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'test-service', POWERTOOLS_METRICS_NAMESPACE: 'Other', TABLE: 'orders' } },
+    expect(functionProps(build({ environment: { POWERTOOLS_METRICS_NAMESPACE: 'Other', TABLE: 'orders' } })).Environment).toEqual({
+      Variables: { POWERTOOLS_SERVICE_NAME: 'test-service', POWERTOOLS_METRICS_NAMESPACE: 'Other', METRICS_STACK: { Ref: 'AWS::StackName' }, TABLE: 'orders' },
     });
   });
 
-  it('shares one layer reference among the functions of a stack', () => {
+  it('reads the layer\'s ARN at deploy time from the SSM parameter Powertools publishes for the pinned release', () => {
+    const { stack, template } = build();
+    expect(POWERTOOLS_LAYER_PARAMETER_ID).toBe('PowertoolsLayerParameter');
+    expect(POWERTOOLS_LAYER_PARAMETER).toBe(`/aws/service/powertools/typescript/generic/all/${POWERTOOLS_VERSION}`);
+    expect(templateJson(template).Parameters).toEqual({ PowertoolsLayerParameter: POWERTOOLS_LAYER_PARAMETER_DECLARATION });
+    expect(stack.node.findChild('PowertoolsLayerParameter')).toBeInstanceOf(CfnParameter);
+    expect(resourcesOfType(template, 'AWS::Lambda::LayerVersion')).toEqual([]);
+  });
+
+  it('shares one layer parameter among the functions of a stack', () => {
     const { stack, template } = build({}, (host) => new InlineNodeFunction(host, 'Other', { entry: ENTRY, serviceName: 'other', metricsNamespace: 'Test' }));
     const layers = resourcesOfType(template, 'AWS::Lambda::Function').map(([, p]) => p.Layers);
-    expect(layers).toEqual([[POWERTOOLS_LAYER_ARN], [POWERTOOLS_LAYER_ARN]]);
+    expect(layers).toEqual([[POWERTOOLS_LAYER], [POWERTOOLS_LAYER]]);
+    expect(Object.keys(templateJson(template).Parameters ?? {})).toEqual(['PowertoolsLayerParameter']);
     expect(stack.node.tryFindChild('PowertoolsLayer')).toBeDefined();
   });
 
-  it('adds neither the layer nor its settings when usePowertools is false, but keeps the caller\'s environment', () => {
-    const props = functionProps(build({ usePowertools: false, environment: { TABLE: 'orders' } }));
+  it('pins the release that the tests load: POWERTOOLS_VERSION is that of every @aws-lambda-powertools devDependency', () => {
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> };
+    const powertools = Object.entries(manifest.devDependencies ?? {}).filter(([name]) => name.startsWith('@aws-lambda-powertools/'));
+    expect(powertools.map(([name]) => name)).toEqual(expect.arrayContaining(['@aws-lambda-powertools/logger', '@aws-lambda-powertools/metrics']));
+    for (const [name, version] of powertools) {
+      expect(version, `${name} in package.json`).toBe(POWERTOOLS_VERSION);
+      const installed = JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+      expect(installed.version, `${name} in node_modules`).toBe(POWERTOOLS_VERSION);
+    }
+  });
+
+  it('adds neither the layer, its parameter nor its settings when usePowertools is false, but keeps the caller\'s environment', () => {
+    const built = build({ usePowertools: false, environment: { TABLE: 'orders' } });
+    const props = functionProps(built);
     expect(props.Layers).toBeUndefined();
     expect(props.Environment).toEqual({ Variables: { TABLE: 'orders' } });
+    expect(templateJson(built.template).Parameters).toBeUndefined();
+  });
+});
+
+describe('per-Region layer resolution', () => {
+  const { spotFleetWebApp, fargateService } = addSpotwiseStacks(newApp());
+
+  it.each([
+    ['SpotFleetWebApp', spotFleetWebApp],
+    ['FargateService', fargateService],
+  ] as const)('%s resolves the layer only through its SSM parameter, with no layer account or ARN in the template', (_name, stack) => {
+    const template = Template.fromStack(stack);
+    const json = templateJson(template);
+    expect(json.Parameters?.PowertoolsLayerParameter).toEqual(POWERTOOLS_LAYER_PARAMETER_DECLARATION);
+    expect(Object.values(json.Parameters ?? {}).filter((p) => (p as { Type?: string }).Type === POWERTOOLS_LAYER_PARAMETER_DECLARATION.Type)).toHaveLength(1);
+    // Every Powertools function, and only those, has the layer, and names it by the parameter alone.
+    const functions = resourcesOfType(template, 'AWS::Lambda::Function');
+    const powertools = functions.filter(([, p]) => (p.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.POWERTOOLS_SERVICE_NAME !== undefined);
+    expect(powertools.length).toBeGreaterThan(0);
+    for (const [id, p] of functions) expect(p.Layers, id).toEqual(powertools.some(([pid]) => pid === id) ? [POWERTOOLS_LAYER] : undefined);
+    for (const [id, p] of powertools) expect((p.Environment as { Variables: Record<string, unknown> }).Variables.METRICS_STACK, id).toEqual({ Ref: 'AWS::StackName' });
+    // The account Powertools publishes from in the commercial partition, and any layer ARN, appear nowhere.
+    const text = JSON.stringify(json);
+    expect(text).not.toContain('094274105915');
+    expect(text).not.toContain(':layer:');
+    expect(resourcesOfType(template, 'AWS::Lambda::LayerVersion')).toEqual([]);
   });
 });
 
@@ -175,7 +237,6 @@ describe('logs and role', () => {
         Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }],
         Version: '2012-10-17',
       },
-      Description: 'Execution role of Host/Fn',
     });
     const logGroup = (functionProps(built).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
     expect(roleStatements(built)).toEqual([

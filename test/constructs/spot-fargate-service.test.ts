@@ -1,11 +1,15 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SecurityGroup, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
-import { ApplicationProtocol, ApplicationTargetGroup, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type { ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { ApplicationLoadBalancer, ApplicationProtocol, ApplicationTargetGroup, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
+import { ECS_REMOVE_DEFAULT_DESIRED_COUNT } from 'aws-cdk-lib/cx-api';
 import { describe, expect, it } from 'vitest';
 import type { SpotFargateServiceProps } from '../../lib/constructs/spot-fargate-service';
+import { ECS_AUTO_SCALING_SERVICE_LINKED_ROLE } from '../../lib/constructs/service-linked-roles';
 import { SpotFargateService } from '../../lib/constructs/spot-fargate-service';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
 
@@ -13,18 +17,36 @@ interface Built {
   readonly stack: Stack;
   readonly vpc: Vpc;
   readonly targetGroup: ApplicationTargetGroup;
+  readonly listener?: ApplicationListener;
   readonly loadBalancerSecurityGroup: SecurityGroup;
   readonly namespace: PrivateDnsNamespace;
   readonly service: SpotFargateService;
   readonly template: Template;
 }
 
-/** A fresh stack holding one service, with the VPC, IP target group, load balancer security group and namespace it needs. */
-function build(props: Partial<SpotFargateServiceProps> = {}): Built {
-  const stack = new Stack(newApp(), 'Host');
+interface BuildOptions {
+  /** Forward to the target group from an ALB listener, as request-count scaling needs. @default true */
+  readonly listener?: boolean;
+  /** Context (feature flags) to set on the app over cdk.json's. @default - none */
+  readonly context?: Record<string, unknown>;
+}
+
+/**
+ * A fresh stack holding one service, with the VPC, IP target group, the ALB and listener forwarding to it,
+ * its security group, and the namespace the service needs.
+ */
+function build(props: Partial<SpotFargateServiceProps> = {}, options: BuildOptions = {}): Built {
+  const app = newApp();
+  for (const [key, value] of Object.entries(options.context ?? {})) app.node.setContext(key, value);
+  const stack = new Stack(app, 'Host');
   const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
   const targetGroup = new ApplicationTargetGroup(stack, 'Targets', { vpc, targetType: TargetType.IP, protocol: ApplicationProtocol.HTTP, port: 80 });
   const loadBalancerSecurityGroup = new SecurityGroup(stack, 'Alb', { vpc, allowAllOutbound: false });
+  let listener: ApplicationListener | undefined;
+  if (options.listener ?? true) {
+    const loadBalancer = new ApplicationLoadBalancer(stack, 'LoadBalancer', { vpc, internetFacing: true, securityGroup: loadBalancerSecurityGroup });
+    listener = loadBalancer.addListener('Http', { port: 80, open: false, defaultTargetGroups: [targetGroup] });
+  }
   const namespace = new PrivateDnsNamespace(stack, 'Namespace', { vpc, name: 'host.internal' });
   const service = new SpotFargateService(stack, 'Service', {
     vpc,
@@ -34,7 +56,7 @@ function build(props: Partial<SpotFargateServiceProps> = {}): Built {
     image: ContainerImage.fromRegistry('nginx:1.28.0'),
     ...props,
   });
-  return { stack, vpc, targetGroup, loadBalancerSecurityGroup, namespace, service, template: Template.fromStack(stack) };
+  return { stack, vpc, targetGroup, listener, loadBalancerSecurityGroup, namespace, service, template: Template.fromStack(stack) };
 }
 
 /** Builds a service with `props` in a fresh stack, for `toThrow`. */
@@ -73,10 +95,13 @@ describe('cluster', () => {
     });
   });
 
-  it('makes sure the ECS service-linked role exists before the cluster, as a fresh account needs', () => {
+  it('makes sure the ECS and ECS Application Auto Scaling service-linked roles exist before the cluster, as a fresh account needs', () => {
     const { stack, service, template } = build();
     template.hasResourceProperties('Custom::ServiceLinkedRoles', {
-      Roles: [{ ServiceName: 'ecs.amazonaws.com', RoleName: 'AWSServiceRoleForECS' }],
+      Roles: [
+        { ServiceName: 'ecs.amazonaws.com', RoleName: 'AWSServiceRoleForECS' },
+        { ServiceName: 'ecs.application-autoscaling.amazonaws.com', RoleName: 'AWSServiceRoleForApplicationAutoScaling_ECSService' },
+      ],
     });
     template.hasResource('AWS::ECS::Cluster', { DependsOn: Match.arrayWith([stack.getLogicalId(service.serviceLinkedRole.resource.node.defaultChild as never)]) });
     template.resourceCountIs('AWS::IAM::ServiceLinkedRole', 0);
@@ -106,10 +131,9 @@ describe('service', () => {
     });
   });
 
-  it('runs two tasks with public IPs in the public subnets, rolling back failed deployments and never dropping below the desired count', () => {
+  it('runs tasks with public IPs in the public subnets, rolling back failed deployments and never dropping below the desired count', () => {
     const { stack, vpc, service, template } = build();
     template.hasResourceProperties('AWS::ECS::Service', {
-      DesiredCount: 2,
       DeploymentConfiguration: Match.objectLike({
         DeploymentCircuitBreaker: { Enable: true, Rollback: true },
         MinimumHealthyPercent: 100,
@@ -146,10 +170,106 @@ describe('service', () => {
     });
   });
 
-  it('takes the desired count and the Cloud Map service name as props', () => {
-    const { template } = build({ desiredCount: 6, cloudMapServiceName: 'api' });
-    template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 6 });
-    template.hasResourceProperties('AWS::ServiceDiscovery::Service', { Name: 'api' });
+  it('takes the Cloud Map service name as a prop', () => {
+    build({ cloudMapServiceName: 'api' }).template.hasResourceProperties('AWS::ServiceDiscovery::Service', { Name: 'api' });
+  });
+});
+
+describe('scaling', () => {
+  /** Properties of the target tracking policies, by predefined metric type. */
+  function policies(template: Template): Record<string, Record<string, unknown>> {
+    return Object.fromEntries(
+      resourcesOfType(template, 'AWS::ApplicationAutoScaling::ScalingPolicy').map(([, p]) => {
+        const config = p.TargetTrackingScalingPolicyConfiguration as { PredefinedMetricSpecification: { PredefinedMetricType: string } };
+        return [config.PredefinedMetricSpecification.PredefinedMetricType, p];
+      }),
+    );
+  }
+
+  it('sets no DesiredCount, so a deploy never resets the count Application Auto Scaling chose', () => {
+    build().template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: Match.absent() });
+  });
+
+  // The flag belongs to ecs-patterns and is fixed on in CDK v2, which throws if anything reads it set to false:
+  // this passes only if the construct neither reads it nor sets a count.
+  it('sets no DesiredCount, and reads no flag for it, in an app that sets removeDefaultDesiredCount off', () => {
+    const { stack, template } = build({}, { context: { [ECS_REMOVE_DEFAULT_DESIRED_COUNT]: false } });
+    expect(stack.node.tryGetContext(ECS_REMOVE_DEFAULT_DESIRED_COUNT)).toBe(false);
+    template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: Match.absent() });
+  });
+
+  it('scales the service between 2 and 10 tasks by default', () => {
+    const { stack, service, template } = build();
+    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 1);
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      MinCapacity: 2,
+      MaxCapacity: 10,
+      ServiceNamespace: 'ecs',
+      ScalableDimension: 'ecs:service:DesiredCount',
+      ResourceId: {
+        'Fn::Join': ['', ['service/', { Ref: id(stack, service.cluster) }, '/', { 'Fn::GetAtt': [id(stack, service.service), 'Name'] }]],
+      },
+    });
+  });
+
+  it('acts through the service-linked role it ensures, which it waits for, and creates no IAM role of its own', () => {
+    const { stack, service, template } = build();
+    const [[targetId, target]] = resourcesOfType(template, 'AWS::ApplicationAutoScaling::ScalableTarget') as [[string, { RoleARN: unknown }]];
+    const { serviceName, roleName } = ECS_AUTO_SCALING_SERVICE_LINKED_ROLE;
+    expect(JSON.stringify(target.RoleARN)).toContain(`:role/aws-service-role/${serviceName}/${roleName}`);
+    template.hasResource('AWS::ApplicationAutoScaling::ScalableTarget', {
+      DependsOn: Match.arrayWith([stack.getLogicalId(service.serviceLinkedRole.resource.node.defaultChild as never)]),
+    });
+    expect(targetId).toBe(stack.getLogicalId(service.scaling.node.findChild('Target').node.defaultChild as never));
+    const trusted = resourcesOfType(template, 'AWS::IAM::Role').map(([, p]) => JSON.stringify(p.AssumeRolePolicyDocument));
+    expect(trusted.length).toBeGreaterThan(0);
+    expect(trusted.filter((doc) => doc.includes('application-autoscaling'))).toEqual([]);
+  });
+
+  it('tracks 50 % average CPU and 1000 requests per task, scaling out after 60 s and in after 300 s', () => {
+    const { stack, service, template } = build();
+    const target = { Ref: stack.getLogicalId(service.scaling.node.findChild('Target').node.defaultChild as never) };
+    const byMetric = policies(template);
+    expect(Object.keys(byMetric).sort()).toEqual(['ALBRequestCountPerTarget', 'ECSServiceAverageCPUUtilization']);
+    expect(byMetric.ECSServiceAverageCPUUtilization).toMatchObject({
+      PolicyType: 'TargetTrackingScaling',
+      ScalingTargetId: target,
+      TargetTrackingScalingPolicyConfiguration: { TargetValue: 50, ScaleOutCooldown: 60, ScaleInCooldown: 300 },
+    });
+    expect(byMetric.ALBRequestCountPerTarget).toMatchObject({
+      PolicyType: 'TargetTrackingScaling',
+      ScalingTargetId: target,
+      TargetTrackingScalingPolicyConfiguration: { TargetValue: 1000, ScaleOutCooldown: 60, ScaleInCooldown: 300 },
+    });
+  });
+
+  it('counts requests on its own target group behind its load balancer', () => {
+    const { stack, targetGroup, listener, template } = build();
+    const listenerArn = { Ref: stack.getLogicalId(listener?.node.defaultChild as never) };
+    const part = (index: number): unknown => ({ 'Fn::Select': [index, { 'Fn::Split': ['/', listenerArn] }] });
+    const config = policies(template).ALBRequestCountPerTarget?.TargetTrackingScalingPolicyConfiguration as {
+      PredefinedMetricSpecification: { ResourceLabel: unknown };
+    };
+    // app/<load balancer name>/<id>/targetgroup/<target group name>/<id>, as the metric's dimensions name them
+    expect(config.PredefinedMetricSpecification.ResourceLabel).toEqual({
+      'Fn::Join': ['', [part(1), '/', part(2), '/', part(3), '/', { 'Fn::GetAtt': [id(stack, targetGroup), 'TargetGroupFullName'] }]],
+    });
+  });
+
+  it('takes its capacity, targets and cooldowns as props', () => {
+    const { template } = build({
+      minCapacity: 3,
+      maxCapacity: 40,
+      targetCpuUtilization: 70,
+      requestsPerTarget: 6000,
+      scaleOutCooldown: Duration.seconds(30),
+      scaleInCooldown: Duration.minutes(10),
+    });
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 3, MaxCapacity: 40 });
+    const byMetric = policies(template);
+    const cooldowns = { ScaleOutCooldown: 30, ScaleInCooldown: 600 };
+    expect(byMetric.ECSServiceAverageCPUUtilization).toMatchObject({ TargetTrackingScalingPolicyConfiguration: { TargetValue: 70, ...cooldowns } });
+    expect(byMetric.ALBRequestCountPerTarget).toMatchObject({ TargetTrackingScalingPolicyConfiguration: { TargetValue: 6000, ...cooldowns } });
   });
 });
 
@@ -202,8 +322,55 @@ describe('task', () => {
     template.hasResourceProperties('AWS::Logs::MetricFilter', {
       LogGroupName: container(template).LogConfiguration.Options['awslogs-group'],
       FilterPattern: '[ip, identity, user, timestamp, request, status_code=5*, bytes, ...]',
-      MetricTransformations: [{ MetricName: 'NginxServerErrors', MetricNamespace: 'Spotwise', MetricValue: '1', DefaultValue: 0 }],
+      MetricTransformations: [
+        { MetricName: 'NginxServerErrors', MetricNamespace: { 'Fn::Join': ['', ['Spotwise/', { Ref: 'AWS::StackName' }]] }, MetricValue: '1', DefaultValue: 0 },
+      ],
     });
+  });
+});
+
+describe('metrics', () => {
+  /** What a metric stands for once resolved in `stack`: the fields an alarm or a graph sends to CloudWatch. */
+  function resolved(stack: Stack, metric: Metric): Record<string, unknown> {
+    return stack.resolve({
+      namespace: metric.namespace,
+      metricName: metric.metricName,
+      dimensions: metric.dimensions,
+      statistic: metric.statistic,
+      period: metric.period.toSeconds(),
+    }) as Record<string, unknown>;
+  }
+
+  it.each(['DesiredTaskCount', 'RunningTaskCount', 'PendingTaskCount'] as const)(
+    'reads Container Insights\' %s of this service in this cluster, averaged per minute',
+    (metricName) => {
+      const { stack, service } = build();
+      expect(resolved(stack, service.metricTasks(metricName))).toEqual({
+        namespace: 'ECS/ContainerInsights',
+        metricName,
+        dimensions: { ClusterName: { Ref: id(stack, service.cluster) }, ServiceName: { 'Fn::GetAtt': [id(stack, service.service), 'Name'] } },
+        statistic: 'Average',
+        period: 60,
+      });
+    },
+  );
+
+  it('reads nginx\'s 5xx where the metric filter counts them, summed per minute, with no dimension', () => {
+    const { stack, service, template } = build();
+    const [[, filter]] = resourcesOfType(template, 'AWS::Logs::MetricFilter') as [[string, { MetricTransformations: Record<string, unknown>[] }]];
+    const [transformation] = filter.MetricTransformations;
+    expect(resolved(stack, service.metricServerErrors())).toEqual({
+      namespace: transformation?.MetricNamespace,
+      metricName: transformation?.MetricName,
+      statistic: 'Sum',
+      period: 60,
+    });
+    expect(transformation?.Dimensions).toBeUndefined();
+  });
+
+  it('keeps two copies of the stack apart: the 5xx namespace is the stack\'s own', () => {
+    const { stack, service } = build();
+    expect(stack.resolve(service.metricServerErrors().namespace)).toEqual({ 'Fn::Join': ['', ['Spotwise/', { Ref: 'AWS::StackName' }]] });
   });
 });
 
@@ -240,9 +407,49 @@ describe('validation', () => {
     expect(attempt({ stopTimeout: Duration.seconds(120) })).not.toThrow();
   });
 
-  it('fails when the desired count is below 1 or fractional', () => {
-    expect(attempt({ desiredCount: 0 })).toThrow(/^Host\/Service: desiredCount must be a whole number of at least 1; got 0\.$/);
-    expect(attempt({ desiredCount: 1.5 })).toThrow(/^Host\/Service: desiredCount must be a whole number of at least 1; got 1\.5\.$/);
+  it('fails when minCapacity is below 1 or fractional', () => {
+    expect(attempt({ minCapacity: 0 })).toThrow(/^Host\/Service: minCapacity must be a whole number from 1 to 1000; got 0\. Keep at least one task/);
+    expect(attempt({ minCapacity: 1.5 })).toThrow(/^Host\/Service: minCapacity must be a whole number from 1 to 1000; got 1\.5\./);
+  });
+
+  it('fails when maxCapacity is above 1000, the targets a target group holds by default', () => {
+    expect(attempt({ maxCapacity: 1001 })).toThrow(/^Host\/Service: maxCapacity must be a whole number from 1 to 1000; got 1001\. A target group holds/);
+  });
+
+  it('accepts 1 to 1000 tasks', () => {
+    expect(attempt({ minCapacity: 1, maxCapacity: 1000 })).not.toThrow();
+  });
+
+  it('fails when minCapacity is above maxCapacity', () => {
+    expect(attempt({ minCapacity: 5, maxCapacity: 4 })).toThrow(/^Host\/Service: minCapacity \(5\) is above maxCapacity \(4\); raise maxCapacity or lower minCapacity\.$/);
+    expect(attempt({ minCapacity: 11 })).toThrow(/^Host\/Service: minCapacity \(11\) is above maxCapacity \(10\)/);
+  });
+
+  it('accepts minCapacity equal to maxCapacity', () => {
+    expect(attempt({ minCapacity: 4, maxCapacity: 4 })).not.toThrow();
+  });
+
+  it('fails when requestsPerTarget is 0', () => {
+    expect(attempt({ requestsPerTarget: 0 })).toThrow(/^Host\/Service: requestsPerTarget must be a whole number of at least 1; got 0\. /);
+  });
+
+  it('fails when targetCpuUtilization is 0 or 101', () => {
+    expect(attempt({ targetCpuUtilization: 0 })).toThrow(/^Host\/Service: targetCpuUtilization must be a whole number from 1 to 100; got 0\. /);
+    expect(attempt({ targetCpuUtilization: 101 })).toThrow(/^Host\/Service: targetCpuUtilization must be a whole number from 1 to 100; got 101\. /);
+  });
+
+  it('accepts targetCpuUtilization of 1 and 100', () => {
+    expect(attempt({ targetCpuUtilization: 1 })).not.toThrow();
+    expect(attempt({ targetCpuUtilization: 100 })).not.toThrow();
+  });
+
+  it('fails when a cooldown is not whole seconds', () => {
+    expect(attempt({ scaleOutCooldown: Duration.millis(1500) })).toThrow(/^Host\/Service: scaleOutCooldown must be a whole number of at least 0; got 1\.5\. Give it in whole seconds\.$/);
+    expect(attempt({ scaleInCooldown: Duration.millis(500) })).toThrow(/^Host\/Service: scaleInCooldown must be a whole number of at least 0; got 0\.5\./);
+  });
+
+  it('fails when the target group is on no listener, as scaling on requests per target needs its load balancer', () => {
+    expect(() => build({}, { listener: false })).toThrow(/^Host\/Service: targetGroup Host\/Targets is not on any listener, .*add it to a listener before creating the service\.$/);
   });
 
   it('fails when the container port is not a TCP port', () => {

@@ -42,12 +42,12 @@ function queuePolicyStatements(template: Template, queueId: string): Statement[]
 }
 
 describe('delivery', () => {
-  it('routes Spot interruption warnings from EC2 to the queue only: no per-event function or topic target', () => {
+  it('routes Spot interruption warnings and rebalance recommendations from EC2 to the queue only: no per-event function or topic target', () => {
     const { stack, drainer, template } = build();
     const queue = id(stack, drainer.queue);
     const dlq = id(stack, drainer.deadLetterQueue);
     template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Spot Instance Interruption Warning'] },
+      EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Spot Instance Interruption Warning', 'EC2 Instance Rebalance Recommendation'] },
       State: 'ENABLED',
       Targets: [
         {
@@ -59,6 +59,23 @@ describe('delivery', () => {
       ],
     });
     expect(JSON.stringify(template.toJSON())).not.toContain('InputTransformer');
+  });
+
+  it('tells the function to drain on rebalance recommendations by default', () => {
+    build().template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ TARGET_GROUP_ARNS: Match.anyValue(), DRAIN_ON_REBALANCE: 'true' }) },
+    });
+  });
+
+  it('matches only the interruption warning, and tells the function so, when drainOnRebalanceRecommendation is false', () => {
+    const { stack, drainer, template } = build({ drainOnRebalanceRecommendation: false });
+    expect(resourceProps(template, id(stack, drainer.rule)).EventPattern).toEqual({
+      source: ['aws.ec2'],
+      'detail-type': ['EC2 Spot Instance Interruption Warning'],
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ TARGET_GROUP_ARNS: Match.anyValue(), DRAIN_ON_REBALANCE: 'false' }) },
+    });
   });
 
   it('encrypts the queue, and lets only this rule send to it, over TLS', () => {

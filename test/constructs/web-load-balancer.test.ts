@@ -1,13 +1,19 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { App } from 'aws-cdk-lib';
+import { CfnWaitConditionHandle, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import type { WebLoadBalancerProps } from '../../lib/constructs/web-load-balancer';
-import { WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
-import { ingressRules, newApp, resourcesOfType } from '../support/app';
+import { ACM_CERTIFICATE_ARN_PATTERN, certificateArnParameter, WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
+import { ingressRules, newApp, resourcesOfType, templateJson } from '../support/app';
+import { lintFiles, requirePinnedCfnLint } from '../support/cfn-lint';
 
 interface Built {
   readonly stack: Stack;
@@ -16,17 +22,55 @@ interface Built {
   readonly template: Template;
 }
 
-/** A fresh stack (in a Region, which ALB access logs need) holding one load balancer for instance targets. */
-function build(props: Partial<WebLoadBalancerProps> = {}): Built {
-  const stack = new Stack(newApp(), 'Host', { env: { region: 'us-east-2' } });
+const CERTIFICATE_ARN = 'arn:aws:acm:us-east-2:123456789012:certificate/12345678-90ab-cdef-1234-567890abcdef';
+const TLS_POLICY = 'ELBSecurityPolicy-TLS13-1-2-2021-06';
+
+/** Where `certificateArn` comes from: nowhere, a literal, or the `CertificateArn` parameter of `certificateArnParameter`, which may be empty. */
+type Mode = 'none' | 'literal' | 'parameter';
+
+/**
+ * A load balancer for instance targets in a fresh stack, in `region` when given (ALB access logs need one),
+ * and a resource standing in for the Spot Fleet and the ECS service: it depends on `loadBalancerAttached`.
+ */
+function buildIn(app: App, mode: Mode, region?: string, props: Partial<WebLoadBalancerProps> = {}): Built {
+  const stack = new Stack(app, 'Host', region === undefined ? {} : { env: { region } });
   const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
-  const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.INSTANCE, ...props });
+  Validations.of(vpc).acknowledge({ id: 'AwsSolutions::AwsSolutions-VPC7', reason: 'A VPC for these tests only; PublicVpc has flow logs.' });
+  const certificateArn =
+    mode === 'literal'
+      ? CERTIFICATE_ARN
+      : mode === 'parameter'
+        ? certificateArnParameter(stack).valueAsString
+        : undefined;
+  const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.INSTANCE, certificateArn, ...props });
+  new CfnWaitConditionHandle(stack, 'Attached').node.addDependency(web.targetGroup.loadBalancerAttached);
   return { stack, vpc, web, template: Template.fromStack(stack) };
+}
+
+function build(props: Partial<WebLoadBalancerProps> = {}, mode: Mode = 'none'): Built {
+  return buildIn(newApp(), mode, 'us-east-2', props);
 }
 
 /** Builds a load balancer with `props` in a fresh stack, for `toThrow`. */
 function attempt(props: Partial<WebLoadBalancerProps>): () => void {
   return () => build(props);
+}
+
+/** The logical id of the HasCertificate condition. */
+function condition(stack: Stack, web: WebLoadBalancer): string {
+  expect(web.hasCertificate).toBeDefined();
+  return stack.resolve(web.hasCertificate?.logicalId) as string;
+}
+
+/** Listeners by port: their logical ids, properties and conditions. */
+function listeners(template: Template): Record<number, { id: string; properties: Record<string, unknown>; condition?: string }> {
+  const resources = Object.entries(templateJson(template).Resources).filter(([, r]) => r.Type === 'AWS::ElasticLoadBalancingV2::Listener');
+  return Object.fromEntries(resources.map(([id, r]) => [r.Properties?.Port as number, { id, properties: r.Properties ?? {}, condition: r.Condition }]));
+}
+
+/** The DependsOn of the stand-in for the fleet and the service. */
+function waitsFor(template: Template): string[] | undefined {
+  return templateJson(template).Resources.Attached?.DependsOn;
 }
 
 function id(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
@@ -55,6 +99,10 @@ describe('load balancer', () => {
       Protocol: 'HTTP',
       DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: id(stack, web.targetGroup) } }],
     });
+    expect(web.httpsListener).toBeUndefined();
+    expect(web.hasCertificate).toBeUndefined();
+    expect(templateJson(template).Conditions).toBeUndefined();
+    expect(waitsFor(template)).toEqual([id(stack, web.listener)]);
   });
 
   it('gives its URL as http://<DNS name>/', () => {
@@ -125,6 +173,173 @@ describe('target group', () => {
   });
 });
 
+describe('HTTPS with a literal certificate ARN', () => {
+  it('serves HTTPS :443 with the certificate and a TLS 1.3/1.2 policy, forwarding to the target group', () => {
+    const { stack, web, template } = build({}, 'literal');
+    const byPort = listeners(template);
+    expect(Object.keys(byPort)).toEqual(['80', '443']);
+    expect(byPort[443]).toEqual({
+      id: id(stack, web.httpsListener!),
+      condition: undefined,
+      properties: {
+        LoadBalancerArn: { Ref: id(stack, web.loadBalancer) },
+        Port: 443,
+        Protocol: 'HTTPS',
+        Certificates: [{ CertificateArn: CERTIFICATE_ARN }],
+        SslPolicy: TLS_POLICY,
+        DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: id(stack, web.targetGroup) } }],
+      },
+    });
+  });
+
+  it('redirects HTTP :80 to HTTPS :443 with a 301, keeping host, path and query', () => {
+    const { stack, web, template } = build({}, 'literal');
+    const http = listeners(template)[80];
+    expect(http?.id).toBe(id(stack, web.listener));
+    expect(http?.condition).toBeUndefined();
+    expect(http?.properties.DefaultActions).toEqual([{ Type: 'redirect', RedirectConfig: { Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' } }]);
+  });
+
+  it('admits HTTP :80 and HTTPS :443 from any IPv4 address and nothing else, under the one acknowledgement', () => {
+    const { stack, web, template } = build({}, 'literal');
+    const group = id(stack, web.securityGroup);
+    expect(ingressRules(template)).toEqual([
+      { group, protocol: 'tcp', fromPort: 80, toPort: 80, source: { CidrIp: '0.0.0.0/0' } },
+      { group, protocol: 'tcp', fromPort: 443, toPort: 443, source: { CidrIp: '0.0.0.0/0' } },
+    ]);
+    expect(acknowledged(web.securityGroup)).toEqual(['AwsSolutions::AwsSolutions-EC23']);
+  });
+
+  it('gives its URL as https://<DNS name>/, has no condition, and attaches the target group through the :443 listener', () => {
+    const { stack, web, template } = build({}, 'literal');
+    expect(stack.resolve(web.url)).toEqual({ 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [id(stack, web.loadBalancer), 'DNSName'] }, '/']] });
+    expect(web.hasCertificate).toBeUndefined();
+    expect(templateJson(template).Conditions).toBeUndefined();
+    expect(waitsFor(template)).toEqual([id(stack, web.httpsListener!)]);
+  });
+});
+
+describe('HTTPS through a CertificateArn parameter', () => {
+  it('adds the HasCertificate condition: the parameter is not empty', () => {
+    const { stack, web, template } = build({}, 'parameter');
+    expect(web.hasCertificate).toBeDefined();
+    expect(templateJson(template).Conditions).toEqual({
+      [condition(stack, web)]: { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'CertificateArn' }, ''] }] },
+    });
+  });
+
+  it('serves HTTPS :443 with the parameter\'s certificate only under the condition', () => {
+    const { stack, web, template } = build({}, 'parameter');
+    expect(listeners(template)[443]).toEqual({
+      id: id(stack, web.httpsListener!),
+      condition: condition(stack, web),
+      properties: {
+        LoadBalancerArn: { Ref: id(stack, web.loadBalancer) },
+        Port: 443,
+        Protocol: 'HTTPS',
+        Certificates: [{ CertificateArn: { Ref: 'CertificateArn' } }],
+        SslPolicy: TLS_POLICY,
+        DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: id(stack, web.targetGroup) } }],
+      },
+    });
+  });
+
+  it('has one unconditional :80 listener that redirects when there is a certificate and forwards when not', () => {
+    const { stack, web, template } = build({}, 'parameter');
+    const http = listeners(template)[80];
+    expect(http?.id).toBe(id(stack, web.listener));
+    expect(http?.condition).toBeUndefined();
+    expect(http?.properties.DefaultActions).toEqual({
+      'Fn::If': [
+        condition(stack, web),
+        // The Ref orders the :443 listener before this one when both exist; the value is '443'.
+        [{ Type: 'redirect', RedirectConfig: { Protocol: 'HTTPS', Port: { 'Fn::Select': [0, ['443', { Ref: id(stack, web.httpsListener!) }]] }, StatusCode: 'HTTP_301' } }],
+        [{ Type: 'forward', TargetGroupArn: { Ref: id(stack, web.targetGroup) } }],
+      ],
+    });
+  });
+
+  it('admits HTTPS :443 only under the condition, covered by the security group\'s acknowledgement', () => {
+    const { stack, web, template } = build({}, 'parameter');
+    const group = id(stack, web.securityGroup);
+    expect(ingressRules(template)).toEqual([
+      { group, protocol: 'tcp', fromPort: 80, toPort: 80, source: { CidrIp: '0.0.0.0/0' } },
+      { group, protocol: 'tcp', fromPort: 443, toPort: 443, source: { CidrIp: '0.0.0.0/0' } },
+    ]);
+    const conditional = Object.values(templateJson(template).Resources).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress');
+    expect(conditional.map((r) => [r.Properties?.FromPort, r.Condition])).toEqual([[443, condition(stack, web)]]);
+    expect(acknowledged(web.securityGroup)).toEqual(['AwsSolutions::AwsSolutions-EC23']);
+  });
+
+  it('gives its URL as https:// with a certificate and http:// without, the scheme alone under the condition', () => {
+    const { stack, web } = build({}, 'parameter');
+    const dns = { 'Fn::GetAtt': [id(stack, web.loadBalancer), 'DNSName'] };
+    expect(stack.resolve(web.url)).toEqual({
+      'Fn::Join': ['', [{ 'Fn::If': [condition(stack, web), 'https', 'http'] }, '://', dns, '/']],
+    });
+  });
+
+  it('makes dependents of loadBalancerAttached wait for the unconditional :80 listener alone', () => {
+    const { stack, web, template } = build({}, 'parameter');
+    expect(waitsFor(template)).toEqual([id(stack, web.listener)]);
+  });
+});
+
+describe('certificateArnParameter', () => {
+  function parameter(): Record<string, unknown> {
+    const stack = new Stack(newApp(), 'Host');
+    certificateArnParameter(stack);
+    return templateJson(Template.fromStack(stack)).Parameters?.CertificateArn as Record<string, unknown>;
+  }
+
+  it('is an optional CertificateArn string parameter, empty by default, that allows an ACM certificate ARN', () => {
+    expect(parameter()).toEqual({
+      Type: 'String',
+      Default: '',
+      Description: 'Optional ACM certificate ARN for HTTPS on :443 (:80 then redirects). Empty: HTTP only.',
+      AllowedPattern: `^$|${ACM_CERTIFICATE_ARN_PATTERN}`,
+      ConstraintDescription: 'must be empty or an ACM certificate ARN',
+    });
+  });
+
+  it.each(['', CERTIFICATE_ARN, 'arn:aws-cn:acm:cn-north-1:123456789012:certificate/12345678-90ab-cdef-1234-567890abcdef'])('allows %j', (value) => {
+    expect(new RegExp(parameter().AllowedPattern as string).test(value)).toBe(true);
+  });
+
+  it.each(['arn:aws:iam::123456789012:server-certificate/site', ` ${CERTIFICATE_ARN}`, '12345678-90ab-cdef-1234-567890abcdef'])('refuses %j', (value) => {
+    expect(new RegExp(parameter().AllowedPattern as string).test(value)).toBe(false);
+  });
+});
+
+describe('checks', () => {
+  it('passes cdk-nag AwsSolutions in all three modes with its own acknowledgements', () => {
+    for (const mode of ['none', 'literal', 'parameter'] as const) {
+      const app = newApp();
+      // Before the first synth, which buildIn runs: a later app.synth() would return that assembly unchecked.
+      Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+      expect(() => buildIn(app, mode, 'us-east-2'), mode).not.toThrow();
+    }
+  });
+
+  it('passes cfn-lint, E, W and I rules, in all three modes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'web-load-balancer-'));
+    try {
+      await requirePinnedCfnLint(dir);
+      const files = (['none', 'literal', 'parameter'] as const).map((mode) => {
+        const file = join(dir, `${mode}.template.json`);
+        // Region-agnostic, as the stacks are.
+        writeFileSync(file, JSON.stringify(buildIn(newApp(), mode).template.toJSON()));
+        return file;
+      });
+      // One Region per partition with commercial, China and GovCloud ARNs; test/cfn-lint.test.ts lints the stacks in all.
+      const findings = await lintFiles(files, ['us-east-1', 'cn-north-1', 'us-gov-west-1'], dir);
+      expect(findings.map((f) => `${f.template} ${f.rule} ${f.path.join('/')}: ${f.message}`)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe('validation', () => {
   it('accepts any whole deregistration delay from 0 s to the 100 s that still fits the notice', () => {
     expect(attempt({ deregistrationDelay: Duration.seconds(0) })).not.toThrow();
@@ -142,6 +357,31 @@ describe('validation', () => {
 
   it('fails when the deregistration delay is not whole seconds', () => {
     expect(attempt({ deregistrationDelay: Duration.millis(1500) })).toThrow(/^Host\/Web: deregistrationDelay .*got 1\.5\. Give a whole number of seconds/);
+  });
+
+  it('accepts ACM certificate ARNs of every partition', () => {
+    const arn = (partition: string, region: string): string => `arn:${partition}:acm:${region}:123456789012:certificate/12345678-90ab-cdef-1234-567890abcdef`;
+    expect(() => buildIn(newApp(), 'none', undefined, { certificateArn: arn('aws-cn', 'cn-north-1') })).not.toThrow();
+    expect(() => buildIn(newApp(), 'none', undefined, { certificateArn: arn('aws-us-gov', 'us-gov-west-1') })).not.toThrow();
+    expect(() => buildIn(newApp(), 'none', undefined, { certificateArn: arn('aws-eusc', 'eusc-de-east-1') })).not.toThrow();
+  });
+
+  it('fails when certificateArn is not an ACM certificate ARN', () => {
+    const expected = /^Host\/Web: certificateArn must be an ACM certificate ARN, arn:<partition>:acm:<region>:<account>:certificate\/<id>; got '.*'\. Copy it from/;
+    expect(attempt({ certificateArn: 'arn:aws:iam::123456789012:server-certificate/site' })).toThrow(expected);
+    expect(attempt({ certificateArn: 'arn:aws:acm:us-east-2::certificate/12345678-90ab-cdef-1234-567890abcdef' })).toThrow(expected);
+    expect(attempt({ certificateArn: '12345678-90ab-cdef-1234-567890abcdef' })).toThrow(expected);
+    expect(attempt({ certificateArn: ` ${CERTIFICATE_ARN}` })).toThrow(expected);
+  });
+
+  it('fails when certificateArn is empty, saying to leave it out for HTTP only', () => {
+    expect(attempt({ certificateArn: '' })).toThrow(/^Host\/Web: certificateArn is empty\. .*leave certificateArn out for HTTP only\.$/);
+  });
+
+  it('fails when the certificate is in another Region than the stack', () => {
+    expect(attempt({ certificateArn: CERTIFICATE_ARN.replace('us-east-2', 'us-east-1') })).toThrow(
+      /^Host\/Web: certificateArn is in us-east-1, but the load balancer is in us-east-2\. Request or import the certificate in us-east-2\.$/,
+    );
   });
 
   it('fails when the target port is not a TCP port', () => {

@@ -82,6 +82,8 @@ describe('cloud-map-prober against a real nginx', () => {
       NAMESPACE_NAME: 'spotwise.local',
       SERVICE_NAME: 'web',
       PROBE_TIMEOUT_MS: String(PROBE_TIMEOUT_MS),
+      // nginx listens on loopback, which the construct never allows: this test alone opens it, explicitly.
+      ALLOWED_CIDRS: '127.0.0.0/8',
     })) {
       vi.stubEnv(key, value);
     }
@@ -125,15 +127,23 @@ describe('cloud-map-prober against a real nginx', () => {
     expect(metric('InstancesDiscovered')).toEqual([5]);
     expect(metric('ProbeSuccess')).toEqual([2]);
     expect(metric('ProbeFailure')).toEqual([3]);
+    expect(metric('RejectedInstances')).toEqual([0]);
     expect(metric('ProbeLatency').flat()).toEqual([expect.any(Number), expect.any(Number), expect.any(Number)]);
     expect(runBlobs[0]).toMatchObject({
       service: 'cloud-map-prober',
       ServiceName: 'web',
-      _aws: { CloudWatchMetrics: [{ Namespace: 'Spotwise', Dimensions: [['service', 'ServiceName']] }] },
+      _aws: { CloudWatchMetrics: [{ Namespace: 'Spotwise', Dimensions: [expect.arrayContaining(['service', 'ServiceName'])] }] },
     });
     const zoneBlobs = records.filter((r) => '_aws' in r && typeof r.AvailabilityZone === 'string');
     const perZone = (name: string): Record<string, unknown> => Object.fromEntries(zoneBlobs.map((r): [string, unknown] => [String(r.AvailabilityZone), r[name]]));
     expect(perZone('ProbeSuccess')).toEqual({ 'us-east-2a': 1, 'us-east-2b': 1, 'us-east-2c': 0 });
     expect(perZone('ProbeFailure')).toEqual({ 'us-east-2a': 1, 'us-east-2b': 1, 'us-east-2c': 1 });
+    // One latency per complete response in its zone: 200 and 503 in a, 200 in b, none for the silent socket in c.
+    const latencies = perZone('ProbeLatency');
+    expect([latencies['us-east-2a'], latencies['us-east-2b'], latencies['us-east-2c']]).toEqual([
+      [expect.any(Number), expect.any(Number)],
+      expect.any(Number),
+      undefined,
+    ]);
   });
 });

@@ -1,15 +1,28 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type * as Http from 'node:http';
+import type { IncomingMessage, RequestOptions, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createNetServer } from 'node:net';
 import type { HttpInstanceSummary } from '@aws-sdk/client-servicediscovery';
 import { DiscoverInstancesCommand, ServiceDiscoveryClient, ServiceNotFound } from '@aws-sdk/client-servicediscovery';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { mockClient } from 'aws-sdk-client-mock';
+import type { Mock } from 'vitest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type * as HandlerModule from '../../lib/functions/cloud-map-prober/handler';
 import { fakeContext, scheduledEvent } from '../support/lambda';
 import type { Cleanup } from '../support/loopback';
 import { closeAll, closedPort, httpServer, silentServer } from '../support/loopback';
+
+/**
+ * Every request the prober makes passes through this spy, to the real `node:http` unless a test intercepts it,
+ * so a test can assert which addresses were, and were not, sent one.
+ */
+const http = vi.hoisted(() => ({ request: undefined as unknown as Mock<typeof Http.request> }));
+vi.mock('node:http', async (importOriginal) => {
+  const real = await importOriginal<typeof Http>();
+  http.request = vi.fn(real.request);
+  return { ...real, default: { ...real, request: http.request }, request: http.request };
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // Fixtures
@@ -23,6 +36,8 @@ const BASE_ENV = {
   PROBE_TIMEOUT_MS: '1000',
   PROBE_PATH: '/healthz',
   DISCOVERY_TIMEOUT_MS: '2000',
+  // The peers below listen on loopback; the construct never allows it (it passes the VPC's CIDR blocks).
+  ALLOWED_CIDRS: '127.0.0.0/8',
 } as const;
 
 const event = scheduledEvent();
@@ -46,6 +61,8 @@ function at(id: string, port: number, availabilityZone = 'us-east-2a'): HttpInst
 
 // ---------------------------------------------------------------------------------------------------------
 // What Powertools writes: JSON log lines and EMF blobs, on stdout and stderr.
+
+const PROBER_DIMENSIONS = ['service', 'ServiceName', 'AvailabilityZone'];
 
 interface EmfBlob {
   readonly _aws: {
@@ -82,17 +99,18 @@ class CapturedOutput {
   }
 
   /**
-   * Every value published for `name` in blobs whose dimension set is exactly `service` plus `dimensions`,
-   * failing if a blob breaks an EMF limit along the way.
+   * Every value published for `name` in blobs whose dimension set holds exactly `service` plus `dimensions` of
+   * the prober's own dimensions (any other default dimension, such as a stack's, is ignored), failing if a
+   * blob breaks an EMF limit along the way.
    */
   values(name: string, dimensions: Record<string, string> = { ServiceName: BASE_ENV.SERVICE_NAME }): number[] {
-    const wanted = ['service', ...Object.keys(dimensions)].sort();
+    const wanted = ['service', ...Object.keys(dimensions)].sort().join(',');
     const found: number[] = [];
     for (const blob of this.emf) {
       const [directive] = blob._aws.CloudWatchMetrics;
       if (directive === undefined || !directive.Metrics.some((metric) => metric.Name === name)) continue;
-      const sets = directive.Dimensions.map((set) => [...set].sort().join(','));
-      if (!sets.includes(wanted.join(','))) continue;
+      const sets = directive.Dimensions.map((set) => set.filter((key) => PROBER_DIMENSIONS.includes(key)).sort().join(','));
+      if (!sets.includes(wanted)) continue;
       if (Object.entries(dimensions).some(([key, value]) => blob[key] !== value)) continue;
       const value = blob[name];
       const list = Array.isArray(value) ? (value as number[]) : [value as number];
@@ -106,6 +124,16 @@ class CapturedOutput {
     const values = this.values(name, dimensions);
     expect(values.length, `${name} should be published once`).toBeLessThanOrEqual(1);
     return values[0];
+  }
+
+  /** The AvailabilityZone dimension values of every blob, so a test can show which zones became dimensions. */
+  get zones(): unknown[] {
+    return [...new Set(this.emf.map((blob) => blob.AvailabilityZone).filter((zone) => zone !== undefined))].sort();
+  }
+
+  /** The reason logged for each instance that failed, by instance id. */
+  get reasons(): Record<string, unknown> {
+    return Object.fromEntries(this.logs.filter((log) => log.status === 'failure').map((log): [string, unknown] => [String(log.instanceId), log.reason]));
   }
 }
 
@@ -154,6 +182,8 @@ describe('cloud-map-prober handler', () => {
   });
 
   afterEach(async () => {
+    // Back to the real request, and no calls remembered.
+    http.request.mockReset();
     cloudMap.restore();
     vi.restoreAllMocks();
     vi.unstubAllEnvs();
@@ -180,6 +210,8 @@ describe('cloud-map-prober handler', () => {
       { NamespaceName: 'spotwise.local', ServiceName: 'web', HealthStatus: 'HEALTHY_OR_ELSE_ALL', MaxResults: 1000 },
     ]);
     expect(ok.requests.map((req) => [req.method, req.url, req.headers['user-agent']])).toEqual([['GET', '/healthz', 'spotwise-cloud-map-prober']]);
+    // The spy the rejection tests rely on sees every request the prober makes.
+    expect(http.request).toHaveBeenCalledTimes(3);
 
     expect(output.probeLog(`127.0.0.1:${ok.port}`)).toMatchObject({
       level: 'INFO',
@@ -205,12 +237,18 @@ describe('cloud-map-prober handler', () => {
     expect(output.value('InstancesDiscovered')).toBe(3);
     expect(output.value('ProbeSuccess')).toBe(1);
     expect(output.value('ProbeFailure')).toBe(2);
+    expect(output.value('RejectedInstances')).toBe(0);
     // One latency value per complete HTTP response, 503 included; none for the refused connection.
     expect(output.values('ProbeLatency')).toHaveLength(2);
-    expect(output.value('ProbeSuccess', { ServiceName: 'web', AvailabilityZone: 'us-east-2a' })).toBe(1);
-    expect(output.value('ProbeFailure', { ServiceName: 'web', AvailabilityZone: 'us-east-2a' })).toBe(0);
-    expect(output.value('ProbeSuccess', { ServiceName: 'web', AvailabilityZone: 'us-east-2b' })).toBe(0);
-    expect(output.value('ProbeFailure', { ServiceName: 'web', AvailabilityZone: 'us-east-2b' })).toBe(2);
+    const zoneA = { ServiceName: 'web', AvailabilityZone: 'us-east-2a' };
+    const zoneB = { ServiceName: 'web', AvailabilityZone: 'us-east-2b' };
+    expect(output.value('ProbeSuccess', zoneA)).toBe(1);
+    expect(output.value('ProbeFailure', zoneA)).toBe(0);
+    expect(output.values('ProbeLatency', zoneA)).toEqual([output.probeLog(`127.0.0.1:${ok.port}`).latencyMs]);
+    expect(output.value('ProbeSuccess', zoneB)).toBe(0);
+    expect(output.value('ProbeFailure', zoneB)).toBe(2);
+    expect(output.values('ProbeLatency', zoneB)).toEqual([output.probeLog(`127.0.0.1:${unavailable.port}`).latencyMs]);
+    expect(output.values('RejectedInstances', zoneA)).toEqual([]);
     expect(output.emf.every((blob) => blob._aws.CloudWatchMetrics[0]?.Namespace === 'Spotwise')).toBe(true);
   });
 
@@ -224,6 +262,7 @@ describe('cloud-map-prober handler', () => {
     expect(output.value('InstancesDiscovered')).toBe(0);
     expect(output.value('ProbeSuccess')).toBe(0);
     expect(output.value('ProbeFailure')).toBe(0);
+    expect(output.value('RejectedInstances')).toBe(0);
     expect(output.logs).toContainEqual(expect.objectContaining({ level: 'WARN', message: expect.stringMatching(/no instances discovered/) as string }));
   });
 
@@ -299,18 +338,19 @@ describe('cloud-map-prober handler', () => {
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
-  it('counts instances with missing or malformed attributes as failures and never probes them', async () => {
+  it('rejects instances with missing or malformed attributes as failures with every problem named, and never probes them', async () => {
     const ok = await recordingServer((_req, res) => res.end('ok'));
+    const zone = { AVAILABILITY_ZONE: 'us-east-2a' };
     cloudMap.on(DiscoverInstancesCommand).resolves({
       Instances: [
         at('valid', ok.port),
-        instance('no-port', { AWS_INSTANCE_IPV4: '127.0.0.1' }),
-        instance('no-ip', { AWS_INSTANCE_PORT: String(ok.port) }),
-        instance('bad-ip', { AWS_INSTANCE_IPV4: '127.0.0', AWS_INSTANCE_PORT: String(ok.port) }),
-        instance('ipv6', { AWS_INSTANCE_IPV4: '::1', AWS_INSTANCE_PORT: String(ok.port) }),
-        instance('port-zero', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '0' }),
-        instance('port-too-big', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '70000' }),
-        instance('port-not-numeric', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: 'http' }),
+        instance('no-port', { AWS_INSTANCE_IPV4: '127.0.0.1', ...zone }),
+        instance('no-ip', { AWS_INSTANCE_PORT: String(ok.port), ...zone }),
+        instance('bad-ip', { AWS_INSTANCE_IPV4: '127.0.0', AWS_INSTANCE_PORT: String(ok.port), ...zone }),
+        instance('ipv6', { AWS_INSTANCE_IPV4: '::1', AWS_INSTANCE_PORT: String(ok.port), ...zone }),
+        instance('port-zero', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '0', ...zone }),
+        instance('port-too-big', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '70000', ...zone }),
+        instance('port-not-numeric', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: 'http', ...zone }),
         { InstanceId: 'no-attributes' },
       ],
     });
@@ -320,21 +360,116 @@ describe('cloud-map-prober handler', () => {
     await expect(handler(event, context)).resolves.toEqual({ discovered: 9, succeeded: 1, failed: 8 });
 
     expect(ok.requests).toHaveLength(1);
-    const reasons = Object.fromEntries(
-      output.logs.filter((log) => log.status === 'failure').map((log): [string, unknown] => [String(log.instanceId), log.reason]),
-    );
-    expect(reasons).toEqual({
-      'no-port': 'invalid-attributes: AWS_INSTANCE_PORT is missing',
-      'no-ip': 'invalid-attributes: AWS_INSTANCE_IPV4 is missing',
-      'bad-ip': 'invalid-attributes: AWS_INSTANCE_IPV4 "127.0.0" is not an IPv4 address',
-      ipv6: 'invalid-attributes: AWS_INSTANCE_IPV4 "::1" is not an IPv4 address',
-      'port-zero': 'invalid-attributes: AWS_INSTANCE_PORT "0" is not a port in 1..65535',
-      'port-too-big': 'invalid-attributes: AWS_INSTANCE_PORT "70000" is not a port in 1..65535',
-      'port-not-numeric': 'invalid-attributes: AWS_INSTANCE_PORT "http" is not a port in 1..65535',
-      'no-attributes': 'invalid-attributes: AWS_INSTANCE_IPV4 is missing; AWS_INSTANCE_PORT is missing',
+    expect(http.request).toHaveBeenCalledTimes(1);
+    expect(output.reasons).toEqual({
+      'no-port': 'rejected: AWS_INSTANCE_PORT is missing',
+      'no-ip': 'rejected: AWS_INSTANCE_IPV4 is missing',
+      'bad-ip': 'rejected: AWS_INSTANCE_IPV4 "127.0.0" is not an IPv4 address',
+      ipv6: 'rejected: AWS_INSTANCE_IPV4 "::1" is not an IPv4 address',
+      'port-zero': 'rejected: AWS_INSTANCE_PORT "0" is not a port in 1..65535',
+      'port-too-big': 'rejected: AWS_INSTANCE_PORT "70000" is not a port in 1..65535',
+      'port-not-numeric': 'rejected: AWS_INSTANCE_PORT "http" is not a port in 1..65535',
+      'no-attributes': 'rejected: AWS_INSTANCE_IPV4 is missing; AWS_INSTANCE_PORT is missing; AVAILABILITY_ZONE is missing',
     });
     expect(output.value('ProbeFailure')).toBe(8);
-    expect(output.value('ProbeFailure', { ServiceName: 'web', AvailabilityZone: 'unknown' })).toBe(8);
+    expect(output.value('RejectedInstances')).toBe(8);
+    // Only the probe that was sent counts in its zone.
+    expect(output.value('ProbeSuccess', { ServiceName: 'web', AvailabilityZone: 'us-east-2a' })).toBe(1);
+    expect(output.value('ProbeFailure', { ServiceName: 'web', AvailabilityZone: 'us-east-2a' })).toBe(0);
+    expect(output.zones).toEqual(['us-east-2a']);
+  });
+
+  describe('addresses', () => {
+    /** Outside the test's ALLOWED_CIDRS of 10.0.0.0/16 each, so none may be sent a request. */
+    it.each([
+      ['a loopback address', '127.0.0.1', 'rejected: AWS_INSTANCE_IPV4 127.0.0.1 is outside the allowed blocks 10.0.0.0/16'],
+      ['a link-local address (the instance metadata service)', '169.254.169.254', 'rejected: AWS_INSTANCE_IPV4 169.254.169.254 is outside the allowed blocks 10.0.0.0/16'],
+      ['a public address', '8.8.8.8', 'rejected: AWS_INSTANCE_IPV4 8.8.8.8 is outside the allowed blocks 10.0.0.0/16'],
+      ['a private address in another block', '10.1.0.5', 'rejected: AWS_INSTANCE_IPV4 10.1.0.5 is outside the allowed blocks 10.0.0.0/16'],
+      ['the unspecified address', '0.0.0.0', 'rejected: AWS_INSTANCE_IPV4 0.0.0.0 is outside the allowed blocks 10.0.0.0/16'],
+      ['a malformed address: an octet out of range', '10.0.0.256', 'rejected: AWS_INSTANCE_IPV4 "10.0.0.256" is not an IPv4 address'],
+      ['a malformed address: a leading zero that some parsers read as octal', '010.0.0.5', 'rejected: AWS_INSTANCE_IPV4 "010.0.0.5" is not an IPv4 address'],
+      ['a malformed address: IPv4-mapped IPv6', '::ffff:10.0.0.5', 'rejected: AWS_INSTANCE_IPV4 "::ffff:10.0.0.5" is not an IPv4 address'],
+      ['a malformed address: a host name', 'localhost', 'rejected: AWS_INSTANCE_IPV4 "localhost" is not an IPv4 address'],
+    ])('never sends a request to an instance registered with %s, and counts it rejected', async (_class, ip, reason) => {
+      // No request reaches the network: each one is recorded, then fails as if refused.
+      http.request.mockImplementation(() => {
+        throw new Error('intercepted by the test');
+      });
+      cloudMap.on(DiscoverInstancesCommand).resolves({
+        Instances: [
+          instance('allowed', { AWS_INSTANCE_IPV4: '10.0.255.254', AWS_INSTANCE_PORT: '80', AVAILABILITY_ZONE: 'us-east-2a' }),
+          instance('outside', { AWS_INSTANCE_IPV4: ip, AWS_INSTANCE_PORT: '80', AVAILABILITY_ZONE: 'us-east-2b' }),
+        ],
+      });
+      const { handler } = await loadHandler({ ALLOWED_CIDRS: '10.0.0.0/16' });
+      const output = captureOutput();
+
+      await expect(handler(event, context)).resolves.toEqual({ discovered: 2, succeeded: 0, failed: 2 });
+
+      // The allowed instance, at the top of the block, was sent its request; the other never was.
+      expect(http.request.mock.calls.map(([options]) => (options as RequestOptions).host)).toEqual(['10.0.255.254']);
+      expect(output.reasons).toEqual({ allowed: 'intercepted by the test', outside: reason });
+      expect(output.logs.find((log) => log.instanceId === 'outside')).toMatchObject({ level: 'WARN', status: 'failure', availabilityZone: 'us-east-2b' });
+      expect(output.value('RejectedInstances')).toBe(1);
+      expect(output.value('ProbeFailure')).toBe(2);
+      expect(output.zones).toEqual(['us-east-2a']);
+    });
+
+    it('probes addresses in any of several allowed blocks, edges included', async () => {
+      http.request.mockImplementation(() => {
+        throw new Error('intercepted by the test');
+      });
+      const ips = ['10.0.0.0', '10.0.255.255', '100.64.7.1', '10.1.0.0', '9.255.255.255', '100.63.255.255'];
+      cloudMap.on(DiscoverInstancesCommand).resolves({
+        Instances: ips.map((ip) => instance(ip, { AWS_INSTANCE_IPV4: ip, AWS_INSTANCE_PORT: '80', AVAILABILITY_ZONE: 'us-east-2a' })),
+      });
+      const { handler } = await loadHandler({ ALLOWED_CIDRS: '10.0.0.0/16, 100.64.0.0/10' });
+      const output = captureOutput();
+
+      await handler(event, context);
+
+      expect(http.request.mock.calls.map(([options]) => (options as RequestOptions).host)).toEqual(['10.0.0.0', '10.0.255.255', '100.64.7.1']);
+      expect(output.value('RejectedInstances')).toBe(3);
+    });
+  });
+
+  describe('Availability Zones', () => {
+    it.each([
+      ['of another Region', 'us-west-2a', 'rejected: AVAILABILITY_ZONE "us-west-2a" is not a zone of us-east-2'],
+      ['of a Region that merely starts like this one', 'us-east-21', 'rejected: AVAILABILITY_ZONE "us-east-21" is not a zone of us-east-2'],
+      ['too long', 'us-east-2aa', 'rejected: AVAILABILITY_ZONE "us-east-2aa" is not a zone of us-east-2'],
+      ['in capitals', 'us-east-2A', 'rejected: AVAILABILITY_ZONE "us-east-2A" is not a zone of us-east-2'],
+      ['an AZ id rather than a name', 'use2-az1', 'rejected: AVAILABILITY_ZONE "use2-az1" is not a zone of us-east-2'],
+      ['junk', 'x'.repeat(1024), `rejected: AVAILABILITY_ZONE "${'x'.repeat(1024)}" is not a zone of us-east-2`],
+      ['empty', '', 'rejected: AVAILABILITY_ZONE "" is not a zone of us-east-2'],
+    ])('never probes an instance whose zone is %s, and gives it no zone dimension', async (_class, zone, reason) => {
+      const ok = await recordingServer((_req, res) => res.end('ok'));
+      cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [at('good', ok.port, 'us-east-2c'), at('bad', ok.port, zone)] });
+      const { handler } = await loadHandler();
+      const output = captureOutput();
+
+      await expect(handler(event, context)).resolves.toEqual({ discovered: 2, succeeded: 1, failed: 1 });
+
+      expect(ok.requests).toHaveLength(1);
+      expect(http.request).toHaveBeenCalledTimes(1);
+      expect(output.reasons).toEqual({ bad: reason });
+      expect(output.value('RejectedInstances')).toBe(1);
+      expect(output.zones).toEqual(['us-east-2c']);
+    });
+
+    it('accepts every one-letter zone of its own Region, a to z', async () => {
+      const ok = await recordingServer((_req, res) => res.end('ok'));
+      const letters = 'abcdefghijklmnopqrstuvwxyz';
+      cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [...letters].map((letter) => at(letter, ok.port, `eu-west-1${letter}`)) });
+      const { handler } = await loadHandler({ AWS_REGION: 'eu-west-1' });
+      const output = captureOutput();
+
+      await expect(handler(event, context)).resolves.toEqual({ discovered: 26, succeeded: 26, failed: 0 });
+
+      expect(output.zones).toEqual([...letters].map((letter) => `eu-west-1${letter}`));
+      expect(output.value('RejectedInstances')).toBe(0);
+    });
   });
 
   it('warns that instances may be missing when discovery returns MaxResults of them, since the API cannot page', async () => {
@@ -356,7 +491,7 @@ describe('cloud-map-prober handler', () => {
     expect(atLimit.value('InstancesDiscovered')).toBe(1000);
   });
 
-  it('splits more than 100 latency values across EMF blobs, each keeping the ServiceName dimension', async () => {
+  it('splits more than 100 latency values across EMF blobs, each keeping its ServiceName and AvailabilityZone dimensions', async () => {
     const ok = await recordingServer((_req, res) => res.end('ok'));
     cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: Array.from({ length: 150 }, (_, i) => at(`i-${i}`, ok.port)) });
     const { handler } = await loadHandler();
@@ -364,10 +499,12 @@ describe('cloud-map-prober handler', () => {
 
     await handler(event, context);
 
-    // `values` only counts blobs whose dimensions are exactly service+ServiceName, and fails on >100 values.
+    // `values` only counts blobs with exactly the dimensions asked for, and fails on >100 values.
     expect(output.values('ProbeLatency')).toHaveLength(150);
-    expect(output.emf.filter((blob) => 'ProbeLatency' in blob)).toHaveLength(2);
+    expect(output.values('ProbeLatency', { ServiceName: 'web', AvailabilityZone: 'us-east-2a' })).toHaveLength(150);
+    expect(output.emf.filter((blob) => 'ProbeLatency' in blob)).toHaveLength(4);
     expect(output.value('ProbeSuccess')).toBe(150);
+    expect(output.value('ProbeSuccess', { ServiceName: 'web', AvailabilityZone: 'us-east-2a' })).toBe(150);
     expect(output.logs.filter((log) => /No application metrics/.test(log.message))).toEqual([]);
     expect(output.records.filter((record) => typeof record.text === 'string')).toEqual([]);
   });
@@ -456,6 +593,12 @@ describe('cloud-map-prober handler', () => {
     ['NAMESPACE_NAME', { NAMESPACE_NAME: '' }, /NAMESPACE_NAME is not set: it must hold the Cloud Map namespace name/],
     ['PROBE_TIMEOUT_MS', { PROBE_TIMEOUT_MS: '3s' }, /PROBE_TIMEOUT_MS must be a positive whole number of milliseconds; got "3s"/],
     ['PROBE_PATH', { PROBE_PATH: 'healthz' }, /PROBE_PATH must start with "\/"/],
+    ['ALLOWED_CIDRS', { ALLOWED_CIDRS: undefined }, /ALLOWED_CIDRS is not set: it must hold the IPv4 CIDR blocks/],
+    ['ALLOWED_CIDRS', { ALLOWED_CIDRS: '10.0.0.0/33' }, /ALLOWED_CIDRS must list IPv4 CIDR blocks with their host bits zero, .*; got "10.0.0.0\/33"/],
+    ['ALLOWED_CIDRS', { ALLOWED_CIDRS: '10.0.0.1/16' }, /ALLOWED_CIDRS must list IPv4 CIDR blocks with their host bits zero/],
+    ['ALLOWED_CIDRS', { ALLOWED_CIDRS: '10.0.0.0/16,' }, /ALLOWED_CIDRS must list IPv4 CIDR blocks/],
+    ['ALLOWED_CIDRS', { ALLOWED_CIDRS: '10.0.0.0' }, /ALLOWED_CIDRS must list IPv4 CIDR blocks/],
+    ['AWS_REGION', { AWS_REGION: '' }, /AWS_REGION is not set/],
   ])('fails with a clear ConfigurationError when %s is missing or invalid', async (_name, env, message) => {
     const { handler } = await loadHandler(env);
     captureOutput();

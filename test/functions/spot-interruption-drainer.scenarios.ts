@@ -21,6 +21,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { EventBridgeEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../lib/functions/spot-interruption-drainer/handler';
+import type { SampleEventName } from '../support/lambda';
 import { fakeContext as contextFor, sampleEvent } from '../support/lambda';
 
 export const TARGET_GROUP_WEB = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
@@ -29,17 +30,32 @@ export const TARGET_GROUP_API = 'arn:aws:elasticloadbalancing:us-east-2:12345678
 export const SAMPLE_INSTANCE_ID = 'i-1234567890abcdef0';
 export const OTHER_INSTANCE_ID = 'i-0aaaabbbbccccdddd';
 
-/** The sample interruption warning with some `detail` fields replaced (a value of `undefined` deletes the field). */
-export function interruptionWarning(detail: Record<string, unknown> = {}, envelope: Record<string, unknown> = {}): EventBridgeEvent<string, unknown> {
-  const event = sampleEvent('spot-interruption-warning');
+/** A sample event with some `detail` fields replaced (a value of `undefined` deletes the field) and envelope fields set. */
+function mutated(name: SampleEventName, detail: Record<string, unknown>, envelope: Record<string, unknown>): EventBridgeEvent<string, unknown> {
+  const event = sampleEvent(name);
   const merged: Record<string, unknown> = { ...(event.detail as Record<string, unknown>), ...detail };
   for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key];
   return { ...event, ...envelope, detail: merged };
 }
 
+/** The sample interruption warning with some `detail` fields replaced (a value of `undefined` deletes the field). */
+export function interruptionWarning(detail: Record<string, unknown> = {}, envelope: Record<string, unknown> = {}): EventBridgeEvent<string, unknown> {
+  return mutated('spot-interruption-warning', detail, envelope);
+}
+
 /** A warning about `instanceId`, sent at `time`. */
 export function warningFor(instanceId: string, time = '2026-11-23T12:00:00Z'): EventBridgeEvent<string, unknown> {
   return interruptionWarning({ 'instance-id': instanceId }, { time, resources: [`arn:aws:ec2:us-east-2:123456789012:instance/${instanceId}`] });
+}
+
+/** The sample rebalance recommendation with some `detail` fields replaced (a value of `undefined` deletes the field). */
+export function rebalanceRecommendation(detail: Record<string, unknown> = {}, envelope: Record<string, unknown> = {}): EventBridgeEvent<string, unknown> {
+  return mutated('rebalance-recommendation', detail, envelope);
+}
+
+/** A rebalance recommendation for `instanceId`, sent at `time`. */
+export function recommendationFor(instanceId: string, time = '2026-11-23T12:00:00Z'): EventBridgeEvent<string, unknown> {
+  return rebalanceRecommendation({ 'instance-id': instanceId }, { time, resources: [`arn:aws:ec2:us-east-2:123456789012:instance/${instanceId}`] });
 }
 
 let messageCounter = 0;
@@ -268,7 +284,7 @@ export function drainerScenarios(first = TARGET_GROUP_WEB, second = TARGET_GROUP
           warningFor(other),
           warningFor('i-0fedcba9876543210'),
           interruptionWarning(),
-          sampleEvent('rebalance-recommendation'),
+          rebalanceRecommendation(),
           'not json',
         ],
       ],
@@ -277,6 +293,11 @@ export function drainerScenarios(first = TARGET_GROUP_WEB, second = TARGET_GROUP
       name: 'two target groups, foreign instance',
       targetGroups: { [first]: [registration(other, 80)], [second]: [registration(other, 8080)] },
       batches: [[interruptionWarning()]],
+    },
+    {
+      name: 'two target groups, a rebalance recommendation, then the warning in a later batch',
+      targetGroups: { [first]: [registration(me, 80), registration(other, 80)], [second]: [registration(me, 8080)] },
+      batches: [[rebalanceRecommendation()], [interruptionWarning()]],
     },
     {
       name: 'two target groups, duplicate delivery in a later batch',
@@ -292,7 +313,14 @@ export function drainerScenarios(first = TARGET_GROUP_WEB, second = TARGET_GROUP
     {
       name: 'malformed and foreign-account events',
       targetGroups: { [first]: [registration(me, 80)], [second]: [registration(me, 8080)] },
-      batches: [[sampleEvent('rebalance-recommendation'), interruptionWarning({}, { account: '210987654321' }), interruptionWarning({ 'instance-action': 'reboot' })]],
+      batches: [
+        [
+          rebalanceRecommendation({ 'instance-id': 'i-123' }),
+          interruptionWarning({}, { account: '210987654321' }),
+          rebalanceRecommendation({}, { region: 'eu-west-1' }),
+          interruptionWarning({ 'instance-action': 'reboot' }),
+        ],
+      ],
     },
   ];
 }

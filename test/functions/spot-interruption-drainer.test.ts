@@ -19,7 +19,6 @@ import { DrainerMetric } from '../../lib/functions/spot-interruption-drainer/con
 import { ELB_CLIENT_CONFIG, elbClient } from '../../lib/functions/spot-interruption-drainer/elb';
 import { handler, RESERVED_MS } from '../../lib/functions/spot-interruption-drainer/handler';
 import type { DrainReport } from '../../lib/functions/spot-interruption-notifier/contract';
-import { sampleEvent } from '../support/lambda';
 import {
   FakeElb,
   OTHER_INSTANCE_ID,
@@ -29,6 +28,8 @@ import {
   elbError,
   fakeContext,
   interruptionWarning,
+  rebalanceRecommendation,
+  recommendationFor,
   registration,
   sqsEvent,
   sqsRecord,
@@ -55,6 +56,7 @@ beforeEach(() => {
   vi.spyOn(process.stderr, 'write').mockImplementation(capture);
   vi.stubEnv('TARGET_GROUP_ARNS', `${TARGET_GROUP_WEB},${TARGET_GROUP_API}`);
   vi.stubEnv('NOTIFICATION_QUEUE_URL', QUEUE_URL);
+  vi.stubEnv('DRAIN_ON_REBALANCE', 'true');
   sqs.reset();
   sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
 });
@@ -177,7 +179,8 @@ describe('draining interrupted instances', () => {
       warningFor(ME, '2026-11-23T12:00:03Z'),
       warningFor(FOREIGN),
       'not json',
-      sampleEvent('rebalance-recommendation'),
+      rebalanceRecommendation({ 'instance-id': undefined }),
+      recommendationFor(FOREIGN),
       warningFor(ME, '2026-11-23T12:00:01Z'),
       warningFor(OTHER),
     );
@@ -189,7 +192,7 @@ describe('draining interrupted instances', () => {
       { command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 80 }, { Id: OTHER, Port: 80 }] } },
     ]);
     expect(emittedMetrics()).toEqual(
-      metrics({ Messages: 6, Interruptions: 4, InstancesDrained: 2, TargetsDeregistered: 2, EventsIgnored: 1, MalformedEvents: 2 }),
+      metrics({ Messages: 7, Interruptions: 4, RebalanceRecommendations: 1, InstancesDrained: 2, TargetsDeregistered: 2, EventsIgnored: 2, MalformedEvents: 2 }),
     );
   });
 
@@ -234,6 +237,153 @@ describe('draining interrupted instances', () => {
   });
 });
 
+describe('rebalance recommendations', () => {
+  it('drains our registered instance on a rebalance recommendation, and reports it as one', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)], [TARGET_GROUP_API]: [registration(ME, 8080)] });
+
+    await expect(invoke(sqsEvent(rebalanceRecommendation()))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls().filter((call) => call.command === 'DeregisterTargets')).toEqual(
+      expect.arrayContaining([
+        { command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 80 }] } },
+        { command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_API, Targets: [{ Id: ME, Port: 8080 }] } },
+      ]),
+    );
+    expect(fake.calls()).toHaveLength(4);
+    expect(fake.state(TARGET_GROUP_WEB).map((target) => target.TargetHealth?.State)).toEqual(['draining', 'healthy']);
+    const [instance] = reports()[0]?.instances ?? [];
+    expect(instance).toEqual({
+      instanceId: ME,
+      signal: 'rebalance-recommendation',
+      warnedAt: '2026-11-23T12:00:00.000Z',
+      drainedAt: expect.any(String) as string,
+      targets: [
+        { targetGroup: 'spotwise-web', port: 80 },
+        { targetGroup: 'spotwise-api', port: 8080 },
+      ],
+    });
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 1, RebalanceRecommendations: 1, InstancesDrained: 1, TargetsDeregistered: 2 }));
+  });
+
+  it('ignores a recommendation for an instance outside its target groups', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(OTHER, 80)], [TARGET_GROUP_API]: [] });
+
+    await expect(invoke(sqsEvent(recommendationFor(FOREIGN)))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls().map((call) => call.command)).toEqual(['DescribeTargetHealth', 'DescribeTargetHealth']);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 1, RebalanceRecommendations: 1, EventsIgnored: 1 }));
+  });
+
+  it.each([
+    ['another account', { account: '210987654321' }, /account is "210987654321"/],
+    ['another Region', { region: 'eu-west-1' }, /region is "eu-west-1"/],
+  ])('acknowledges a recommendation from %s without acting on it, counted as untrusted', async (_name, envelope, reason) => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)], [TARGET_GROUP_API]: [registration(ME, 80)] });
+
+    await expect(invoke(sqsEvent(rebalanceRecommendation({}, envelope)))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.mock.calls()).toHaveLength(0);
+    expect(logs('WARN')[0]?.reason).toMatch(reason);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 1, UntrustedEvents: 1 }));
+  });
+
+  it.each([
+    ['the recommendation first', [recommendationFor(ME, '2026-11-23T11:58:00Z'), warningFor(ME, '2026-11-23T12:00:00Z')]],
+    ['the warning first', [warningFor(ME, '2026-11-23T12:00:00Z'), recommendationFor(ME, '2026-11-23T12:00:01Z')]],
+  ])('deregisters an instance named by both events in one batch once, and reports the warning (%s)', async (_name, bodies) => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+
+    await expect(invoke(sqsEvent(...bodies))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls()).toEqual([
+      { command: 'DescribeTargetHealth', input: { TargetGroupArn: TARGET_GROUP_WEB } },
+      { command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 80 }] } },
+    ]);
+    expect(reports()).toHaveLength(1);
+    expect(reports()[0]?.instances).toEqual([
+      expect.objectContaining({ instanceId: ME, signal: 'interruption-warning', action: 'terminate', warnedAt: '2026-11-23T12:00:00.000Z' }),
+    ]);
+    expect(emittedMetrics()).toEqual(
+      metrics({ Messages: 2, Interruptions: 1, RebalanceRecommendations: 1, InstancesDrained: 1, TargetsDeregistered: 1 }),
+    );
+  });
+
+  it('finds the instance already draining when the warning follows the recommendation in a later batch', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+
+    await invoke(sqsEvent(rebalanceRecommendation()));
+    await expect(invoke(sqsEvent(interruptionWarning()))).resolves.toEqual(NO_FAILURES);
+
+    expect(fake.calls().map((call) => call.command)).toEqual(['DescribeTargetHealth', 'DeregisterTargets', 'DescribeTargetHealth']);
+    expect(reports().map((report) => report.instances.map((i) => i.signal))).toEqual([['rebalance-recommendation']]);
+  });
+
+  it('reports both messages as failed when the instance they name could not be drained', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] }).failDeregister(TARGET_GROUP_WEB, elbError('TargetGroupNotFound', 400));
+    const recommendation = sqsRecord(rebalanceRecommendation(), { messageId: 'recommendation' });
+    const warning = sqsRecord(interruptionWarning(), { messageId: 'warning' });
+
+    await expect(invoke({ Records: [recommendation, warning] })).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: 'recommendation' }, { itemIdentifier: 'warning' }],
+    });
+
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(emittedMetrics()).toMatchObject({ Failures: 2, InstancesDrained: 0 });
+  });
+
+  describe('when draining on them is off', () => {
+    beforeEach(() => vi.stubEnv('DRAIN_ON_REBALANCE', 'false'));
+
+    it('acknowledges a recommendation for our registered instance without draining it, counted as ignored', async () => {
+      const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)], [TARGET_GROUP_API]: [registration(ME, 8080)] });
+
+      await expect(invoke(sqsEvent(rebalanceRecommendation()))).resolves.toEqual(NO_FAILURES);
+
+      expect(fake.mock.calls()).toHaveLength(0);
+      expect(fake.state(TARGET_GROUP_WEB)[0]?.TargetHealth?.State).toBe('healthy');
+      expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+      expect(logs('INFO')).toContainEqual(expect.objectContaining({ message: 'Ignoring a rebalance recommendation: draining on them is off', instanceId: ME }));
+      expect(emittedMetrics()).toEqual(metrics({ Messages: 1, EventsIgnored: 1 }));
+    });
+
+    it('still drains on the warning for the same instance in the same batch', async () => {
+      vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+      const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+
+      await expect(invoke(sqsEvent(recommendationFor(OTHER), rebalanceRecommendation(), interruptionWarning()))).resolves.toEqual(NO_FAILURES);
+
+      expect(fake.calls()[1]).toEqual({ command: 'DeregisterTargets', input: { TargetGroupArn: TARGET_GROUP_WEB, Targets: [{ Id: ME, Port: 80 }] } });
+      expect(reports()[0]?.instances).toEqual([expect.objectContaining({ instanceId: ME, signal: 'interruption-warning' })]);
+      expect(emittedMetrics()).toEqual(metrics({ Messages: 3, Interruptions: 1, EventsIgnored: 2, InstancesDrained: 1, TargetsDeregistered: 1 }));
+    });
+  });
+
+  it('drains on recommendations when the setting is absent, as the construct defaults to', async () => {
+    vi.stubEnv('DRAIN_ON_REBALANCE', undefined);
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    expect(process.env).not.toHaveProperty('DRAIN_ON_REBALANCE');
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+
+    await invoke(sqsEvent(rebalanceRecommendation()));
+
+    expect(fake.calls().map((call) => call.command)).toEqual(['DescribeTargetHealth', 'DeregisterTargets']);
+  });
+
+  it('fails the whole batch when the setting is neither true nor false', async () => {
+    vi.stubEnv('DRAIN_ON_REBALANCE', 'yes');
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+
+    await expect(invoke(sqsEvent(rebalanceRecommendation(), interruptionWarning()))).rejects.toThrow(/DRAIN_ON_REBALANCE is "yes": set it to true or false/);
+
+    expect(fake.mock.calls()).toHaveLength(0);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 2, Failures: 2 }));
+  });
+});
+
 describe('messages that need no action', () => {
   it('ignores instances outside its target groups, with one describe per group and no deregistration', async () => {
     const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(OTHER, 80)], [TARGET_GROUP_API]: [] });
@@ -269,7 +419,7 @@ describe('messages that need no action', () => {
   it('makes no ELB call for a batch with nothing to act on', async () => {
     const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)], [TARGET_GROUP_API]: [] });
 
-    await expect(invoke(sqsEvent('{}', sampleEvent('rebalance-recommendation')))).resolves.toEqual(NO_FAILURES);
+    await expect(invoke(sqsEvent('{}', rebalanceRecommendation({}, { account: '210987654321' })))).resolves.toEqual(NO_FAILURES);
 
     expect(fake.mock.calls()).toHaveLength(0);
   });
@@ -313,8 +463,11 @@ describe('malformed messages', () => {
     ['a body that is a JSON array', '[1,2]', /not an object/],
     ['no detail', withoutDetail, /detail is missing/],
     ['a null detail', { ...warning, detail: null }, /detail is null/],
-    ['a wrong detail-type', { ...warning, 'detail-type': 'EC2 Instance State-change Notification' }, /detail-type/],
-    ['a rebalance recommendation', sampleEvent('rebalance-recommendation'), /detail-type is "EC2 Instance Rebalance Recommendation"/],
+    ['a state-change notification', { ...warning, 'detail-type': 'EC2 Instance State-change Notification' }, /detail-type is "EC2 Instance State-change Notification", not "EC2 Spot Instance Interruption Warning" or "EC2 Instance Rebalance Recommendation"/],
+    ['a recommendation without instance-id', rebalanceRecommendation({ 'instance-id': undefined }), /instance-id is missing/],
+    ['a recommendation whose instance-id is not an EC2 instance ID', rebalanceRecommendation({ 'instance-id': 'i-XYZ' }), /instance-id is "i-XYZ"/],
+    ['a recommendation whose time is not a timestamp', rebalanceRecommendation({}, { time: 'soon' }), /time is "soon"/],
+    ['a recommendation from another source', rebalanceRecommendation({}, { source: 'custom.spotwise' }), /source/],
     ['a wrong source', { ...warning, source: 'custom.spotwise' }, /source/],
     ['a time that is not a timestamp', { ...warning, time: 'soon' }, /time is "soon"/],
     ['a missing instance-id', interruptionWarning({ 'instance-id': undefined }), /instance-id is missing/],
@@ -331,7 +484,7 @@ describe('malformed messages', () => {
 
     expect(fake.mock.calls()).toHaveLength(0);
     const [warn] = logs('WARN');
-    expect(warn).toMatchObject({ message: 'Acknowledging a message that is not a Spot interruption warning for this account and Region' });
+    expect(warn).toMatchObject({ message: 'Acknowledging a message that is not a Spot interruption warning or rebalance recommendation' });
     expect(warn?.reason).toMatch(reason);
     expect(emittedMetrics()).toEqual(metrics({ Messages: 1, MalformedEvents: 1 }));
   });

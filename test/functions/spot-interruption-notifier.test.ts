@@ -13,7 +13,7 @@ vi.hoisted(() => {
 
 import type { DrainedInstance, DrainReport } from '../../lib/functions/spot-interruption-notifier/contract';
 import { handler, MAX_MESSAGES_PER_RUN } from '../../lib/functions/spot-interruption-notifier/handler';
-import { composeNotification, MAX_LISTED_INSTANCES, mergeInstances } from '../../lib/functions/spot-interruption-notifier/message';
+import { composeNotification, MAX_LISTED_INSTANCES, mergeInstances, parseReport } from '../../lib/functions/spot-interruption-notifier/message';
 import { fakeContext, scheduledEvent } from '../support/lambda';
 
 const QUEUE_URL = 'https://sqs.us-east-2.amazonaws.com/123456789012/spotwise-notifications';
@@ -100,7 +100,7 @@ describe('a run', () => {
     expect(calls).toHaveLength(1);
     const { Subject, Message } = calls[0]?.args[0].input ?? {};
     expect(Subject).toBe('Spot interruptions: 500 instances drained (SpotFleetWebApp)');
-    for (let n = 1; n <= 500; n += 1) expect(Message).toContain(`- i-0${n.toString(16).padStart(16, '0')}: terminate, warned`);
+    for (let n = 1; n <= 500; n += 1) expect(Message).toContain(`- i-0${n.toString(16).padStart(16, '0')}: interruption warning (terminate) at`);
     expect(Buffer.byteLength(Message ?? '')).toBeLessThan(256 * 1024);
     expect(deleted()).toHaveLength(25);
   });
@@ -177,8 +177,11 @@ describe('messages', () => {
       ],
     });
     const { message } = composeNotification('SpotFleetWebApp', merged);
-    expect(message).toContain('between 2026-11-23 11:59:59 UTC and 2026-11-23 12:00:02 UTC that it will reclaim 2 of our Spot instances');
-    expect(message).toContain('- i-00000000000000001: terminate, warned 2026-11-23 11:59:59 UTC, out of the load balancer 2026-11-23 12:00:01 UTC (spotwise-web port 80, spotwise-api port 8080)');
+    expect(message).toContain('between 2026-11-23 11:59:59 UTC and 2026-11-23 12:00:02 UTC EC2 warned that it will reclaim 2 of our Spot instances');
+    expect(message).toContain(
+      '- i-00000000000000001: interruption warning (terminate) at 2026-11-23 11:59:59 UTC, out of the load balancer at 2026-11-23 12:00:01 UTC ' +
+        '(spotwise-web port 80, spotwise-api port 8080)',
+    );
   });
 
   it('stays inside SNS limits for a huge reclaim and an overlong stack name', () => {
@@ -189,5 +192,93 @@ describe('messages', () => {
     expect(subject).toMatch(/^[\x20-\x7e]+$/);
     expect(Buffer.byteLength(message)).toBeLessThan(256 * 1024);
     expect(message).toContain('- and 5 more');
+  });
+});
+
+describe('signals', () => {
+  const recommended = (n: number, overrides: Partial<DrainedInstance> = {}): DrainedInstance => {
+    const { action: _action, ...rest } = instance(n, { signal: 'rebalance-recommendation', ...overrides });
+    return rest;
+  };
+
+  it('tells one rebalance recommendation as one sentence that says it was a recommendation, not a warning', () => {
+    expect(composeNotification('SpotFleetWebApp', [recommended(1)])).toEqual({
+      subject: 'Spot rebalance recommendation: i-00000000000000001 drained (SpotFleetWebApp)',
+      message:
+        'Stack SpotFleetWebApp: EC2 recommended at 2026-11-23 12:00:01 UTC rebalancing Spot instance i-00000000000000001, which is at ' +
+        'elevated risk of interruption, and the drainer took it out of the load balancer at 2026-11-23 12:00:01 UTC (spotwise-web port 80).\n',
+    });
+  });
+
+  it('tells one interruption warning with its action, and reads a report without a signal as a warning', () => {
+    const { signal: _signal, ...legacy } = instance(1, { action: 'stop' });
+    for (const one of [instance(1, { signal: 'interruption-warning', action: 'stop' }), legacy]) {
+      const { subject, message } = composeNotification('SpotFleetWebApp', [one]);
+      expect(subject).toBe('Spot interruption: i-00000000000000001 drained (SpotFleetWebApp)');
+      expect(message).toMatch(/^Stack SpotFleetWebApp: EC2 warned at 2026-11-23 12:00:01 UTC that it will stop Spot instance i-00000000000000001 two minutes later, /);
+    }
+  });
+
+  it('names the signal on each line of a message about many, and counts each kind in the summary', () => {
+    const { subject, message } = composeNotification('SpotFleetWebApp', [instance(1), recommended(2), recommended(3)]);
+
+    expect(subject).toBe('Spot interruptions and rebalance recommendations: 3 instances drained (SpotFleetWebApp)');
+    expect(message).toBe(
+      'Stack SpotFleetWebApp: between 2026-11-23 12:00:01 UTC and 2026-11-23 12:00:03 UTC EC2 warned that it will reclaim 1 of our Spot ' +
+        'instances, each two minutes after its warning, and recommended rebalancing 2 more (at elevated risk of interruption), ' +
+        'and the drainer took every one of them out of the load balancer.\n\n' +
+        '- i-00000000000000001: interruption warning (terminate) at 2026-11-23 12:00:01 UTC, out of the load balancer at 2026-11-23 12:00:01 UTC (spotwise-web port 80)\n' +
+        '- i-00000000000000002: rebalance recommendation at 2026-11-23 12:00:02 UTC, out of the load balancer at 2026-11-23 12:00:02 UTC (spotwise-web port 80)\n' +
+        '- i-00000000000000003: rebalance recommendation at 2026-11-23 12:00:03 UTC, out of the load balancer at 2026-11-23 12:00:03 UTC (spotwise-web port 80)\n',
+    );
+  });
+
+  it('says only recommendations when every instance was drained on one', () => {
+    const { subject, message } = composeNotification('SpotFleetWebApp', [recommended(1), recommended(2)]);
+
+    expect(subject).toBe('Spot rebalance recommendations: 2 instances drained (SpotFleetWebApp)');
+    expect(message).toMatch(
+      /^Stack SpotFleetWebApp: between 2026-11-23 12:00:01 UTC and 2026-11-23 12:00:02 UTC EC2 recommended rebalancing 2 of our Spot instances \(at elevated risk of interruption\), and the drainer/,
+    );
+    expect(message).not.toMatch(/warn/);
+  });
+
+  it('merges an instance reported on both signals into one line naming the warning', () => {
+    const merged = mergeInstances([
+      report(recommended(1, { warnedAt: '2026-11-23T11:58:00.000Z', drainedAt: '2026-11-23T11:58:01.000Z' })),
+      report(instance(1, { signal: 'interruption-warning', targets: [{ targetGroup: 'spotwise-api', port: 8080 }] })),
+      report(recommended(1, { warnedAt: '2026-11-23T11:57:00.000Z' })),
+    ]);
+
+    expect(merged).toEqual([
+      {
+        instanceId: 'i-00000000000000001',
+        signal: 'interruption-warning',
+        action: 'terminate',
+        warnedAt: '2026-11-23T12:00:01.000Z',
+        drainedAt: '2026-11-23T11:58:01.000Z',
+        targets: [
+          { targetGroup: 'spotwise-web', port: 80 },
+          { targetGroup: 'spotwise-api', port: 8080 },
+        ],
+      },
+    ]);
+  });
+
+  it('reads reports of either signal, and of none, and drops a warning without an action or an unknown signal', () => {
+    const { action: _action, ...noAction } = instance(3);
+    expect(parseReport(JSON.stringify(report(recommended(1), instance(2, { signal: 'interruption-warning' }), instance(4))))?.instances).toHaveLength(3);
+    expect(parseReport(JSON.stringify(report(noAction)))).toBeUndefined();
+    expect(parseReport(JSON.stringify(report({ ...recommended(1), signal: 'reboot' as never })))).toBeUndefined();
+  });
+
+  it('tells a recommendation and a warning waiting on the queue in one run', async () => {
+    queue(report(recommended(1)), report(instance(2)));
+
+    await expect(handler(scheduledEvent(), context)).resolves.toEqual({ reports: 2, instances: 2, published: true });
+
+    const message = sns.commandCalls(PublishCommand)[0]?.args[0].input.Message ?? '';
+    expect(message).toContain('- i-00000000000000001: rebalance recommendation at 2026-11-23 12:00:01 UTC');
+    expect(message).toContain('- i-00000000000000002: interruption warning (terminate) at 2026-11-23 12:00:02 UTC');
   });
 });

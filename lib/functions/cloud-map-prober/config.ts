@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../common/configuration-error';
-import { PROBER_DEFAULTS, ProberEnv } from './contract';
+import type { Ipv4Block } from './contract';
+import { parseIpv4Cidr, PROBER_DEFAULTS, ProberEnv } from './contract';
 
 /** The prober's settings, read from the environment that the CDK construct sets. */
 export interface ProberConfig {
@@ -11,6 +12,12 @@ export interface ProberConfig {
   readonly probePath: string;
   /** Budget for the whole discovery call, SDK retries and back-off included. */
   readonly discoveryTimeoutMs: number;
+  /** The only blocks whose addresses are probed. */
+  readonly allowedBlocks: readonly Ipv4Block[];
+  /** The function's own Region: an instance's zone must be this followed by one lowercase letter. */
+  readonly region: string;
+  /** The ECS cluster whose tasks are counted by capacity provider; undefined turns the count off. */
+  readonly clusterName?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): ProberConfig {
@@ -24,7 +31,28 @@ export function loadConfig(env: NodeJS.ProcessEnv): ProberConfig {
     probeTimeoutMs: positiveInteger(env, ProberEnv.probeTimeoutMs, PROBER_DEFAULTS.probeTimeoutMs),
     probePath,
     discoveryTimeoutMs: positiveInteger(env, ProberEnv.discoveryTimeoutMs, PROBER_DEFAULTS.discoveryTimeoutMs),
+    allowedBlocks: allowedBlocks(required(env, ProberEnv.allowedCidrs, 'the IPv4 CIDR blocks, comma-separated, of the instances')),
+    region: region(env),
+    clusterName: optional(env, ProberEnv.clusterName),
   };
+}
+
+function region(env: NodeJS.ProcessEnv): string {
+  const value = optional(env, 'AWS_REGION');
+  if (value === undefined) throw new ConfigurationError('AWS_REGION is not set: Lambda sets it, and only its Availability Zones are accepted.');
+  return value;
+}
+
+function allowedBlocks(raw: string): Ipv4Block[] {
+  return raw.split(',').map((cidr) => {
+    const block = parseIpv4Cidr(cidr.trim());
+    if (block === undefined) {
+      throw new ConfigurationError(
+        `${ProberEnv.allowedCidrs} must list IPv4 CIDR blocks with their host bits zero, such as 10.0.0.0/16, comma-separated; got ${JSON.stringify(raw)}.`,
+      );
+    }
+    return block;
+  });
 }
 
 function optional(env: NodeJS.ProcessEnv, key: string): string | undefined {

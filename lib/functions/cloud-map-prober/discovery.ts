@@ -83,10 +83,11 @@ export async function discoverInstances(
   }
 }
 
-function raceDeadline<T>(work: Promise<T>, deadline: AbortSignal): Promise<T> {
+/** `work`, or a rejection as soon as `deadline` aborts, whichever comes first. */
+export function raceDeadline<T>(work: Promise<T>, deadline: AbortSignal): Promise<T> {
   let onAbort = (): void => undefined;
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new Error('discovery deadline reached'));
+    onAbort = () => reject(new Error('deadline reached'));
     if (deadline.aborted) onAbort();
     else deadline.addEventListener('abort', onAbort, { once: true });
   });

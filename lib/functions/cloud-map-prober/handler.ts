@@ -9,9 +9,13 @@ import { DISCOVER_MAX_RESULTS, createDiscoveryClient, describeError, discoverIns
 import { probe } from './probe';
 import type { ProbeResult } from './report';
 import { flushMetrics, logProbeResult, publishRunMetrics } from './report';
+import type { ParsedInstance } from './targets';
 import { parseInstance } from './targets';
+import type { TaskCount } from './tasks';
+import { countRunningTasks, createEcsClient, TASK_COUNT_TIMEOUT_MS } from './tasks';
 
 let client: ReturnType<typeof createDiscoveryClient> | undefined;
+let ecs: ReturnType<typeof createEcsClient> | undefined;
 
 /**
  * The function's one Cloud Map client, created on first use. Exported so that tests can drive the real
@@ -21,6 +25,15 @@ export function discoveryClient(): ReturnType<typeof createDiscoveryClient> {
   client ??= createDiscoveryClient();
   return client;
 }
+
+/** The function's one ECS client, created on first use, when a cluster is configured; exported as `discoveryClient` is. */
+export function ecsClient(): ReturnType<typeof createEcsClient> {
+  ecs ??= createEcsClient();
+  return ecs;
+}
+
+/** Time left, when the task count's deadline is set, for publishing the metrics and returning. */
+const TASK_COUNT_RESERVE_MS = 1_000;
 
 let config: ProberConfig | undefined;
 
@@ -35,8 +48,10 @@ export const handler = async (_event: ScheduledEvent, context: Context): Promise
   config ??= configure();
   try {
     const instances = await discover(config);
-    const results = await probeAll(instances, config);
-    publishRunMetrics(metrics, instances.length, results);
+    const parsed = instances.map((instance) => parseInstance(instance, config as ProberConfig));
+    const probing = await startProbes(parsed, config);
+    const [results, taskCount] = await Promise.all([probing.settled, countTasks(parsed, config, context)]);
+    publishRunMetrics(metrics, instances.length, results, taskCount);
     const succeeded = results.filter((result) => result.ok).length;
     return { discovered: instances.length, succeeded, failed: results.length - succeeded };
   } finally {
@@ -85,10 +100,11 @@ async function discover(cfg: ProberConfig): Promise<HttpInstanceSummary[]> {
 const PROBES_PER_TURN = 5;
 
 /**
- * No probe waits for another, so the run lasts about as long as the slowest probe. Each result is logged as
- * it settles rather than after the last one, so the logging overlaps the wait for slower peers.
+ * Starts every probe and returns once all have started, with their results to come. No probe waits for
+ * another, so they last about as long as the slowest one. Each result is logged as it settles rather than
+ * after the last one, so the logging overlaps the wait for slower peers.
  */
-async function probeAll(instances: readonly HttpInstanceSummary[], cfg: ProberConfig): Promise<ProbeResult[]> {
+async function startProbes(instances: readonly ParsedInstance[], cfg: ProberConfig): Promise<{ settled: Promise<ProbeResult[]> }> {
   const pending: Promise<ProbeResult>[] = [];
   for (const [index, instance] of instances.entries()) {
     if (index > 0 && index % PROBES_PER_TURN === 0) await nextTurn();
@@ -101,13 +117,36 @@ async function probeAll(instances: readonly HttpInstanceSummary[], cfg: ProberCo
     settled.catch(() => undefined);
     pending.push(settled);
   }
-  return Promise.all(pending);
+  return { settled: Promise.all(pending) };
 }
 
-async function probeInstance(instance: HttpInstanceSummary, cfg: ProberConfig): Promise<ProbeResult> {
-  const parsed = parseInstance(instance);
-  if (!parsed.valid) return { ...parsed.identity, ok: false, reason: parsed.reason };
+async function probeInstance(parsed: ParsedInstance, cfg: ProberConfig): Promise<ProbeResult> {
+  if (!parsed.valid) return { ...parsed.identity, ok: false, rejected: true, reason: parsed.reason };
   const { target } = parsed;
   const outcome = await probe(target, cfg.probePath, cfg.probeTimeoutMs);
   return { instanceId: target.instanceId, availabilityZone: target.availabilityZone, address: `${target.ip}:${target.port}`, ...outcome };
+}
+
+/**
+ * With a cluster configured, the RUNNING tasks among the instances that may be probed, by capacity provider;
+ * otherwise undefined. A turn first, so the last probes' requests leave before a first run blocks on loading
+ * the ECS SDK (tens of milliseconds), which then overlaps the wait for answers. Never rejects: a failed count
+ * is logged and reported as such, and the probes are unaffected.
+ */
+async function countTasks(parsed: readonly ParsedInstance[], cfg: ProberConfig, context: Context): Promise<TaskCount | undefined> {
+  if (cfg.clusterName === undefined) return undefined;
+  await nextTurn();
+  const ids = parsed.flatMap((instance) => (instance.valid ? [instance.target.instanceId] : []));
+  const timeoutMs = Math.min(TASK_COUNT_TIMEOUT_MS, context.getRemainingTimeInMillis() - TASK_COUNT_RESERVE_MS);
+  let count: TaskCount;
+  try {
+    count = await countRunningTasks(ecsClient(), cfg.clusterName, ids, timeoutMs);
+  } catch (error) {
+    count = { ok: false, reason: `the ECS client could not be created: ${describeError(error)}` };
+  }
+  if (!count.ok) logger.warn('task count failed: no Tasks metrics this run', { reason: count.reason });
+  else if (count.failures.length > 0) {
+    logger.warn('DescribeTasks did not describe some instances as tasks of the cluster', { unknown: count.failures.length, failures: count.failures.slice(0, 5) });
+  }
+  return count;
 }

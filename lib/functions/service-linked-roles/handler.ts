@@ -44,8 +44,8 @@ export async function ensureServiceLinkedRole(role: RoleToEnsure): Promise<'crea
     await client().send(new GetRoleCommand({ RoleName: role.RoleName }));
     return 'exists';
   } catch (error) {
-    // IAM may answer AccessDenied rather than NoSuchEntity for a role that does not exist yet, since the
-    // grant names the role's path, which a missing role does not have. Creating settles it either way.
+    // IAM may answer AccessDenied rather than NoSuchEntity, for example under a permissions boundary or an
+    // SCP that denies reads. Creating settles it either way.
     if (!(error instanceof NoSuchEntityException) && !isAccessDenied(error)) throw error;
   }
   try {

@@ -7,9 +7,11 @@ const FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:([a-z0-9-]+):(\d{12}):function:/;
 export interface DrainerConfig {
   readonly targetGroupArns: readonly string[];
   readonly notificationQueueUrl?: string;
+  /** Whether a rebalance recommendation drains its instance, or is acknowledged and ignored. */
+  readonly drainOnRebalance: boolean;
 }
 
-/** Where the function runs: only warnings from this account and Region are about instances it may drain. */
+/** Where the function runs: only events from this account and Region are about instances it may drain. */
 export interface Identity {
   readonly account: string;
   readonly region: string;
@@ -36,9 +38,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): DrainerConfig {
     }
   });
   const queueUrl = env[DrainerEnv.notificationQueueUrl]?.trim();
+  const onRebalance = env[DrainerEnv.drainOnRebalance]?.trim() || 'true';
+  if (onRebalance !== 'true' && onRebalance !== 'false') {
+    throw new ConfigurationError(`${DrainerEnv.drainOnRebalance} is ${JSON.stringify(onRebalance)}: set it to true or false.`);
+  }
   return {
     // A repeated ARN would only repeat the same calls.
     targetGroupArns: [...new Set(arns)],
+    drainOnRebalance: onRebalance === 'true',
     ...(queueUrl !== undefined && queueUrl !== '' && { notificationQueueUrl: queueUrl }),
   };
 }

@@ -1,10 +1,17 @@
 /**
- * The drainer's contract with its construct: the event it reacts to, its settings and its metrics.
+ * The drainer's contract with its construct: the events it reacts to, its settings and its metrics.
  * Imports neither CDK nor the SDK, so both sides can load it.
  */
 
 /** The EventBridge detail-type EC2 sends two minutes before it reclaims a Spot Instance. */
 export const SPOT_INTERRUPTION_WARNING = 'EC2 Spot Instance Interruption Warning';
+/**
+ * The EventBridge detail-type EC2 sends when an instance is at elevated risk of interruption. It may come
+ * before the warning, with it, or with none following; under Spot Fleet capacity rebalancing
+ * (`launch-before-terminate`) the fleet terminates the instance itself, TerminationDelay after launching
+ * its replacement.
+ */
+export const REBALANCE_RECOMMENDATION = 'EC2 Instance Rebalance Recommendation';
 
 /** Environment variables the construct sets on the drainer. */
 export const DrainerEnv = {
@@ -12,6 +19,8 @@ export const DrainerEnv = {
   targetGroupArns: 'TARGET_GROUP_ARNS',
   /** Optional: the queue that gathers drain reports for the notifier. */
   notificationQueueUrl: 'NOTIFICATION_QUEUE_URL',
+  /** `true` or `false`: whether a rebalance recommendation drains its instance. Unset means `true`. */
+  drainOnRebalance: 'DRAIN_ON_REBALANCE',
 } as const;
 
 /**
@@ -27,11 +36,16 @@ export const DrainerMetric = {
   InstancesDrained: 'InstancesDrained',
   /** Registrations (target group and port) this batch deregistered. */
   TargetsDeregistered: 'TargetsDeregistered',
-  /** Valid warnings about instances in none of the target groups: the rest of the account's Spot capacity. */
+  /** Valid rebalance recommendations from this account and Region, ours or not, acted on because draining on them is on. */
+  RebalanceRecommendations: 'RebalanceRecommendations',
+  /**
+   * Valid events not acted on: warnings and recommendations about instances in none of the target groups (the
+   * rest of the account's Spot capacity), and rebalance recommendations while draining on them is off.
+   */
   EventsIgnored: 'EventsIgnored',
-  /** Messages that are not a well-formed Spot interruption warning; acknowledged, never acted on. */
+  /** Messages that are not a well-formed interruption warning or rebalance recommendation; acknowledged, never acted on. */
   MalformedEvents: 'MalformedEvents',
-  /** Well-formed warnings from another account or Region (a forwarding event bus, say); acknowledged, never acted on. */
+  /** Well-formed events from another account or Region (a forwarding event bus, say); acknowledged, never acted on. */
   UntrustedEvents: 'UntrustedEvents',
   /** Messages reported back to the queue as failed, to be retried or dead-lettered. */
   Failures: 'Failures',

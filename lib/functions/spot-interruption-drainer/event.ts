@@ -1,6 +1,7 @@
 import type { EventBridgeEvent, SQSRecord } from 'aws-lambda';
+import type { DrainSignal } from '../spot-interruption-notifier/contract';
 import type { Identity } from './config';
-import { SPOT_INTERRUPTION_WARNING } from './contract';
+import { REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING } from './contract';
 
 /** All three give the same two-minute notice, and the instance stops serving in each case. */
 export const INSTANCE_ACTIONS = ['terminate', 'stop', 'hibernate'] as const;
@@ -12,33 +13,36 @@ export interface SpotInterruptionDetail {
 }
 
 export type SpotInterruptionWarning = EventBridgeEvent<typeof SPOT_INTERRUPTION_WARNING, SpotInterruptionDetail>;
+export type RebalanceRecommendation = EventBridgeEvent<typeof REBALANCE_RECOMMENDATION, { readonly 'instance-id': string }>;
 
-/** A warning worth acting on: well formed, and from the function's own account and Region. */
-export interface Warning {
+/** An interruption warning or rebalance recommendation worth acting on: well formed, and from the function's own account and Region. */
+export interface Notice {
   readonly messageId: string;
   readonly instanceId: string;
-  readonly action: InstanceAction;
-  /** The event's `time`: when EC2 sent the warning. */
+  readonly signal: DrainSignal;
+  /** Only on an interruption warning. */
+  readonly action?: InstanceAction;
+  /** The event's `time`: when EC2 sent it. */
   readonly time: string;
 }
 
 export type ParsedRecord =
-  | { readonly valid: true; readonly warning: Warning }
+  | { readonly valid: true; readonly notice: Notice }
   | {
       readonly valid: false;
       readonly messageId: string;
       readonly reason: string;
-      /** A well-formed warning from another account or Region, rather than a malformed message. */
+      /** A well-formed event from another account or Region, rather than a malformed message. */
       readonly untrusted: boolean;
     };
 
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
 /**
- * Accepts only a well-formed Spot interruption warning from `identity`'s account and Region. The rule
- * already filters on source and detail-type, but the queue is the trust boundary: anything else, such as a
- * rebalance recommendation from a broadened rule or an event about another account's instance, is
- * rejected with the reason, so the caller never acts on a guess.
+ * Accepts only a well-formed Spot interruption warning or rebalance recommendation from `identity`'s account
+ * and Region. The rule already filters on source and detail-type, but the queue is the trust boundary:
+ * anything else, such as an event about another account's instance, is rejected with the reason, so the
+ * caller never acts on a guess.
  */
 export function parseRecord(record: SQSRecord, identity: Identity): ParsedRecord {
   const { messageId } = record;
@@ -51,9 +55,12 @@ export function parseRecord(record: SQSRecord, identity: Identity): ParsedRecord
   }
   if (!isRecord(event)) return invalid('the event is not an object');
   if (event.source !== 'aws.ec2') return invalid(`source is ${describe(event.source)}, not "aws.ec2"`);
-  if (event['detail-type'] !== SPOT_INTERRUPTION_WARNING) {
-    return invalid(`detail-type is ${describe(event['detail-type'])}, not "${SPOT_INTERRUPTION_WARNING}"`);
-  }
+  const detailType = event['detail-type'];
+  const signal =
+    detailType === SPOT_INTERRUPTION_WARNING ? 'interruption-warning'
+    : detailType === REBALANCE_RECOMMENDATION ? 'rebalance-recommendation'
+    : undefined;
+  if (signal === undefined) return invalid(`detail-type is ${describe(detailType)}, not "${SPOT_INTERRUPTION_WARNING}" or "${REBALANCE_RECOMMENDATION}"`);
   if (typeof event.time !== 'string' || Number.isNaN(Date.parse(event.time))) return invalid(`time is ${describe(event.time)}, not a timestamp`);
   const detail = event.detail;
   if (!isRecord(detail)) return invalid(`detail is ${describe(detail)}, not an object`);
@@ -61,14 +68,16 @@ export function parseRecord(record: SQSRecord, identity: Identity): ParsedRecord
   if (typeof instanceId !== 'string' || !INSTANCE_ID.test(instanceId)) {
     return invalid(`detail.instance-id is ${describe(instanceId)}, not an EC2 instance ID`);
   }
+  // A recommendation has no action; a warning must have one of the three.
   const action = detail['instance-action'];
-  if (!isInstanceAction(action)) {
+  const isWarning = signal === 'interruption-warning';
+  if (isWarning && !isInstanceAction(action)) {
     return invalid(`detail.instance-action is ${describe(action)}, not one of ${INSTANCE_ACTIONS.join(', ')}`);
   }
-  // Checked last, so that only an otherwise well-formed warning counts as untrusted.
+  // Checked last, so that only an otherwise well-formed event counts as untrusted.
   if (event.account !== identity.account) return invalid(`account is ${describe(event.account)}, not this function's ${identity.account}`, true);
   if (event.region !== identity.region) return invalid(`region is ${describe(event.region)}, not this function's ${identity.region}`, true);
-  return { valid: true, warning: { messageId, instanceId, action, time: event.time } };
+  return { valid: true, notice: { messageId, instanceId, signal, ...(isWarning && { action: action as InstanceAction }), time: event.time } };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -7,7 +7,7 @@ import { DrainerMetric } from './contract';
 import type { GroupResult } from './drain';
 import { drainBatch } from './drain';
 import { elbClient } from './elb';
-import type { Warning } from './event';
+import type { Notice } from './event';
 import { parseRecord } from './event';
 import { sendReport } from './report';
 
@@ -22,12 +22,13 @@ export const RESERVED_MS = 3_000;
 const REPORT_MARGIN_MS = 500;
 
 /**
- * Drains a batch of Spot interruption warnings, delivered by SQS, from the configured target groups:
- * per target group one DescribeTargetHealth and at most one DeregisterTargets for the whole batch.
+ * Drains the instances named by a batch of Spot interruption warnings and rebalance recommendations,
+ * delivered by SQS, from the configured target groups: per target group one DescribeTargetHealth and at
+ * most one DeregisterTargets for the whole batch, however many events name an instance.
  *
  * A message that can never succeed (malformed, from another account or Region, about an instance in
- * none of the groups) is acknowledged, never retried. A message whose instance could not be drained is
- * reported in `batchItemFailures`: SQS delivers it again after the visibility timeout, and moves it to the
+ * none of the groups, a recommendation while draining on them is off) is acknowledged, never retried. A
+ * message whose instance could not be drained is reported in `batchItemFailures`: SQS delivers it again after the visibility timeout, and moves it to the
  * dead-letter queue when its receive count runs out. A retry is harmless: registrations already draining
  * are left alone.
  */
@@ -57,34 +58,44 @@ async function handleBatch(event: SQSEvent, context: Context, counts: Counts): P
     throw error;
   }
 
-  const warnings = new Map<string, Warning[]>();
+  // By instance: a warning and a recommendation for the same instance drain it once.
+  const notices = new Map<string, Notice[]>();
   for (const record of event.Records) {
     const parsed = parseRecord(record, identity);
     if (!parsed.valid) {
       if (parsed.untrusted) counts.UntrustedEvents += 1;
       else counts.MalformedEvents += 1;
-      logger.warn('Acknowledging a message that is not a Spot interruption warning for this account and Region', {
+      logger.warn('Acknowledging a message that is not a Spot interruption warning or rebalance recommendation', {
         messageId: parsed.messageId,
         reason: parsed.reason,
         body: record.body.slice(0, 1_000),
       });
       continue;
     }
-    counts.Interruptions += 1;
-    const { instanceId } = parsed.warning;
-    warnings.set(instanceId, [...(warnings.get(instanceId) ?? []), parsed.warning]);
+    const { notice } = parsed;
+    if (notice.signal === 'rebalance-recommendation') {
+      if (!config.drainOnRebalance) {
+        counts.EventsIgnored += 1;
+        logger.info('Ignoring a rebalance recommendation: draining on them is off', { instanceId: notice.instanceId });
+        continue;
+      }
+      counts.RebalanceRecommendations += 1;
+    } else {
+      counts.Interruptions += 1;
+    }
+    notices.set(notice.instanceId, [...(notices.get(notice.instanceId) ?? []), notice]);
   }
-  if (warnings.size === 0) return { batchItemFailures: [] };
+  if (notices.size === 0) return { batchItemFailures: [] };
 
   const deadline = Math.max(0, context.getRemainingTimeInMillis() - RESERVED_MS);
-  const groups = await drainBatch(elbClient(), config.targetGroupArns, new Set(warnings.keys()), AbortSignal.timeout(deadline));
+  const groups = await drainBatch(elbClient(), config.targetGroupArns, new Set(notices.keys()), AbortSignal.timeout(deadline));
 
   const failed: string[] = [];
   const drained: DrainedInstance[] = [];
   for (const group of groups) counts.ElbRetries += group.retries;
-  for (const [instanceId, received] of warnings) {
+  for (const [instanceId, received] of notices) {
     if (groups.some((group) => group.failure?.instances.has(instanceId) === true)) {
-      failed.push(...received.map((warning) => warning.messageId));
+      failed.push(...received.map((notice) => notice.messageId));
       continue;
     }
     const instance = drainedInstance(instanceId, received, groups);
@@ -96,7 +107,7 @@ async function handleBatch(event: SQSEvent, context: Context, counts: Counts): P
     } else if (!groups.some((group) => group.registered.has(instanceId))) {
       // Debug: the rule sees every Spot instance in the account, so this is the common case.
       counts.EventsIgnored += received.length;
-      logger.debug('Ignoring the warning: the instance is in none of the target groups', { instanceId });
+      logger.debug('Ignoring the event: the instance is in none of the target groups', { instanceId });
     } else {
       logger.info('The instance is already draining from its target groups', { instanceId });
     }
@@ -119,7 +130,7 @@ async function handleBatch(event: SQSEvent, context: Context, counts: Counts): P
 }
 
 /** What this batch did for one instance, or undefined when it deregistered none of its registrations. */
-function drainedInstance(instanceId: string, received: readonly Warning[], groups: readonly GroupResult[]): DrainedInstance | undefined {
+function drainedInstance(instanceId: string, received: readonly Notice[], groups: readonly GroupResult[]): DrainedInstance | undefined {
   const targets = groups.flatMap((group) =>
     (group.deregistered.get(instanceId) ?? []).map((target) => ({
       targetGroup: targetGroupName(group.targetGroupArn),
@@ -128,11 +139,14 @@ function drainedInstance(instanceId: string, received: readonly Warning[], group
   );
   if (targets.length === 0) return undefined;
   const drainedAt = groups.flatMap((group) => (group.deregistered.has(instanceId) && group.drainedAt ? [group.drainedAt.getTime()] : []));
-  // A duplicate delivery can carry a later time; people want the first warning.
-  const first = [...received].sort((a, b) => Date.parse(a.time) - Date.parse(b.time))[0] as Warning;
+  // The warning, if any, rather than a recommendation: it says what EC2 will do, and when. A duplicate
+  // delivery can carry a later time; people want the first.
+  const rank = (n: Notice): number => (n.signal === 'interruption-warning' ? 0 : 1);
+  const first = [...received].sort((a, b) => rank(a) - rank(b) || Date.parse(a.time) - Date.parse(b.time))[0] as Notice;
   return {
     instanceId,
-    action: first.action,
+    signal: first.signal,
+    ...(first.action !== undefined && { action: first.action }),
     warnedAt: new Date(Date.parse(first.time)).toISOString(),
     drainedAt: new Date(Math.min(...drainedAt)).toISOString(),
     targets,

@@ -20,12 +20,20 @@ export interface DrainedTarget {
   readonly port?: number;
 }
 
-/** One of our instances, drained because EC2 warned it would be reclaimed. */
+/** What EC2 sent about an instance that made the drainer drain it. */
+export type DrainSignal = 'interruption-warning' | 'rebalance-recommendation';
+
+/**
+ * One of our instances, drained because EC2 warned it would be reclaimed or recommended rebalancing it.
+ * When one batch had both for the instance, the report names the warning: it carries the action and the deadline.
+ */
 export interface DrainedInstance {
   readonly instanceId: string;
-  /** `terminate`, `stop` or `hibernate`. */
-  readonly action: string;
-  /** When EC2 sent the warning (the event's `time`), ISO 8601. */
+  /** @default 'interruption-warning' (reports written before rebalance recommendations were drained have none) */
+  readonly signal?: DrainSignal;
+  /** `terminate`, `stop` or `hibernate`; only for an interruption warning. */
+  readonly action?: string;
+  /** When EC2 sent the signal (the event's `time`), ISO 8601. */
   readonly warnedAt: string;
   /** When the drainer's DeregisterTargets call succeeded, ISO 8601. */
   readonly drainedAt: string;

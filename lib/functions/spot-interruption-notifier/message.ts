@@ -29,9 +29,12 @@ export function parseReport(body: string): DrainReport | undefined {
 function isDrainedInstance(value: unknown): value is DrainedInstance {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
+  // A warning says what EC2 will do; a recommendation has no action. No signal: a report from before
+  // recommendations were drained.
+  const signal = v.signal ?? 'interruption-warning';
   return (
     typeof v.instanceId === 'string' &&
-    typeof v.action === 'string' &&
+    (signal === 'rebalance-recommendation' || (signal === 'interruption-warning' && typeof v.action === 'string')) &&
     typeof v.warnedAt === 'string' &&
     typeof v.drainedAt === 'string' &&
     Array.isArray(v.targets) &&
@@ -40,24 +43,25 @@ function isDrainedInstance(value: unknown): value is DrainedInstance {
 }
 
 /**
- * One instance per line, in warning order. The same instance reported twice (a retried batch that drained
- * a second target group) appears once, with every registration drained.
+ * One instance per line, in signal order. The same instance reported twice (a retried batch that drained
+ * a second target group) appears once, with every registration drained, and with its warning rather than a
+ * recommendation, as the drainer chooses within a batch, else its first signal.
  */
 export function mergeInstances(reports: readonly DrainReport[]): DrainedInstance[] {
   const merged = new Map<string, DrainedInstance>();
   for (const instance of reports.flatMap((report) => report.instances)) {
     const seen = merged.get(instance.instanceId);
-    merged.set(
-      instance.instanceId,
-      seen === undefined
-        ? instance
-        : {
-            ...seen,
-            warnedAt: earliest(seen.warnedAt, instance.warnedAt),
-            drainedAt: earliest(seen.drainedAt, instance.drainedAt),
-            targets: uniqueTargets([...seen.targets, ...instance.targets]),
-          },
-    );
+    if (seen === undefined) {
+      merged.set(instance.instanceId, instance);
+      continue;
+    }
+    const rank = (i: DrainedInstance): number => Number(isRecommendation(i));
+    const keep = (rank(instance) - rank(seen) || Date.parse(instance.warnedAt) - Date.parse(seen.warnedAt)) < 0 ? instance : seen;
+    merged.set(instance.instanceId, {
+      ...keep,
+      drainedAt: earliest(seen.drainedAt, instance.drainedAt),
+      targets: uniqueTargets([...seen.targets, ...instance.targets]),
+    });
   }
   // ISO 8601 UTC times and instance IDs both sort as plain strings.
   const key = (i: DrainedInstance): string => `${i.warnedAt} ${i.instanceId}`;
@@ -66,16 +70,17 @@ export function mergeInstances(reports: readonly DrainReport[]): DrainedInstance
 
 /**
  * A message people can read in a reclaim: one clear sentence for a single instance; for many, a summary
- * sentence and one line per instance saying what was done.
+ * sentence and one line per instance saying what EC2 sent and what was done.
  */
 export function composeNotification(stackName: string, instances: readonly DrainedInstance[]): Notification {
   const [only] = instances;
   if (instances.length === 1 && only !== undefined) {
+    const [title, what] = isRecommendation(only)
+      ? ['Spot rebalance recommendation', `recommended at ${clock(only.warnedAt)} rebalancing Spot instance ${only.instanceId}, which is at elevated risk of interruption`]
+      : ['Spot interruption', `warned at ${clock(only.warnedAt)} that it will ${actionOf(only)} Spot instance ${only.instanceId} two minutes later`];
     return {
-      subject: subject(`Spot interruption: ${only.instanceId} drained`, stackName),
-      message:
-        `Stack ${stackName}: EC2 warned at ${clock(only.warnedAt)} that it will ${only.action} Spot instance ${only.instanceId} ` +
-        `two minutes later, and the drainer took it out of the load balancer at ${clock(only.drainedAt)} (${targetList(only)}).\n`,
+      subject: subject(`${title}: ${only.instanceId} drained`, stackName),
+      message: `Stack ${stackName}: EC2 ${what}, and the drainer took it out of the load balancer at ${clock(only.drainedAt)} (${targetList(only)}).\n`,
     };
   }
   const first = instances[0]?.warnedAt ?? '';
@@ -83,7 +88,8 @@ export function composeNotification(stackName: string, instances: readonly Drain
   const lines: string[] = [];
   let bytes = 0;
   for (const i of instances) {
-    const line = `- ${i.instanceId}: ${i.action}, warned ${clock(i.warnedAt)}, out of the load balancer ${clock(i.drainedAt)} (${targetList(i)})`;
+    const signal = isRecommendation(i) ? 'rebalance recommendation' : `interruption warning (${actionOf(i)})`;
+    const line = `- ${i.instanceId}: ${signal} at ${clock(i.warnedAt)}, out of the load balancer at ${clock(i.drainedAt)} (${targetList(i)})`;
     bytes += Buffer.byteLength(line) + 1;
     if (lines.length === MAX_LISTED_INSTANCES || bytes > MAX_MESSAGE_BYTES) break;
     lines.push(line);
@@ -91,13 +97,28 @@ export function composeNotification(stackName: string, instances: readonly Drain
   if (instances.length > lines.length) {
     lines.push(`- and ${instances.length - lines.length} more: the drainer's log has every one.`);
   }
+  const recommended = instances.filter(isRecommendation).length;
+  const warned = instances.length - recommended;
+  const what = [
+    warned > 0 && `warned that it will reclaim ${warned} of our Spot instances, each two minutes after its warning`,
+    recommended > 0 && `recommended rebalancing ${recommended} ${warned > 0 ? 'more' : 'of our Spot instances'} (at elevated risk of interruption)`,
+  ];
+  const title = [warned > 0 && 'interruptions', recommended > 0 && 'rebalance recommendations'];
   return {
-    subject: subject(`Spot interruptions: ${instances.length} instances drained`, stackName),
+    subject: subject(`Spot ${title.filter(Boolean).join(' and ')}: ${instances.length} instances drained`, stackName),
     message:
-      `Stack ${stackName}: EC2 warned between ${clock(first)} and ${clock(last)} that it will reclaim ${instances.length} ` +
-      'of our Spot instances, each two minutes after its warning, and the drainer took every one of them out of the load balancer.\n\n' +
-      `${lines.join('\n')}\n`,
+      `Stack ${stackName}: between ${clock(first)} and ${clock(last)} EC2 ${what.filter(Boolean).join(', and ')}, ` +
+      `and the drainer took every one of them out of the load balancer.\n\n${lines.join('\n')}\n`,
   };
+}
+
+/** Reports written before recommendations were drained have no signal: they are all warnings. */
+function isRecommendation(instance: DrainedInstance): boolean {
+  return instance.signal === 'rebalance-recommendation';
+}
+
+function actionOf(instance: DrainedInstance): string {
+  return instance.action ?? 'reclaim';
 }
 
 function subject(text: string, stackName: string): string {

@@ -1,0 +1,99 @@
+import { Aws, CfnMapping, Duration } from 'aws-cdk-lib';
+import type { IMetric, IWidget, Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Dashboard, GraphWidget, MathExpression } from 'aws-cdk-lib/aws-cloudwatch';
+import { Construct } from 'constructs';
+import { ProberMetric } from '../functions/cloud-map-prober/contract';
+import type { CloudMapProber } from './cloud-map-prober';
+import type { SpotFargateService } from './spot-fargate-service';
+import type { WebLoadBalancer } from './web-load-balancer';
+
+const MINUTE = Duration.minutes(1);
+const WIDTH = 8;
+
+/**
+ * One CloudWatch dashboard per stack, in its template, with what an operator watches during a reclaim. The
+ * `add*` methods each add one row; per-AZ graphs use SEARCH, so they follow whatever zones the stack runs in.
+ */
+export class OperationsDashboard extends Construct {
+  public readonly dashboard: Dashboard;
+  /** The dashboard in the CloudWatch console. */
+  public readonly url: string;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.dashboard = new Dashboard(this, 'Resource', { defaultInterval: Duration.hours(3) });
+    // The console's host differs by partition.
+    const consoles = new CfnMapping(this, 'Console', {
+      mapping: { aws: { host: 'console.aws.amazon.com' }, 'aws-cn': { host: 'console.amazonaws.cn' }, 'aws-us-gov': { host: 'console.amazonaws-us-gov.com' } },
+    });
+    this.url = `https://${consoles.findInMap(Aws.PARTITION, 'host')}/cloudwatch/home?region=${Aws.REGION}#dashboards/dashboard/${this.dashboard.dashboardName}`;
+  }
+
+  /** A row of graphs, each `[title, metrics]`. */
+  public addGraphs(...graphs: ReadonlyArray<readonly [string, readonly IMetric[]]>): void {
+    const widgets: IWidget[] = graphs.map(([title, metrics]) => new GraphWidget({ title, left: [...metrics], width: WIDTH, height: 6 }));
+    this.dashboard.addWidgets(...widgets);
+  }
+
+  /** Requests, 5xx and healthy hosts, each per Availability Zone. */
+  public addLoadBalancer(web: WebLoadBalancer): void {
+    const lb = web.loadBalancer.loadBalancerFullName;
+    const tg = web.targetGroup.targetGroupFullName;
+    this.addGraphs(
+      ['Requests per AZ', [search('{AWS/ApplicationELB,AvailabilityZone,LoadBalancer}', 'RequestCount', `LoadBalancer="${lb}"`, 'Sum', 'Requests')]],
+      [
+        '5xx per AZ (load balancer, targets)',
+        [
+          search('{AWS/ApplicationELB,AvailabilityZone,LoadBalancer}', 'HTTPCode_ELB_5XX_Count', `LoadBalancer="${lb}"`, 'Sum', 'ELB'),
+          search('{AWS/ApplicationELB,AvailabilityZone,LoadBalancer,TargetGroup}', 'HTTPCode_Target_5XX_Count', `TargetGroup="${tg}"`, 'Sum', 'Target'),
+        ],
+      ],
+      [
+        'Healthy hosts per AZ',
+        [search('{AWS/ApplicationELB,AvailabilityZone,LoadBalancer,TargetGroup}', 'HealthyHostCount', `TargetGroup="${tg}"`, 'Minimum', 'Healthy')],
+      ],
+    );
+  }
+
+  /**
+   * The prober's success, failure and latency per Availability Zone, and the service's tasks: desired and
+   * running as ECS counts them, and discovered as Cloud Map holds them.
+   */
+  public addProber(prober: CloudMapProber, service: SpotFargateService): void {
+    const perZone = (metricName: ProberMetric, statistic: string, label: string): MathExpression =>
+      search(
+        `{${prober.metricsNamespace},AvailabilityZone,ServiceName,Stack,service}`,
+        metricName,
+        `Stack="${Aws.STACK_NAME}" ServiceName="${service.cloudMapService.serviceName}"`,
+        statistic,
+        label,
+      );
+    this.addGraphs(
+      ['Probes per AZ: success and failure', [perZone(ProberMetric.ProbeSuccess, 'Sum', 'OK'), perZone(ProberMetric.ProbeFailure, 'Sum', 'Failed')]],
+      ['Probe latency per AZ (p90, ms)', [perZone(ProberMetric.ProbeLatency, 'p90', 'p90')]],
+      [
+        'Tasks: desired, running, discovered',
+        [service.metricTasks('DesiredTaskCount'), service.metricTasks('RunningTaskCount'), prober.metric(ProberMetric.InstancesDiscovered, 'Minimum')],
+      ],
+    );
+  }
+}
+
+/**
+ * Every metric of `schema` named `metricName` that also matches `filter`, one line each, labelled with
+ * `label` and its Availability Zone (or whatever dimension `labelDimension` names).
+ */
+export function search(schema: string, metricName: string, filter: string, statistic: string, label = metricName, labelDimension = 'AvailabilityZone'): MathExpression {
+  return new MathExpression({
+    expression: `SEARCH('${schema} MetricName="${metricName}" ${filter}', '${statistic}', 60)`,
+    usingMetrics: {},
+    period: MINUTE,
+    // Without a label CDK repeats the whole expression as one.
+    label: `${label} \${PROP('Dim.${labelDimension}')}`,
+  });
+}
+
+/** `metric` per minute with `statistic`. */
+export function perMinute(metric: Metric, statistic: string, label?: string): Metric {
+  return metric.with({ period: MINUTE, statistic, label });
+}

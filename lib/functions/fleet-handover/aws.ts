@@ -1,0 +1,95 @@
+import { DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  DeregisterTargetsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { TargetDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { boundedClientConfig } from '../common/sdk-config';
+
+/**
+ * Standard retries, 3 attempts of at most 5 s each: a call in flight at a deadline overruns it by about 17 s
+ * at worst, inside the time the handler keeps back (RESERVED_SECONDS). A throttled poll that still fails is
+ * an error of the step, not a guess.
+ */
+const config = boundedClientConfig(3, 5_000);
+const ec2 = new EC2Client(config);
+const elb = new ElasticLoadBalancingV2Client(config);
+
+/** The parts of a Spot Fleet request the handover looks at. */
+export interface FleetRequest {
+  /** `submitted`, `active`, `modifying`, `cancelled_running`, `cancelled_terminating`, `cancelled` or `failed`. */
+  readonly state: string;
+  /** `error`, `pending_fulfillment`, `pending_termination` or `fulfilled`, when EC2 says. */
+  readonly activity?: string;
+  readonly targetCapacity: number;
+}
+
+/** One registration of an instance in the target group. */
+export interface Registration {
+  readonly Id: string;
+  readonly Port?: number;
+  readonly State: string;
+}
+
+/** What `call` answers, or undefined when EC2 no longer knows the fleet. */
+async function unlessGone<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (error) {
+    if ((error as Error).name === 'InvalidSpotFleetRequestId.NotFound') return undefined;
+    throw error;
+  }
+}
+
+/** The fleet request, or undefined when EC2 no longer knows it. */
+export async function describeFleet(fleetId: string): Promise<FleetRequest | undefined> {
+  const fleet = (await unlessGone(ec2.send(new DescribeSpotFleetRequestsCommand({ SpotFleetRequestIds: [fleetId] }))))?.SpotFleetRequestConfigs?.[0];
+  return fleet && { state: `${fleet.SpotFleetRequestState}`, activity: fleet.ActivityStatus, targetCapacity: fleet.SpotFleetRequestConfig?.TargetCapacity ?? 0 };
+}
+
+/** The fleet's active instance ids, or undefined when EC2 no longer knows the fleet. */
+export function fleetInstances(fleetId: string): Promise<string[] | undefined> {
+  return unlessGone(
+    (async () => {
+      const ids: string[] = [];
+      let NextToken: string | undefined;
+      do {
+        const page = await ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId, MaxResults: 1000, NextToken }));
+        for (const { InstanceId } of page.ActiveInstances ?? []) if (InstanceId) ids.push(InstanceId);
+        NextToken = page.NextToken;
+      } while (NextToken);
+      return ids;
+    })(),
+  );
+}
+
+/**
+ * Every registration in the group. No `Targets` filter: an entry without a port is read as the group's
+ * default port and would miss a registration on any other.
+ */
+export async function registrations(targetGroupArn: string): Promise<Registration[]> {
+  const { TargetHealthDescriptions = [] } = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
+  return TargetHealthDescriptions.flatMap(({ Target, TargetHealth }) =>
+    Target?.Id ? [{ Id: Target.Id, ...(Target.Port !== undefined && { Port: Target.Port }), State: `${TargetHealth?.State}` }] : [],
+  );
+}
+
+/**
+ * Registers the instances on the group's port. ELB refuses the whole call (InvalidTarget) while any of them
+ * is not yet running: that is left for the next poll to try again.
+ */
+export async function register(targetGroupArn: string, instanceIds: readonly string[]): Promise<void> {
+  try {
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: instanceIds.map((Id) => ({ Id })) }));
+  } catch (error) {
+    if ((error as Error).name !== 'InvalidTargetException') throw error;
+  }
+}
+
+/** Deregisters exactly these registrations: id, and port when registered with one. */
+export async function deregister(targetGroupArn: string, targets: readonly Registration[]): Promise<void> {
+  const Targets: TargetDescription[] = targets.map(({ Id, Port }) => ({ Id, ...(Port !== undefined && { Port }) }));
+  await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets }));
+}

@@ -1,0 +1,50 @@
+/**
+ * What the FleetHandover construct and its handler agree on: the custom resource's type and property names,
+ * and the time the handler keeps for itself. Imports neither CDK nor the SDK.
+ */
+export const FLEET_HANDOVER_RESOURCE_TYPE = 'Custom::SpotFleetHandover';
+
+/** Names of the custom resource's properties. All values arrive as strings: CloudFormation stringifies them. */
+export const HandoverProperty = {
+  /** The Spot Fleet request id (`sfr-…`), the fleet's `Ref`. */
+  fleetRequestId: 'SpotFleetRequestId',
+  /** ARN of the target group the fleet registers its instances in. */
+  targetGroupArn: 'TargetGroupArn',
+  /** How long, in whole seconds, the fleet may take to have its target capacity healthy in the target group. */
+  healthyTimeoutSeconds: 'HealthyTimeoutSeconds',
+  /** How long, in whole seconds, the previous fleet's instances may take to leave the target group. */
+  drainTimeoutSeconds: 'DrainTimeoutSeconds',
+} as const;
+
+/** Between two looks at the fleet and the target group. */
+export const POLL_INTERVAL_SECONDS = 10;
+
+/**
+ * Beyond the deregistration delay, for ELB to drop a drained target from DescribeTargetHealth and for the
+ * next poll to see it.
+ */
+export const DRAIN_MARGIN_SECONDS = 30;
+
+/**
+ * Kept back from the function's run time for the calls between the waits and the answer to CloudFormation:
+ * a function that times out sends no answer at all.
+ */
+export const RESERVED_SECONDS = 30;
+
+/**
+ * A second resource type the same function serves: the AMI the fleet launches, chosen once and kept.
+ * CloudFormation resolves the public SSM parameter for the newest Amazon Linux again on every deploy; this
+ * resource answers with the image it chose before unless the requested image changed, so a deploy that
+ * changes nothing never gives the launch template a new version, and the fleet is never replaced by it.
+ */
+export const PINNED_IMAGE_RESOURCE_TYPE = 'Custom::PinnedImage';
+
+export const PinnedImageProperty = {
+  /** The newest image, as CloudFormation resolved it for this deploy. */
+  latestImageId: 'Newest',
+  /** The image the user asked for, or empty for "the newest, once". */
+  requestedImageId: 'Requested',
+} as const;
+
+/** The attribute that carries the chosen image id. */
+export const PINNED_IMAGE_ATTRIBUTE = 'ImageId';

@@ -1,0 +1,89 @@
+import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse, Context } from 'aws-lambda';
+import { HandoverProperty, PINNED_IMAGE_ATTRIBUTE, PINNED_IMAGE_RESOURCE_TYPE, RESERVED_SECONDS } from './contract';
+import type { Clock, FleetBehindTargetGroup } from './handover';
+import { drain, HandoverError, log, systemClock, waitUntilServing } from './handover';
+import { chooseImage } from './image';
+import { sendResponse } from './respond';
+
+/**
+ * Hands a Spot Fleet's place in its target group over to its replacement before CloudFormation deletes it.
+ *
+ * - Create: waits until the fleet has its target capacity healthy in the target group.
+ * - Update from fleet A to fleet B: registers B's instances missing from the group (on rollback B is the
+ *   fleet whose instances were deregistered), waits until B has its target capacity healthy, then
+ *   deregisters A's instances and waits until they have drained. CloudFormation deletes A afterwards.
+ *   The same fleet in both is a no-op.
+ * - Delete: nothing; the stack is going away, or this resource is.
+ *
+ * A step that does not finish in its time answers FAILED, naming the step and what it saw, and CloudFormation
+ * rolls back. The physical id stays the one Create gave, so an update never asks to delete the resource.
+ */
+export const handler = (event: CloudFormationCustomResourceEvent, context: Context): Promise<void> => handle(event, context);
+
+type Respond = (url: string, body: CloudFormationCustomResourceResponse) => Promise<void>;
+
+export async function handle(event: CloudFormationCustomResourceEvent, context: Context, clock: Clock = systemClock, respond: Respond = sendResponse): Promise<void> {
+  if (event.ResourceType === PINNED_IMAGE_RESOURCE_TYPE) return pinImage(event, context, respond);
+  const until = clock.now() + context.getRemainingTimeInMillis() - RESERVED_SECONDS * 1000;
+  const props = event.ResourceProperties as Record<string, unknown>;
+  const tg = props[HandoverProperty.targetGroupArn];
+  let step = 'reading the resource properties';
+  let failure: string | undefined;
+  try {
+    if (event.RequestType !== 'Delete') {
+      const next = fleetOf(props);
+      const previous = event.RequestType === 'Update' ? fleetOf(event.OldResourceProperties).fleetId : undefined;
+      log('Handover', { requestType: event.RequestType, previous, next });
+      if (previous !== next.fleetId) {
+        step = `waiting for fleet ${next.fleetId} to serve`;
+        log('Serving', await waitUntilServing(next, clock, until));
+        if (previous !== undefined) {
+          step = `draining fleet ${previous}`;
+          await drain(previous, next, clock, until);
+        }
+      }
+    }
+  } catch (error) {
+    log('Handover failed', { step, error: String(error) });
+    failure = `Handover failed ${step}: ${error instanceof HandoverError ? error.message : String(error)} (log stream ${context.logStreamName})`;
+  }
+  await respond(event.ResponseURL, {
+    ...(failure === undefined ? { Status: 'SUCCESS' } : { Status: 'FAILED', Reason: failure.slice(0, 1000) }),
+    // Create's id is echoed on every later request: a new one would make CloudFormation delete the old resource.
+    PhysicalResourceId: event.RequestType !== 'Create' ? event.PhysicalResourceId : typeof tg === 'string' ? tg : event.LogicalResourceId,
+    StackId: event.StackId,
+    RequestId: event.RequestId,
+    LogicalResourceId: event.LogicalResourceId,
+  });
+}
+
+const FLEET_ID = /^sfr-[0-9a-f-]{36}$/;
+const TARGET_GROUP_ARN = /^arn:[\w-]+:elasticloadbalancing:[\w-]+:\d{12}:targetgroup\/[\w-]+\/[0-9a-f]+$/;
+
+/** The properties, checked: a malformed one is an error, never a guess. */
+function fleetOf(props: Record<string, unknown>): FleetBehindTargetGroup {
+  const text = (name: string, pattern: RegExp, example: string): string => {
+    const value = String(props[name]);
+    if (!pattern.test(value)) throw new HandoverError(`${name} must look like ${example}; got ${JSON.stringify(props[name])}`);
+    return value;
+  };
+  const seconds = (name: string) => Number(text(name, /^[1-9]\d{0,3}$/, '600 (whole seconds)'));
+  return {
+    fleetId: text(HandoverProperty.fleetRequestId, FLEET_ID, 'sfr-<uuid>'),
+    targetGroupArn: text(HandoverProperty.targetGroupArn, TARGET_GROUP_ARN, 'a target group ARN'),
+    healthyTimeoutSeconds: seconds(HandoverProperty.healthyTimeoutSeconds),
+    drainTimeoutSeconds: seconds(HandoverProperty.drainTimeoutSeconds),
+  };
+}
+
+async function pinImage(event: CloudFormationCustomResourceEvent, context: Context, respond: Respond): Promise<void> {
+  const ids = { StackId: event.StackId, RequestId: event.RequestId, LogicalResourceId: event.LogicalResourceId };
+  try {
+    const image = chooseImage(event);
+    log('Image', { requestType: event.RequestType, image });
+    await respond(event.ResponseURL, { Status: 'SUCCESS', PhysicalResourceId: image, Data: { [PINNED_IMAGE_ATTRIBUTE]: image }, ...ids });
+  } catch (error) {
+    const physical = event.RequestType === 'Create' ? event.LogicalResourceId : event.PhysicalResourceId;
+    await respond(event.ResponseURL, { Status: 'FAILED', Reason: `Image: ${String(error)} (log stream ${context.logStreamName})`, PhysicalResourceId: physical, ...ids });
+  }
+}

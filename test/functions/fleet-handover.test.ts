@@ -1,0 +1,564 @@
+import { DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  DeregisterTargetsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  InvalidTargetException,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { TargetDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse, Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FLEET_HANDOVER_RESOURCE_TYPE, HandoverProperty, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty } from '../../lib/functions/fleet-handover/contract';
+import { handle, handler } from '../../lib/functions/fleet-handover/handler';
+import type { Cleanup } from '../support/loopback';
+import { closeAll, httpServer } from '../support/loopback';
+
+const TARGET_GROUP = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
+const FLEET_A = 'sfr-aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa';
+const FLEET_B = 'sfr-bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb';
+const A1 = 'i-0aaaaaaaaaaaaaaa1';
+const A2 = 'i-0aaaaaaaaaaaaaaa2';
+const B1 = 'i-0bbbbbbbbbbbbbbb1';
+const B2 = 'i-0bbbbbbbbbbbbbbb2';
+const HEALTHY_TIMEOUT_S = 600;
+const DRAIN_TIMEOUT_S = 120;
+/** The function's timeout as the construct sets it with these timeouts: healthy + drain + 30 s reserved. */
+const FUNCTION_MS = (HEALTHY_TIMEOUT_S + DRAIN_TIMEOUT_S + 30) * 1000;
+
+interface Fleet {
+  state: string;
+  capacity: number;
+  instances: string[];
+}
+
+interface Target {
+  Id: string;
+  Port: number;
+  State: string;
+  /** When an `initial` registration turns healthy (or unhealthy, for an instance in `failing`). */
+  readyAt?: number;
+  /** When a `draining` registration leaves the group. */
+  goneAt?: number;
+}
+
+/**
+ * EC2 and the target group as the handler sees them, on a fake clock: a registration passes its health check
+ * `healthCheckMs` after it is made, and a deregistered one leaves the group `delayMs` after.
+ */
+class World {
+  now = 1_800_000_000_000;
+  readonly fleets = new Map<string, Fleet>();
+  readonly targets: Target[] = [];
+  /** Instances that never pass the health check. */
+  readonly failing = new Set<string>();
+  /** Instances not yet running: ELB refuses to register them. */
+  readonly pending = new Set<string>();
+  healthCheckMs = 40_000;
+  delayMs = 90_000;
+  /** Each SDK call, in order, with the time it was made. */
+  readonly calls: { command: string; at: number; input: unknown }[] = [];
+  readonly responses: CloudFormationCustomResourceResponse[] = [];
+  respondedAt = 0;
+
+  readonly clock = {
+    now: () => this.now,
+    sleep: (ms: number) => {
+      this.now += ms;
+      return Promise.resolve();
+    },
+  };
+
+  fleet(id: string, instances: string[], capacity = instances.length, state = 'active'): this {
+    this.fleets.set(id, { state, capacity, instances });
+    return this;
+  }
+
+  /** Registrations as they were some time ago: `initial` ones pass their health check as usual from now. */
+  register(ids: string[], State = 'healthy', Port = 80): this {
+    for (const Id of ids) this.targets.push({ Id, Port, State, readyAt: this.now + this.healthCheckMs });
+    return this;
+  }
+
+  tick(): void {
+    for (const target of [...this.targets]) {
+      if (target.State === 'initial' && target.readyAt !== undefined && this.now >= target.readyAt) {
+        target.State = this.failing.has(target.Id) ? 'unhealthy' : 'healthy';
+      }
+      if (target.State === 'draining' && target.goneAt !== undefined && this.now >= target.goneAt) {
+        this.targets.splice(this.targets.indexOf(target), 1);
+      }
+    }
+  }
+
+  stateOf(id: string): string | undefined {
+    this.tick();
+    return this.targets.find((t) => t.Id === id)?.State;
+  }
+
+  called(command: string): { at: number; input: unknown }[] {
+    return this.calls.filter((c) => c.command === command);
+  }
+
+  commands(): string[] {
+    return this.calls.map((c) => c.command);
+  }
+
+  context(remainingMs = FUNCTION_MS): Context {
+    const end = this.now + remainingMs;
+    return {
+      callbackWaitsForEmptyEventLoop: true,
+      functionName: 'fleet-handover',
+      functionVersion: '$LATEST',
+      invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
+      memoryLimitInMB: '256',
+      awsRequestId: 'request',
+      logGroupName: '/aws/lambda/fleet-handover',
+      logStreamName: '2026/11/23/[$LATEST]abc',
+      getRemainingTimeInMillis: () => end - this.now,
+      done: () => undefined,
+      fail: () => undefined,
+      succeed: () => undefined,
+    } satisfies Context;
+  }
+
+  async run(event: CloudFormationCustomResourceEvent, remainingMs?: number): Promise<CloudFormationCustomResourceResponse> {
+    await handle(event, this.context(remainingMs), this.clock, (_url, body) => {
+      this.responses.push(body);
+      this.respondedAt = this.now;
+      return Promise.resolve();
+    });
+    expect(this.responses).toHaveLength(1);
+    return this.responses[0] as CloudFormationCustomResourceResponse;
+  }
+}
+
+const ec2 = mockClient(EC2Client);
+const elb = mockClient(ElasticLoadBalancingV2Client);
+let world: World;
+
+const notFound = (id: string) => Object.assign(new Error(`The spot fleet request ID '${id}' does not exist`), { name: 'InvalidSpotFleetRequestId.NotFound' });
+
+beforeEach(() => {
+  world = new World();
+  ec2.reset();
+  elb.reset();
+  vi.spyOn(console, 'info').mockImplementation(() => undefined);
+  const record = (command: string, input: unknown) => world.calls.push({ command, at: world.now, input });
+  ec2.on(DescribeSpotFleetRequestsCommand).callsFake((input: { SpotFleetRequestIds: string[] }) => {
+    record('DescribeSpotFleetRequests', input);
+    const id = input.SpotFleetRequestIds[0] as string;
+    const fleet = world.fleets.get(id);
+    if (fleet === undefined) throw notFound(id);
+    return {
+      SpotFleetRequestConfigs: [
+        { SpotFleetRequestId: id, SpotFleetRequestState: fleet.state, ActivityStatus: 'fulfilled', SpotFleetRequestConfig: { TargetCapacity: fleet.capacity } },
+      ],
+    };
+  });
+  ec2.on(DescribeSpotFleetInstancesCommand).callsFake((input: { SpotFleetRequestId: string }) => {
+    record('DescribeSpotFleetInstances', input);
+    const fleet = world.fleets.get(input.SpotFleetRequestId);
+    if (fleet === undefined) throw notFound(input.SpotFleetRequestId);
+    return { SpotFleetRequestId: input.SpotFleetRequestId, ActiveInstances: fleet.instances.map((InstanceId) => ({ InstanceId, InstanceType: 'c6i.large' })) };
+  });
+  elb.on(DescribeTargetHealthCommand).callsFake((input: { TargetGroupArn: string }) => {
+    record('DescribeTargetHealth', input);
+    world.tick();
+    return {
+      TargetHealthDescriptions: world.targets.map((t) => ({ Target: { Id: t.Id, Port: t.Port }, HealthCheckPort: String(t.Port), TargetHealth: { State: t.State } })),
+    };
+  });
+  elb.on(RegisterTargetsCommand).callsFake((input: { Targets: TargetDescription[] }) => {
+    record('RegisterTargets', input);
+    const refused = input.Targets.filter((t) => world.pending.has(t.Id as string));
+    if (refused.length > 0) {
+      throw new InvalidTargetException({ message: `The following targets are not in a running state and cannot be registered: '${refused[0]?.Id}'`, $metadata: {} });
+    }
+    for (const t of input.Targets) if (!world.targets.some((r) => r.Id === t.Id)) world.register([t.Id as string], 'initial');
+    return {};
+  });
+  elb.on(DeregisterTargetsCommand).callsFake((input: { Targets: TargetDescription[] }) => {
+    record('DeregisterTargets', input);
+    for (const t of input.Targets) {
+      const target = world.targets.find((r) => r.Id === t.Id && r.Port === (t.Port ?? 80));
+      if (target !== undefined) Object.assign(target, { State: 'draining', goneAt: world.now + world.delayMs });
+    }
+    return {};
+  });
+});
+
+afterEach(() => vi.restoreAllMocks());
+
+function properties(fleetId: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
+    [HandoverProperty.fleetRequestId]: fleetId,
+    [HandoverProperty.targetGroupArn]: TARGET_GROUP,
+    // As CloudFormation delivers them: strings.
+    [HandoverProperty.healthyTimeoutSeconds]: String(HEALTHY_TIMEOUT_S),
+    [HandoverProperty.drainTimeoutSeconds]: String(DRAIN_TIMEOUT_S),
+    ...overrides,
+  };
+}
+
+function event(requestType: 'Create' | 'Update' | 'Delete', next: Record<string, unknown>, previous?: Record<string, unknown>, responseUrl = 'https://cloudformation-custom-resource-response.example/x'): CloudFormationCustomResourceEvent {
+  return {
+    RequestType: requestType,
+    ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
+    ResponseURL: responseUrl,
+    StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/SpotFleetWebApp/guid',
+    RequestId: 'request-1',
+    LogicalResourceId: 'FleetHandover',
+    ResourceType: FLEET_HANDOVER_RESOURCE_TYPE,
+    ResourceProperties: next,
+    ...(requestType === 'Create' ? {} : { PhysicalResourceId: TARGET_GROUP, OldResourceProperties: previous ?? next }),
+  } as CloudFormationCustomResourceEvent;
+}
+
+const update = (from: string, to: string) => event('Update', properties(to), properties(from));
+
+describe('fleet handover on create', () => {
+  it('answers SUCCESS only once the fleet has its target capacity healthy in the target group', async () => {
+    world.fleet(FLEET_B, [B1, B2]).register([B1, B2], 'initial');
+    const start = world.now;
+    const response = await world.run(event('Create', properties(FLEET_B)));
+    expect(response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: TARGET_GROUP, RequestId: 'request-1', LogicalResourceId: 'FleetHandover' });
+    expect(world.respondedAt - start).toBeGreaterThanOrEqual(world.healthCheckMs);
+    expect([world.stateOf(B1), world.stateOf(B2)]).toEqual(['healthy', 'healthy']);
+    expect(world.called('DeregisterTargets')).toEqual([]);
+    expect(world.called('DescribeSpotFleetRequests')[0]?.input).toEqual({ SpotFleetRequestIds: [FLEET_B] });
+    expect(world.called('DescribeTargetHealth')[0]?.input).toEqual({ TargetGroupArn: TARGET_GROUP });
+  });
+
+  it('fails, naming the fleet and what it saw, when the fleet is not healthy within its healthy timeout', async () => {
+    world.fleet(FLEET_B, [B1, B2]).register([B1, B2], 'initial');
+    world.failing.add(B2);
+    const start = world.now;
+    const response = await world.run(event('Create', properties(FLEET_B)));
+    expect(response).toMatchObject({ Status: 'FAILED', PhysicalResourceId: TARGET_GROUP });
+    expect(response.Reason).toMatch(
+      new RegExp(
+        `^Handover failed waiting for fleet ${FLEET_B} to serve: fleet ${FLEET_B} has 1 of 2 instances healthy in the target group after 600 s ` +
+          '\\(2 running, fleet activity fulfilled\\); its instances may be failing the health check, or Spot capacity may be short \\(log stream 2026/11/23/\\[\\$LATEST\\]abc\\)$',
+      ),
+    );
+    expect(world.respondedAt - start).toBe(HEALTHY_TIMEOUT_S * 1000);
+  });
+
+  it('fails at once, without waiting, when the fleet request has failed or been cancelled', async () => {
+    world.fleet(FLEET_B, [], 2, 'failed');
+    const start = world.now;
+    const response = await world.run(event('Create', properties(FLEET_B)));
+    expect(response.Reason).toMatch(`fleet ${FLEET_B} is failed, so it can never serve`);
+    expect(world.respondedAt).toBe(start);
+  });
+
+  it('answers FAILED before the function times out when its remaining time is shorter than the step timeout', async () => {
+    world.fleet(FLEET_B, [B1, B2]).register([B1, B2], 'initial');
+    world.failing.add(B1);
+    const start = world.now;
+    const remaining = 300_000;
+    const response = await world.run(event('Create', properties(FLEET_B)), remaining);
+    expect(response.Status).toBe('FAILED');
+    expect(response.Reason).toMatch(/has 1 of 2 instances healthy in the target group after 270 s .*\(the function ran out of time\)/);
+    expect(world.respondedAt - start).toBeLessThan(remaining);
+  });
+
+  it('reads every page of the fleet\'s instances', async () => {
+    world.fleet(FLEET_B, [B1, B2]).register([B1, B2]);
+    ec2
+      .on(DescribeSpotFleetInstancesCommand)
+      .resolvesOnce({ ActiveInstances: [{ InstanceId: B1 }], NextToken: 'page-2' })
+      .resolves({ ActiveInstances: [{ InstanceId: B2 }] });
+    const response = await world.run(event('Create', properties(FLEET_B)));
+    expect(response.Status).toBe('SUCCESS');
+    expect(ec2.commandCalls(DescribeSpotFleetInstancesCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'page-2']);
+  });
+
+  it('keeps polling while ELB refuses to register an instance that is not running yet', async () => {
+    world.fleet(FLEET_B, [B1, B2]).register([B1], 'initial');
+    world.pending.add(B2);
+    const sleep = world.clock.sleep;
+    world.clock.sleep = async (ms) => {
+      await sleep(ms);
+      world.pending.delete(B2);
+    };
+    const response = await world.run(event('Create', properties(FLEET_B)));
+    expect(response.Status).toBe('SUCCESS');
+    expect(world.called('RegisterTargets').map((c) => c.input)).toEqual([
+      { TargetGroupArn: TARGET_GROUP, Targets: [{ Id: B2 }] },
+      { TargetGroupArn: TARGET_GROUP, Targets: [{ Id: B2 }] },
+    ]);
+  });
+});
+
+describe('fleet handover on replacement', () => {
+  it('deregisters the old fleet only once the new one is healthy, then waits for the old to drain before answering', async () => {
+    // A serves; B was just created, and Spot Fleet registers its instances as they start.
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([A1]).register([A2], 'healthy', 8080).register([B1, B2], 'initial');
+    const start = world.now;
+    const response = await world.run(update(FLEET_A, FLEET_B));
+
+    expect(response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: TARGET_GROUP });
+    const [deregistration, ...more] = world.called('DeregisterTargets');
+    expect(more).toEqual([]);
+    expect(deregistration?.input).toEqual({ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A1, Port: 80 }, { Id: A2, Port: 8080 }] });
+    // No DeregisterTargets until a describe has seen both of B's instances healthy.
+    expect(deregistration?.at).toBeGreaterThanOrEqual(start + world.healthCheckMs);
+    const commands = world.commands();
+    expect(commands.indexOf('DeregisterTargets')).toBeGreaterThan(commands.lastIndexOf('DescribeSpotFleetRequests'));
+    // The answer waits for the draining to end, and the old instances are gone by then.
+    expect(world.respondedAt).toBeGreaterThanOrEqual((deregistration?.at ?? 0) + world.delayMs);
+    expect([world.stateOf(A1), world.stateOf(A2), world.stateOf(B1), world.stateOf(B2)]).toEqual([undefined, undefined, 'healthy', 'healthy']);
+    expect(world.called('DescribeSpotFleetInstances').map((c) => c.input)).toContainEqual({ SpotFleetRequestId: FLEET_A, MaxResults: 1000 });
+  });
+
+  it('re-registers the previous fleet on rollback and drains the failed one, leaving the stack serving', async () => {
+    // The forward update drained A before a later resource failed; CloudFormation now updates from B back to A.
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([B1, B2]);
+    const response = await world.run(update(FLEET_B, FLEET_A));
+
+    expect(response.Status).toBe('SUCCESS');
+    const registration = world.called('RegisterTargets');
+    expect(registration.map((c) => c.input)).toEqual([{ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A1 }, { Id: A2 }] }]);
+    const [deregistration] = world.called('DeregisterTargets');
+    expect(deregistration?.input).toEqual({ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: B1, Port: 80 }, { Id: B2, Port: 80 }] });
+    expect(deregistration?.at).toBeGreaterThanOrEqual((registration[0]?.at ?? Infinity) + world.healthCheckMs);
+    expect([world.stateOf(A1), world.stateOf(A2), world.stateOf(B1), world.stateOf(B2)]).toEqual(['healthy', 'healthy', undefined, undefined]);
+  });
+
+  it('does not register an instance of the fleet that is still draining, and registers it once it has left', async () => {
+    // Rollback while A's instances are still draining from a forward handover that timed out.
+    world.fleet(FLEET_A, [A1]).fleet(FLEET_B, [B1]).register([B1]);
+    world.targets.push({ Id: A1, Port: 80, State: 'draining', goneAt: world.now + 30_000 });
+    const start = world.now;
+    const response = await world.run(update(FLEET_B, FLEET_A));
+    expect(response.Status).toBe('SUCCESS');
+    const [registration, ...more] = world.called('RegisterTargets');
+    expect(more).toEqual([]);
+    expect(registration?.at).toBeGreaterThanOrEqual(start + 30_000);
+    expect(world.stateOf(A1)).toBe('healthy');
+  });
+
+  it('fails without deregistering anything of the old fleet when the new one never gets healthy', async () => {
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([A1, A2]).register([B1, B2], 'initial');
+    world.failing.add(B1).add(B2);
+    const response = await world.run(update(FLEET_A, FLEET_B));
+    expect(response).toMatchObject({ Status: 'FAILED', PhysicalResourceId: TARGET_GROUP });
+    expect(response.Reason).toMatch(`waiting for fleet ${FLEET_B} to serve: fleet ${FLEET_B} has 0 of 2 instances healthy in the target group after 600 s`);
+    expect(world.called('DeregisterTargets')).toEqual([]);
+    expect([world.stateOf(A1), world.stateOf(A2)]).toEqual(['healthy', 'healthy']);
+  });
+
+  it('succeeds with nothing to drain when the old fleet no longer exists', async () => {
+    world.fleet(FLEET_B, [B1, B2]).register([B1, B2]);
+    const response = await world.run(update(FLEET_A, FLEET_B));
+    expect(response.Status).toBe('SUCCESS');
+    expect(world.called('DescribeSpotFleetInstances').map((c) => c.input)).toContainEqual({ SpotFleetRequestId: FLEET_A, MaxResults: 1000 });
+    expect(world.called('DeregisterTargets')).toEqual([]);
+  });
+
+  it('waits for, without deregistering again, old registrations already draining', async () => {
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([A1, B1, B2]);
+    world.targets.push({ Id: A2, Port: 80, State: 'draining', goneAt: world.now + 60_000 });
+    const start = world.now;
+    const response = await world.run(update(FLEET_A, FLEET_B));
+    expect(response.Status).toBe('SUCCESS');
+    expect(world.called('DeregisterTargets').map((c) => c.input)).toEqual([{ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A1, Port: 80 }] }]);
+    expect(world.respondedAt - start).toBeGreaterThanOrEqual(world.delayMs);
+  });
+
+  it('fails, naming the draining step, when the old fleet\'s instances outlast the drain timeout', async () => {
+    world.fleet(FLEET_A, [A1]).fleet(FLEET_B, [B1]).register([A1, B1]);
+    world.delayMs = 300_000;
+    const response = await world.run(update(FLEET_A, FLEET_B));
+    expect(response.Status).toBe('FAILED');
+    expect(response.Reason).toMatch(
+      `Handover failed draining fleet ${FLEET_A}: 1 registrations of fleet ${FLEET_A}'s instances are still in the target group after 120 s; ` +
+        'the deregistration delay may be longer than the handover waits',
+    );
+  });
+
+  it('answers SUCCESS at once, calling nothing, when the fleet is the same (only its capacity changed, say)', async () => {
+    const start = world.now;
+    const response = await world.run(event('Update', properties(FLEET_A), properties(FLEET_A, { [HandoverProperty.healthyTimeoutSeconds]: '300' })));
+    expect(response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: TARGET_GROUP });
+    expect(world.calls).toEqual([]);
+    expect(world.respondedAt).toBe(start);
+  });
+
+  it('fails with the SDK error and the step when AWS refuses a call', async () => {
+    world.fleet(FLEET_A, [A1]).fleet(FLEET_B, [B1]);
+    elb.on(DescribeTargetHealthCommand).rejects(Object.assign(new Error('User is not authorized to perform: elasticloadbalancing:DescribeTargetHealth'), { name: 'AccessDenied' }));
+    const response = await world.run(update(FLEET_A, FLEET_B));
+    expect(response.Status).toBe('FAILED');
+    expect(response.Reason).toMatch(`Handover failed waiting for fleet ${FLEET_B} to serve: AccessDenied: User is not authorized`);
+    expect(world.called('DeregisterTargets')).toEqual([]);
+  });
+});
+
+describe('fleet handover on delete', () => {
+  it('answers SUCCESS with the same physical id and calls nothing', async () => {
+    const response = await world.run(event('Delete', properties(FLEET_A)));
+    expect(response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: TARGET_GROUP });
+    expect(world.calls).toEqual([]);
+  });
+
+  it('PUTs its answer to the pre-signed ResponseURL', async () => {
+    const cleanups: Cleanup[] = [];
+    const received: { method?: string; contentType?: string; body: unknown }[] = [];
+    const port = await httpServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        received.push({ method: req.method, contentType: req.headers['content-type'], body: JSON.parse(body) });
+        res.end();
+      });
+    }, cleanups);
+    try {
+      await handler(event('Delete', properties(FLEET_A), undefined, `http://127.0.0.1:${port}/response?X-Amz-Signature=x`), world.context());
+    } finally {
+      await closeAll(cleanups);
+    }
+    expect(received).toEqual([
+      {
+        method: 'PUT',
+        contentType: '',
+        body: {
+          Status: 'SUCCESS',
+          PhysicalResourceId: TARGET_GROUP,
+          StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/SpotFleetWebApp/guid',
+          RequestId: 'request-1',
+          LogicalResourceId: 'FleetHandover',
+        },
+      },
+    ]);
+  });
+});
+
+describe('fleet handover with malformed properties', () => {
+  it.each([
+    ['a missing fleet id', { [HandoverProperty.fleetRequestId]: undefined }, /SpotFleetRequestId must look like sfr-<uuid>; got undefined/],
+    ['a fleet id that is not one', { [HandoverProperty.fleetRequestId]: 'i-0123456789abcdef0' }, /SpotFleetRequestId must look like sfr-<uuid>; got "i-0123456789abcdef0"/],
+    ['a target group ARN that is a load balancer\'s', { [HandoverProperty.targetGroupArn]: 'arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/web/0123456789abcdef' }, /TargetGroupArn must look like a target group ARN/],
+    ['a zero healthy timeout', { [HandoverProperty.healthyTimeoutSeconds]: '0' }, /HealthyTimeoutSeconds must look like 600 \(whole seconds\); got "0"/],
+    ['a fractional drain timeout', { [HandoverProperty.drainTimeoutSeconds]: '1.5' }, /DrainTimeoutSeconds must look like 600 \(whole seconds\); got "1.5"/],
+  ])('answers FAILED, calling nothing, on create with %s', async (_case, overrides, reason) => {
+    const response = await world.run(event('Create', properties(FLEET_B, overrides)));
+    expect(response.Status).toBe('FAILED');
+    expect(response.Reason).toMatch(/^Handover failed reading the resource properties: /);
+    expect(response.Reason).toMatch(reason);
+    expect(world.calls).toEqual([]);
+  });
+
+  it('answers FAILED, calling nothing, on update when the old properties are malformed', async () => {
+    const response = await world.run(event('Update', properties(FLEET_B), { [HandoverProperty.fleetRequestId]: 'sfr-nope' }));
+    expect(response).toMatchObject({ Status: 'FAILED', PhysicalResourceId: TARGET_GROUP });
+    expect(response.Reason).toMatch(/SpotFleetRequestId must look like sfr-<uuid>; got "sfr-nope"/);
+    expect(world.calls).toEqual([]);
+  });
+});
+
+describe('pinned image', () => {
+  const NEWEST = 'ami-0aaaaaaaaaaaaaaa1';
+  const NEWER = 'ami-0bbbbbbbbbbbbbbb2';
+  const REQUESTED = 'ami-0123456789abcdef0';
+  const PREVIOUS = 'ami-0fedcba9876543210';
+
+  function image(newest: unknown, requested: unknown): Record<string, unknown> {
+    return {
+      ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
+      [PinnedImageProperty.latestImageId]: newest,
+      [PinnedImageProperty.requestedImageId]: requested,
+    };
+  }
+
+  /** A request for the PinnedImage resource; Update and Delete carry the image chosen before as the physical id. */
+  function imageEvent(requestType: 'Create' | 'Update' | 'Delete', next: Record<string, unknown>, previous?: Record<string, unknown>, physicalId = PREVIOUS): CloudFormationCustomResourceEvent {
+    return {
+      RequestType: requestType,
+      ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
+      ResponseURL: 'https://cloudformation-custom-resource-response.example/x',
+      StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/SpotFleetWebApp/guid',
+      RequestId: 'request-2',
+      LogicalResourceId: 'FleetHandoverImage',
+      ResourceType: PINNED_IMAGE_RESOURCE_TYPE,
+      ResourceProperties: next,
+      ...(requestType === 'Create' ? {} : { PhysicalResourceId: physicalId, OldResourceProperties: previous ?? next }),
+    } as CloudFormationCustomResourceEvent;
+  }
+
+  /** The answer, which must name the image as both the physical id and the ImageId attribute, without any AWS call. */
+  async function chosen(event: CloudFormationCustomResourceEvent): Promise<string> {
+    const response = await world.run(event);
+    expect(response).toMatchObject({ Status: 'SUCCESS', StackId: event.StackId, RequestId: 'request-2', LogicalResourceId: 'FleetHandoverImage' });
+    expect(response.Data).toEqual({ ImageId: response.PhysicalResourceId });
+    expect(world.calls).toEqual([]);
+    return response.PhysicalResourceId;
+  }
+
+  it('takes the newest image on create when none is requested', async () => {
+    expect(await chosen(imageEvent('Create', image(NEWEST, '')))).toBe(NEWEST);
+  });
+
+  it('takes the requested image on create, whatever the newest', async () => {
+    expect(await chosen(imageEvent('Create', image(NEWEST, REQUESTED)))).toBe(REQUESTED);
+  });
+
+  it('keeps the image it chose before when the newest changed but the request did not', async () => {
+    expect(await chosen(imageEvent('Update', image(NEWER, ''), image(NEWEST, ''), NEWEST))).toBe(NEWEST);
+  });
+
+  it('keeps the image it chose before on an update that changes nothing it reads', async () => {
+    const same = image(NEWEST, '');
+    expect(await chosen(imageEvent('Update', { ...same, ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:other' }, same, PREVIOUS))).toBe(PREVIOUS);
+  });
+
+  it('keeps a requested image while the request stays the same, even as the newest moves on', async () => {
+    expect(await chosen(imageEvent('Update', image(NEWER, REQUESTED), image(NEWEST, REQUESTED), REQUESTED))).toBe(REQUESTED);
+  });
+
+  it('takes the requested image when the request changed', async () => {
+    expect(await chosen(imageEvent('Update', image(NEWER, REQUESTED), image(NEWEST, ''), NEWEST))).toBe(REQUESTED);
+    world.responses.length = 0;
+    expect(await chosen(imageEvent('Update', image(NEWER, 'ami-0cccccc1'), image(NEWER, REQUESTED), REQUESTED))).toBe('ami-0cccccc1');
+  });
+
+  it('takes the newest image again when the request is emptied', async () => {
+    expect(await chosen(imageEvent('Update', image(NEWER, ''), image(NEWEST, REQUESTED), REQUESTED))).toBe(NEWER);
+  });
+
+  it('answers SUCCESS on delete, keeping the physical id, with no AWS call', async () => {
+    expect(await chosen(imageEvent('Delete', image(NEWEST, ''), undefined, NEWEST))).toBe(NEWEST);
+  });
+
+  it('answers SUCCESS on delete after a create that failed, whose physical id is not an image', async () => {
+    // CloudFormation deletes a custom resource whose create failed when it rolls back; a FAILED answer here
+    // would leave the stack in ROLLBACK_FAILED.
+    const response = await world.run(imageEvent('Delete', image('not-an-image', ''), undefined, 'FleetHandoverImage'));
+    expect(response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'FleetHandoverImage' });
+  });
+
+  it.each([
+    ['the newest is not an AMI id', image('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64', ''), '"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"'],
+    ['the newest is missing', image(undefined, ''), '"undefined"'],
+    ['the requested image is not an AMI id', image(NEWEST, 'ami-123'), '"ami-123"'],
+    ['the requested image is in capitals', image(NEWEST, 'AMI-0123456789ABCDEF0'), '"AMI-0123456789ABCDEF0"'],
+  ])('answers FAILED on create, with the reason and the log stream, when %s', async (_case, properties, got) => {
+    const response = await world.run(imageEvent('Create', properties));
+    expect(response).toMatchObject({ Status: 'FAILED', PhysicalResourceId: 'FleetHandoverImage', RequestId: 'request-2' });
+    expect(response.Reason).toBe(
+      `Image: Error: the image must be an AMI id like ami-0123456789abcdef0; got ${got} (log stream 2026/11/23/[$LATEST]abc)`,
+    );
+    expect(response.Data).toBeUndefined();
+    expect(world.calls).toEqual([]);
+  });
+
+  it('answers FAILED on update when the new request is malformed, keeping the image it chose before as the physical id', async () => {
+    const response = await world.run(imageEvent('Update', image(NEWEST, 'ami-nope'), image(NEWEST, ''), NEWEST));
+    expect(response).toMatchObject({ Status: 'FAILED', PhysicalResourceId: NEWEST });
+    expect(response.Reason).toMatch(/^Image: .*got "ami-nope"/);
+  });
+});
