@@ -23,7 +23,7 @@ const RUNS = 9;
 
 /** A warm invocation may take this much longer than the warm floor. */
 const WARM_GOAL = 1.25;
-/** A cold process's first invocation, which loads the Cloud Map SDK, may take this much longer than the cold floor. */
+/** A cold process's first invocation, which loads the Cloud Map and ECS SDKs, may take this much longer than the cold floor. */
 const COLD_GOAL = 1.75;
 /** The run with silent peers may last this much longer than the probe timeout. */
 const BOUNDED_GOAL = 1.1;
@@ -36,6 +36,8 @@ const BASE_ENV = {
   SERVICE_NAME: 'web',
   // The peers listen on loopback, which the construct never allows: the benchmark opens it explicitly.
   ALLOWED_CIDRS: '127.0.0.0/8',
+  // The task count by capacity provider is on, as in FargateServiceStack: its DescribeTasks call is faked below.
+  CLUSTER_NAME: 'spotwise',
 };
 
 interface Summary {
@@ -50,14 +52,17 @@ interface ProcessRuns {
   readonly warmMs: number;
   readonly cold: Summary;
   readonly warm: Summary;
+  /** DescribeTasks calls over both runs; the handler's only. */
+  readonly describeTasksCalls?: number;
 }
 
 /**
  * The handler in a fresh Node process: the inline bundle is loaded, then invoked twice, with the `send` of
  * the ServiceDiscoveryClient from node_modules (what the bundle's external `@aws-sdk/client-servicediscovery`
- * resolves to) stubbed, as the handler's own `require` loads the SDK, to return the instances. The first
- * invocation pays for loading the SDK and everything else a Lambda cold start's first run pays for; the second
- * is a warm invocation.
+ * resolves to) stubbed, as the handler's own `require` loads the SDK, to return the instances, and the `send`
+ * of the ECSClient likewise, to describe each task asked about as RUNNING, on FARGATE and FARGATE_SPOT in
+ * turn. The first invocation pays for loading both SDKs and everything else a Lambda cold start's first run
+ * pays for; the second is a warm invocation.
  *
  * A plain stub rather than aws-sdk-client-mock (which the handler tests use): the mock brings sinon into the
  * heap, which no Lambda has, and the garbage collection that extra heap provokes lands inside the timed run.
@@ -67,15 +72,27 @@ const { writeSync } = require('node:fs');
 const Module = require('node:module');
 const instances = JSON.parse(process.env.BENCH_INSTANCES);
 const load = Module._load;
+const stubbed = new Set();
+let describeTasksCalls = 0;
 Module._load = function (request, ...rest) {
   const loaded = load.call(this, request, ...rest);
-  if (request === '@aws-sdk/client-servicediscovery') {
-    Module._load = load;
+  if (request === '@aws-sdk/client-servicediscovery' && !stubbed.has(request)) {
+    stubbed.add(request);
     loaded.ServiceDiscoveryClient.prototype.send = async (command) => {
       if (command.constructor.name !== 'DiscoverInstancesCommand') throw new Error('unexpected ' + command.constructor.name);
       return { Instances: instances };
     };
   }
+  if (request === '@aws-sdk/client-ecs' && !stubbed.has(request)) {
+    stubbed.add(request);
+    loaded.ECSClient.prototype.send = async (command) => {
+      if (command.constructor.name !== 'DescribeTasksCommand') throw new Error('unexpected ' + command.constructor.name);
+      describeTasksCalls += 1;
+      const tasks = command.input.tasks.map((id, i) => ({ taskArn: 'arn:aws:ecs:us-east-2:123456789012:task/spotwise/' + id, lastStatus: 'RUNNING', capacityProviderName: i % 2 ? 'FARGATE_SPOT' : 'FARGATE' }));
+      return { tasks, failures: [] };
+    };
+  }
+  if (stubbed.size === 2) Module._load = load;
   return loaded;
 };
 const event = ${JSON.stringify(scheduledEvent())};
@@ -89,13 +106,13 @@ const timed = async () => {
 (async () => {
   const cold = await timed();
   const warm = await timed();
-  writeSync(3, JSON.stringify({ coldMs: cold.ms, warmMs: warm.ms, cold: cold.summary, warm: warm.summary }));
+  writeSync(3, JSON.stringify({ coldMs: cold.ms, warmMs: warm.ms, cold: cold.summary, warm: warm.summary, describeTasksCalls }));
   process.exit(0);
 })().catch((error) => { console.error(error); process.exit(1); });
 `;
 
 /**
- * The floor on this machine: a fresh process with the same heap (the Cloud Map SDK loaded before the clock),
+ * The floor on this machine: a fresh process with the same heap (the Cloud Map and ECS SDKs loaded before the clock),
  * that GETs every instance at once with bare \`node:http\` requests: no timeouts, logs, metrics or discovery.
  * Twice, like the handler: the first round is the cold floor, the second the warm one. The gap between the
  * handler and this is the prober's own overhead; the rest is the machine.
@@ -104,6 +121,7 @@ const FLOOR_SCRIPT = `
 const { writeSync } = require('node:fs');
 const http = require('node:http');
 require('@aws-sdk/client-servicediscovery');
+require('@aws-sdk/client-ecs');
 const instances = JSON.parse(process.env.BENCH_INSTANCES);
 const get = (i) => new Promise((resolve) => {
   const req = http.request({ host: i.Attributes.AWS_INSTANCE_IPV4, port: Number(i.Attributes.AWS_INSTANCE_PORT), path: '/', agent: false }, (res) => {
@@ -175,7 +193,7 @@ export async function run(entry = ENTRY, name = NAME): Promise<void> {
         `(goal <= ${WARM_GOAL}x: ${verdict(warmRatio <= WARM_GOAL)}) ${list(fanOut.map((r) => r.warmMs))} floor ${list(floor.map((r) => r.warmMs))}`,
     );
     console.log(
-      `  cold run, Cloud Map SDK load included: ${figures.cold.toFixed(0)} ms against a floor of ${figures.coldFloor.toFixed(0)} ms = ` +
+      `  cold run, Cloud Map and ECS SDK loads included: ${figures.cold.toFixed(0)} ms against a floor of ${figures.coldFloor.toFixed(0)} ms = ` +
         `${coldRatio.toFixed(2)}x (goal <= ${COLD_GOAL}x: ${verdict(coldRatio <= COLD_GOAL)}) ${list(fanOut.map((r) => r.coldMs))} ` +
         `floor ${list(floor.map((r) => r.coldMs))}`,
     );
@@ -203,6 +221,10 @@ export async function run(entry = ENTRY, name = NAME): Promise<void> {
         if (summary.succeeded !== INSTANCES) missed.push(`the floor reached ${JSON.stringify(summary)}, expected ${INSTANCES} answers`);
       }
     }
+    // One DescribeTasks call per run of up to 100 instances, so two per process: the count ran, and only once.
+    for (const r of [...fanOut, ...bounded]) {
+      if (r.describeTasksCalls !== 2) missed.push(`a handler process made ${String(r.describeTasksCalls)} DescribeTasks calls, expected 2`);
+    }
     for (const r of bounded) {
       for (const summary of [r.cold, r.warm]) {
         if (summary.failed !== HANGING || summary.succeeded !== INSTANCES - HANGING) {
@@ -227,7 +249,8 @@ async function measure(
   withFloor = true,
 ): Promise<{ handler: ProcessRuns[]; floor: ProcessRuns[] }> {
   const instances = ports.map((port, i) => ({
-    InstanceId: `task-${i}`,
+    // Shaped like the ECS task ids that Cloud Map instance ids are, or the prober would not ask ECS about them.
+    InstanceId: i.toString(16).padStart(32, '0'),
     NamespaceName: BASE_ENV.NAMESPACE_NAME,
     ServiceName: BASE_ENV.SERVICE_NAME,
     HealthStatus: 'HEALTHY',

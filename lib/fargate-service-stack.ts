@@ -124,6 +124,8 @@ export class FargateServiceStack extends Stack {
       service: this.service.cloudMapService,
       vpc,
       targetSecurityGroup: this.service.securityGroup,
+      // Counts running tasks per capacity provider for the dashboard, through an ECS interface endpoint.
+      cluster: this.service.cluster,
       port: this.service.containerPort,
       schedule: props.probeSchedule,
       probeTimeout: props.probeTimeout,

@@ -75,15 +75,19 @@ describe('the Spotwise app', () => {
     expect(acks.map((a) => `${a.path} ${a.id}`).sort()).toMatchInlineSnapshot(`
       [
         "FargateService/Prober/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "FargateService/Prober/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<ServiceCluster572F72F1>/*]",
+        "FargateService/Service/ServiceLinkedRole/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/*]",
         "FargateService/Web/LoadBalancer AwsSolutions::AwsSolutions-ELB2",
         "FargateService/Web/SecurityGroup AwsSolutions::AwsSolutions-EC23",
         "SpotFleetWebApp/Drainer/DeadLetterQueue AwsSolutions::AwsSolutions-SQS3",
         "SpotFleetWebApp/Drainer/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "SpotFleetWebApp/Drainer/Notifier/HandlerRole AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        "SpotFleetWebApp/FleetHandover/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "SpotFleetWebApp/Rehearsal/Role AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "SpotFleetWebApp/Rehearsal/Role AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*]",
         "SpotFleetWebApp/SpotFleet/FleetRole AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole]",
-        "SpotFleetWebApp/SpotFleet/InstanceRole AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
+        "SpotFleetWebApp/SpotFleet/InstanceRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "SpotFleetWebApp/SpotFleet/ServiceLinkedRoles/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/*]",
         "SpotFleetWebApp/Web/LoadBalancer AwsSolutions::AwsSolutions-ELB2",
         "SpotFleetWebApp/Web/SecurityGroup AwsSolutions::AwsSolutions-EC23",
       ]

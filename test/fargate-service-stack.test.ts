@@ -18,7 +18,7 @@ function logicalId(template: Template, type: string, props?: Record<string, unkn
 }
 
 let template: Template;
-let ids: { alb: string; task: string; prober: string; endpoint: string; fn: string; cloudMap: string; namespace: string };
+let ids: { alb: string; task: string; prober: string; endpoint: string; ecsEndpoint: string; fn: string; cloudMap: string; namespace: string };
 beforeAll(() => {
   template = synth();
   const sg = (description: string) =>
@@ -28,6 +28,7 @@ beforeAll(() => {
     task: sg('^Fargate tasks'),
     prober: sg('^Cloud Map prober'),
     endpoint: sg('^Cloud Map data-plane endpoint'),
+    ecsEndpoint: sg('^ECS API endpoint'),
     fn: logicalId(template, 'AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ NAMESPACE_NAME: Match.anyValue() }) } }),
     cloudMap: logicalId(template, 'AWS::ServiceDiscovery::Service'),
     namespace: logicalId(template, 'AWS::ServiceDiscovery::PrivateDnsNamespace'),
@@ -154,7 +155,12 @@ describe('security group edges', () => {
     expect(ingressTo(ids.endpoint)).toEqual([{ from: ids.prober, port: 443, to: 443 }]);
   });
 
-  it('lets the prober out only to the tasks on 80 and the endpoint on 443', () => {
+  it('lets only the prober reach the ECS API endpoint, on 443', () => {
+    expect(templateJson(template).Resources[ids.ecsEndpoint]?.Properties?.SecurityGroupIngress).toBeUndefined();
+    expect(ingressTo(ids.ecsEndpoint)).toEqual([{ from: ids.prober, port: 443, to: 443 }]);
+  });
+
+  it('lets the prober out only to the tasks on 80 and the two endpoints on 443', () => {
     const egress = resourcesOfType(template, 'AWS::EC2::SecurityGroupEgress')
       .filter(([, p]) => JSON.stringify(p.GroupId) === JSON.stringify({ 'Fn::GetAtt': [ids.prober, 'GroupId'] }))
       .map(([, p]) => ({ to: (p.DestinationSecurityGroupId as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0], port: p.FromPort }));
@@ -162,6 +168,7 @@ describe('security group edges', () => {
       [
         { to: ids.task, port: 80 },
         { to: ids.endpoint, port: 443 },
+        { to: ids.ecsEndpoint, port: 443 },
       ].sort((a, b) => a.to.localeCompare(b.to)),
     );
     expect(templateJson(template).Resources[ids.prober]?.Properties?.SecurityGroupEgress).toBeUndefined();
@@ -326,8 +333,13 @@ describe('alarms and dashboard', () => {
       Threshold: 1,
       EvaluationPeriods: 3,
       TreatMissingData: 'breaching',
-      Dimensions: expect.arrayContaining([{ Name: 'Stack', Value: { Ref: 'AWS::StackName' } }, { Name: 'service', Value: 'cloud-map-prober' }]),
     });
+    expect(alarm.Dimensions).toEqual(
+      expect.arrayContaining([
+        { Name: 'Stack', Value: { Ref: 'AWS::StackName' } },
+        { Name: 'service', Value: 'cloud-map-prober' },
+      ]) as unknown,
+    );
   });
 
   it('compares discovered and running tasks with the count ECS wants', () => {
@@ -340,12 +352,15 @@ describe('alarms and dashboard', () => {
     }
   });
 
-  it('has a dashboard with requests, 5xx and healthy hosts per AZ, probes per AZ and task counts, and outputs its URL', () => {
+  it('has a dashboard with requests, 5xx and healthy hosts per AZ, probes per AZ and task counts by capacity provider, and outputs its URL', () => {
     const [[dashboard, props]] = resourcesOfType(template, 'AWS::CloudWatch::Dashboard') as [[string, Record<string, unknown>]];
     const body = JSON.stringify(props.DashboardBody);
     for (const metric of ['RequestCount', 'HTTPCode_ELB_5XX_Count', 'HTTPCode_Target_5XX_Count', 'HealthyHostCount', 'ProbeSuccess', 'ProbeFailure', 'ProbeLatency', 'DesiredTaskCount', 'RunningTaskCount', 'InstancesDiscovered']) {
       expect(body).toContain(metric);
     }
+    // Running tasks by capacity provider, as the prober counts them.
+    expect(body).toContain('\\"Tasks\\",\\"CapacityProvider\\",\\"FARGATE\\"');
+    expect(body).toContain('\\"Tasks\\",\\"CapacityProvider\\",\\"FARGATE_SPOT\\"');
     expect(JSON.stringify(templateJson(template).Outputs?.DashboardUrl)).toContain(dashboard);
   });
 });

@@ -4,9 +4,11 @@
  */
 import { CreateServiceLinkedRoleCommand, GetRoleCommand, IAMClient, NoSuchEntityException } from '@aws-sdk/client-iam';
 import { DiscoverInstancesCommand, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
+import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { SecurityGroup, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { Cluster } from 'aws-cdk-lib/aws-ecs';
 import { ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -158,23 +160,28 @@ describe('the drainer and notifier roles', () => {
 });
 
 describe('the prober role', () => {
-  it('grants exactly the Cloud Map call the handler makes, on its own namespace and service', async () => {
+  it('grants exactly the calls the handler makes: DiscoverInstances on its namespace and service, DescribeTasks on its cluster\'s tasks', async () => {
     const cleanups: Cleanup[] = [];
     const port = await httpServer((_req, res) => res.end('ok'), cleanups);
+    const taskId = '0123456789abcdef0123456789abcdef';
     const cloudMap = mockClient(ServiceDiscoveryClient);
     cloudMap.on(DiscoverInstancesCommand).resolves({
-      Instances: [{ InstanceId: 'task-1', Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port), AVAILABILITY_ZONE: 'us-east-2a' } }],
+      Instances: [{ InstanceId: taskId, Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port), AVAILABILITY_ZONE: 'us-east-2a' } }],
     });
+    const ecs = mockClient(ECSClient);
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [{ taskArn: `arn:aws:ecs:us-east-2:123456789012:task/spotwise/${taskId}`, lastStatus: 'RUNNING', capacityProviderName: 'FARGATE_SPOT' }] });
     const env = {
       NAMESPACE_NAME: 'spotwise.internal',
       SERVICE_NAME: 'web',
       ALLOWED_CIDRS: '127.0.0.0/8',
+      CLUSTER_NAME: 'spotwise',
       AWS_REGION: 'us-east-2',
       POWERTOOLS_METRICS_NAMESPACE: 'Spotwise',
       POWERTOOLS_SERVICE_NAME: 'cloud-map-prober',
     };
     for (const [key, value] of Object.entries(env)) vi.stubEnv(key, value);
-    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const output: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => output.push(chunk.toString()) > 0);
     let summary: Awaited<ReturnType<typeof ProberModule.handler>> | undefined;
     try {
       vi.resetModules();
@@ -186,27 +193,49 @@ describe('the prober role', () => {
       await closeAll(cleanups);
     }
     // Every command the handler sent, by the IAM action it needs (the SDK command name without "Command").
-    const called = new Set(cloudMap.calls().map((call) => `servicediscovery:${(call.args[0] as object).constructor.name.replace(/Command$/, '')}`));
+    const action = (service: string, call: { args: readonly unknown[] }): string => `${service}:${(call.args[0] as object).constructor.name.replace(/Command$/, '')}`;
+    const called = new Set([...cloudMap.calls().map((call) => action('servicediscovery', call)), ...ecs.calls().map((call) => action('ecs', call))]);
+    const describedOn = ecs.commandCalls(DescribeTasksCommand).map((call) => call.args[0].input.cluster);
     cloudMap.restore();
-    // A run that got as far as probing what it discovered, so that no call of a later step went unseen.
+    ecs.restore();
+    // A run that got as far as probing what it discovered and counting its task, so that no call of a later step went unseen.
     expect(summary).toEqual({ discovered: 1, succeeded: 1, failed: 0 });
-    expect([...called]).toEqual(['servicediscovery:DiscoverInstances']);
+    expect(output.join('')).toContain('"CapacityProvider":"FARGATE_SPOT","Tasks":1');
+    expect([...called]).toEqual(['servicediscovery:DiscoverInstances', 'ecs:DescribeTasks']);
+    expect(describedOn).toEqual([env.CLUSTER_NAME]);
 
     const stack = new Stack(newApp(), 'ProberOnly');
     const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
     const namespace = new PrivateDnsNamespace(stack, 'Namespace', { vpc, name: 'spotwise.internal' });
     const service = namespace.createService('Web', { name: 'web' });
-    new CloudMapProber(stack, 'Prober', { service, vpc, targetSecurityGroup: new SecurityGroup(stack, 'Tasks', { vpc }) });
+    const cluster = new Cluster(stack, 'Cluster', { vpc });
+    new CloudMapProber(stack, 'Prober', { service, vpc, targetSecurityGroup: new SecurityGroup(stack, 'Tasks', { vpc }), cluster });
     const template = Template.fromStack(stack);
     const statements = functionRoleStatements(template, 'NAMESPACE_NAME');
-    const granted = grantsFor(statements, 'servicediscovery');
-    expect([...granted.keys()]).toEqual([...called]);
+    const hasAction = (st: Statement, service: string): boolean => ([] as string[]).concat(st.Action).some((a) => a.startsWith(`${service}:`));
+    // DescribeTasks, on the tasks of the cluster whose name the function is given, and only while ECS says the
+    // task is in that cluster's ARN. The one statement with a condition, so checked whole here.
+    const clusterRef = { Ref: stack.getLogicalId(cluster.node.defaultChild as never) };
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => JSON.stringify(f).includes('NAMESPACE_NAME'));
+    expect((fn?.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables.CLUSTER_NAME).toEqual(clusterRef);
+    expect(statements.filter((st) => hasAction(st, 'ecs'))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'ecs:DescribeTasks',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':task/', clusterRef, '/*']] },
+        Condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [clusterRef.Ref, 'Arn'] } } },
+      },
+    ]);
+    const grantedActions = statements.flatMap((st) => ([] as string[]).concat(st.Action)).filter((a) => /^(servicediscovery|ecs):/.test(a));
+    expect(grantedActions.sort()).toEqual([...called].sort());
+    const rest = statements.filter((st) => !hasAction(st, 'ecs'));
+    const granted = grantsFor(rest, 'servicediscovery');
     expect(granted.get('servicediscovery:DiscoverInstances')).toEqual([
       { 'Fn::GetAtt': [stack.getLogicalId(namespace.node.defaultChild as never), 'Arn'] },
       { 'Fn::GetAtt': [stack.getLogicalId(service.node.defaultChild as never), 'Arn'] },
     ]);
-    // Beyond Cloud Map: only its own log group, and the network-interface actions Lambda needs in a VPC.
-    const others = statements.filter((st) => !([] as string[]).concat(st.Action).some((a) => a.startsWith('servicediscovery:')));
+    // Beyond Cloud Map and ECS: only its own log group, and the network-interface actions Lambda needs in a VPC.
+    const others = rest.filter((st) => !hasAction(st, 'servicediscovery'));
     expect(others.flatMap((st) => ([] as string[]).concat(st.Action)).sort()).toEqual([
       'ec2:AssignPrivateIpAddresses',
       'ec2:CreateNetworkInterface',

@@ -1,5 +1,6 @@
-import { Aws, Duration, Fn, Token } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IInterfaceVpcEndpoint, ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import type { ICluster } from 'aws-cdk-lib/aws-ecs';
 import { InterfaceVpcEndpoint, InterfaceVpcEndpointAwsService, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
@@ -10,8 +11,15 @@ import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import type { Ipv4Block } from '../functions/cloud-map-prober/contract';
-import type { ProberMetric } from '../functions/cloud-map-prober/contract';
-import { parseIpv4Cidr, PROBER_DEFAULTS, PROBER_SERVICE_NAME, ProberDimension, ProberEnv } from '../functions/cloud-map-prober/contract';
+import {
+  CAPACITY_PROVIDER_PATTERN,
+  parseIpv4Cidr,
+  PROBER_DEFAULTS,
+  PROBER_SERVICE_NAME,
+  ProberDimension,
+  ProberEnv,
+  ProberMetric,
+} from '../functions/cloud-map-prober/contract';
 import { requireWholeNumber, SettingError } from '../validation';
 import { InlineNodeFunction } from './inline-node-function';
 
@@ -92,6 +100,20 @@ export interface CloudMapProberProps {
    * @default - a new endpoint whose security group admits this prober only
    */
   readonly endpoint?: IInterfaceVpcEndpoint;
+  /**
+   * The ECS cluster the service's tasks run in, in the prober's account and Region. With it, each run also asks
+   * ECS (`DescribeTasks`, through an `ecs` interface endpoint) about the instances it may probe, and publishes
+   * how many are RUNNING per capacity provider (`Tasks`, see `metricTasks`).
+   * @default - no capacity-provider counts, and no ECS endpoint
+   */
+  readonly cluster?: ICluster;
+  /**
+   * An `ecs` interface endpoint with private DNS that the VPC already has; only with `cluster`. Like `endpoint`,
+   * a VPC can hold only one, so a VPC that already reaches the ECS API privately must pass it here, imported
+   * with its security groups.
+   * @default - with `cluster`, a new endpoint whose security group admits this prober only
+   */
+  readonly ecsEndpoint?: IInterfaceVpcEndpoint;
 }
 
 /**
@@ -107,11 +129,17 @@ export class CloudMapProber extends Construct {
   public readonly endpoint: IInterfaceVpcEndpoint;
   /** The security group of the prober's own endpoint; undefined when an endpoint was passed in. */
   public readonly endpointSecurityGroup?: SecurityGroup;
+  /** With `cluster`, the endpoint the prober reaches the ECS API through: the one passed in, or its own. */
+  public readonly ecsEndpoint?: IInterfaceVpcEndpoint;
+  /** The security group of the prober's own ECS endpoint; undefined without `cluster` or when one was passed in. */
+  public readonly ecsEndpointSecurityGroup?: SecurityGroup;
   public readonly rule: Rule;
   /** CloudWatch namespace of the probe metrics. */
   public readonly metricsNamespace: string;
   /** The Cloud Map service probed, which names the metrics' `ServiceName` dimension. */
   private readonly serviceName: string;
+  /** Whether it was given a `cluster`, and so counts tasks by capacity provider: `metricTasks` needs it. */
+  public readonly countsTasks: boolean;
 
   constructor(scope: Construct, id: string, props: CloudMapProberProps) {
     super(scope, id);
@@ -131,33 +159,31 @@ export class CloudMapProber extends Construct {
     props.targetSecurityGroup.addIngressRule(this.securityGroup, Port.tcp(port), 'HTTP from the prober');
     this.securityGroup.addEgressRule(props.targetSecurityGroup, Port.tcp(port), 'HTTP probes');
 
-    if (props.endpoint !== undefined) {
-      if (props.endpoint.connections.securityGroups.length === 0) {
-        throw new SettingError(
-          this,
-          'endpoint has no security groups, so the prober could not be let in on 443. ' +
-            'Import it with its securityGroups (InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes).',
-        );
+    const cloudMap = this.interfaceEndpoint('endpoint', props.endpoint, props.vpc, subnets, {
+      service: InterfaceVpcEndpointAwsService.CLOUD_MAP_DATA_SERVICE_DISCOVERY,
+      endpointId: 'CloudMapEndpoint',
+      securityGroupId: 'EndpointSecurityGroup',
+      description: 'Cloud Map data-plane endpoint: HTTPS from the prober only',
+      what: 'Cloud Map',
+    });
+    this.endpoint = cloudMap.endpoint;
+    this.endpointSecurityGroup = cloudMap.securityGroup;
+    this.countsTasks = props.cluster !== undefined;
+    if (props.cluster === undefined) {
+      if (props.ecsEndpoint !== undefined) {
+        throw new SettingError(this, 'ecsEndpoint is given without cluster, and only the task count uses it. Pass the cluster, or leave ecsEndpoint out.');
       }
-      this.endpoint = props.endpoint;
     } else {
-      this.endpointSecurityGroup = new SecurityGroup(this, 'EndpointSecurityGroup', {
-        vpc: props.vpc,
-        description: 'Cloud Map data-plane endpoint: HTTPS from the prober only',
-        allowAllOutbound: false,
+      const ecs = this.interfaceEndpoint('ecsEndpoint', props.ecsEndpoint, props.vpc, subnets, {
+        service: InterfaceVpcEndpointAwsService.ECS,
+        endpointId: 'EcsEndpoint',
+        securityGroupId: 'EcsEndpointSecurityGroup',
+        description: 'ECS API endpoint: HTTPS from the prober only',
+        what: 'ECS',
       });
-      // A Lambda in a VPC has no internet access even in a public subnet, and there is no NAT.
-      this.endpoint = new InterfaceVpcEndpoint(this, 'CloudMapEndpoint', {
-        vpc: props.vpc,
-        service: InterfaceVpcEndpointAwsService.CLOUD_MAP_DATA_SERVICE_DISCOVERY,
-        privateDnsEnabled: true,
-        subnets,
-        securityGroups: [this.endpointSecurityGroup],
-        open: false,
-      });
+      this.ecsEndpoint = ecs.endpoint;
+      this.ecsEndpointSecurityGroup = ecs.securityGroup;
     }
-    // Egress from the prober and ingress on the endpoint's security groups, whichever endpoint it is.
-    this.securityGroup.connections.allowTo(this.endpoint, Port.tcp(443), 'HTTPS from the prober to Cloud Map');
 
     const service = props.service;
     this.metricsNamespace = props.metricsNamespace ?? 'Spotwise';
@@ -180,11 +206,13 @@ export class CloudMapProber extends Construct {
         [ProberEnv.probePath]: probePath,
         [ProberEnv.discoveryTimeoutMs]: String(DISCOVERY_TIMEOUT.toMilliseconds()),
         [ProberEnv.allowedCidrs]: Fn.join(',', allowedCidrs),
+        ...(props.cluster !== undefined && { [ProberEnv.clusterName]: props.cluster.clusterName }),
       },
     });
     // The next scheduled run is a fresher probe than a retry of this one could be.
     this.function.configureAsyncInvoke({ retryAttempts: 0 });
-    // DiscoverInstances is authorized on both the namespace and the service; nothing else is called.
+    // DiscoverInstances is authorized on both the namespace and the service; with a cluster, DescribeTasks on its
+    // tasks; nothing else is called.
     this.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['servicediscovery:DiscoverInstances'],
@@ -192,6 +220,23 @@ export class CloudMapProber extends Construct {
       }),
     );
     this.function.node.addDependency(this.endpoint);
+    if (props.cluster !== undefined && this.ecsEndpoint !== undefined) {
+      this.function.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['ecs:DescribeTasks'],
+          resources: [Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${props.cluster.clusterName}/*` })],
+          conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
+        }),
+      );
+      this.function.node.addDependency(this.ecsEndpoint);
+      // cdk-nag names the finding after the cluster's name as it renders it: a Ref as <LogicalId>.
+      const name = Stack.of(this).resolve(props.cluster.clusterName) as unknown;
+      const rendered = typeof name === 'string' ? name : `<${(name as { Ref?: string }).Ref ?? 'cluster'}>`;
+      Validations.of(this.function.executionRole).acknowledge({
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/${rendered}/*]`,
+        reason: 'DescribeTasks takes task ARNs, unknown in advance: the grant covers only this cluster\'s tasks, and its condition the cluster itself.',
+      });
+    }
 
     this.rule = new Rule(this, 'Schedule', {
       description: 'Probe the Cloud Map service instances',
@@ -203,20 +248,76 @@ export class CloudMapProber extends Construct {
   /**
    * One of the prober's metrics, with the dimensions it publishes them under: the Cloud Map service and the
    * stack, and with `availabilityZone` the per-zone series (`ProbeSuccess`, `ProbeFailure`, `ProbeLatency`).
+   * `Tasks` exists only per capacity provider: see `metricTasks`.
    */
-  public metric(metricName: ProberMetric, statistic = 'Sum', availabilityZone?: string): Metric {
+  public metric(metricName: Exclude<ProberMetric, typeof ProberMetric.Tasks>, statistic = 'Sum', availabilityZone?: string): Metric {
+    return this.metricWith(metricName, statistic, availabilityZone === undefined ? {} : { [ProberDimension.AvailabilityZone]: availabilityZone });
+  }
+
+  /**
+   * `Tasks` of one capacity provider, such as `FARGATE` or `FARGATE_SPOT` (or `OTHER`): the instances the prober
+   * may probe whose ECS task is RUNNING, one value per run, so `Maximum` per minute by default. Only with `cluster`.
+   */
+  public metricTasks(capacityProvider: string, statistic = 'Maximum'): Metric {
+    if (!this.countsTasks) {
+      throw new SettingError(this, "metricTasks needs the cluster prop: without it the prober counts no tasks. Pass the service's cluster.");
+    }
+    if (!Token.isUnresolved(capacityProvider) && !CAPACITY_PROVIDER_PATTERN.test(capacityProvider)) {
+      throw new SettingError(
+        this,
+        `metricTasks: capacity provider '${capacityProvider}' is never published, since names outside ${String(CAPACITY_PROVIDER_PATTERN)} count as OTHER. ` +
+          'Give FARGATE, FARGATE_SPOT, OTHER or another name as ECS spells it.',
+      );
+    }
+    return this.metricWith(ProberMetric.Tasks, statistic, { [ProberDimension.CapacityProvider]: capacityProvider });
+  }
+
+  private metricWith(metricName: ProberMetric, statistic: string, dimensions: Record<string, string>): Metric {
     return new Metric({
       namespace: this.metricsNamespace,
       metricName,
-      dimensionsMap: {
-        service: PROBER_SERVICE_NAME,
-        Stack: Aws.STACK_NAME,
-        [ProberDimension.ServiceName]: this.serviceName,
-        ...(availabilityZone !== undefined && { [ProberDimension.AvailabilityZone]: availabilityZone }),
-      },
+      dimensionsMap: { service: PROBER_SERVICE_NAME, Stack: Aws.STACK_NAME, [ProberDimension.ServiceName]: this.serviceName, ...dimensions },
       period: Duration.minutes(1),
       statistic,
     });
+  }
+
+  /**
+   * The interface endpoint with private DNS through which the prober reaches `options.service`: `given`, or a
+   * new one whose own security group admits the prober only on 443. A Lambda in a VPC has no internet access
+   * even in a public subnet, and there is no NAT.
+   */
+  private interfaceEndpoint(
+    prop: string,
+    given: IInterfaceVpcEndpoint | undefined,
+    vpc: IVpc,
+    subnets: SubnetSelection,
+    options: { service: InterfaceVpcEndpointAwsService; endpointId: string; securityGroupId: string; description: string; what: string },
+  ): { endpoint: IInterfaceVpcEndpoint; securityGroup?: SecurityGroup } {
+    let endpoint = given;
+    let securityGroup: SecurityGroup | undefined;
+    if (endpoint !== undefined) {
+      if (endpoint.connections.securityGroups.length === 0) {
+        throw new SettingError(
+          this,
+          `${prop} has no security groups, so the prober could not be let in on 443. ` +
+            'Import it with its securityGroups (InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes).',
+        );
+      }
+    } else {
+      securityGroup = new SecurityGroup(this, options.securityGroupId, { vpc, description: options.description, allowAllOutbound: false });
+      endpoint = new InterfaceVpcEndpoint(this, options.endpointId, {
+        vpc,
+        service: options.service,
+        privateDnsEnabled: true,
+        subnets,
+        securityGroups: [securityGroup],
+        open: false,
+      });
+    }
+    // Egress from the prober and ingress on the endpoint's security groups, whichever endpoint it is.
+    this.securityGroup.connections.allowTo(endpoint, Port.tcp(443), `HTTPS from the prober to ${options.what}`);
+    return { endpoint, securityGroup };
   }
 }
 

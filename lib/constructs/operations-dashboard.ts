@@ -76,6 +76,12 @@ export class OperationsDashboard extends Construct {
         [service.metricTasks('DesiredTaskCount'), service.metricTasks('RunningTaskCount'), prober.metric(ProberMetric.InstancesDiscovered, 'Minimum')],
       ],
     );
+    if (prober.countsTasks) {
+      this.addGraphs([
+        'Running tasks by capacity provider',
+        [prober.metricTasks('FARGATE').with({ label: 'Fargate' }), prober.metricTasks('FARGATE_SPOT').with({ label: 'Fargate Spot' })],
+      ]);
+    }
   }
 }
 

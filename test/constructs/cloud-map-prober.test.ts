@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { InterfaceVpcEndpoint, SecurityGroup, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { Cluster } from 'aws-cdk-lib/aws-ecs';
 import { Schedule } from 'aws-cdk-lib/aws-events';
 import type { IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
 import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
@@ -34,6 +35,21 @@ function build(props: Partial<CloudMapProberProps> = {}): Built {
   const parts = host();
   const prober = new CloudMapProber(parts.stack, 'Prober', { service: parts.service, vpc: parts.vpc, targetSecurityGroup: parts.tasks, ...props });
   return { ...parts, prober, template: Template.fromStack(parts.stack) };
+}
+
+/** A prober told the ECS cluster of its service's tasks, in a fresh stack. */
+function buildWithCluster(props: Partial<CloudMapProberProps> = {}): Built & { cluster: Cluster } {
+  const parts = host();
+  const cluster = new Cluster(parts.stack, 'Cluster', { vpc: parts.vpc });
+  const prober = new CloudMapProber(parts.stack, 'Prober', { service: parts.service, vpc: parts.vpc, targetSecurityGroup: parts.tasks, cluster, ...props });
+  return { ...parts, cluster, prober, template: Template.fromStack(parts.stack) };
+}
+
+/** Every IAM statement of the template whose actions include one of `service`'s. */
+function statementsOf(template: Template, service: string): Record<string, unknown>[] {
+  return resourcesOfType(template, 'AWS::IAM::Policy')
+    .flatMap(([, p]) => (p.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement)
+    .filter((statement) => JSON.stringify(statement.Action).includes(`"${service}:`));
 }
 
 /** Builds a prober with `props` in a fresh stack, for `toThrow`. */
@@ -88,6 +104,56 @@ describe('network', () => {
     const proberSg = groupId(stack, prober.securityGroup);
     t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0123456789abcdef0', SourceSecurityGroupId: proberSg, FromPort: 443, ToPort: 443 });
     t.hasResourceProperties('AWS::EC2::SecurityGroupEgress', { GroupId: proberSg, DestinationSecurityGroupId: 'sg-0123456789abcdef0', FromPort: 443, ToPort: 443 });
+  });
+
+  it('with a cluster, reaches the ECS API through its own ecs interface endpoint with private DNS, open to the prober only on 443', () => {
+    const { stack, prober, template } = buildWithCluster();
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 2);
+    const ecsEndpoint = templateJson(template).Resources[id(stack, prober.ecsEndpoint)]?.Properties;
+    expect(ecsEndpoint).toMatchObject({
+      VpcEndpointType: 'Interface',
+      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.ecs']] },
+      PrivateDnsEnabled: true,
+      SecurityGroupIds: [groupId(stack, prober.ecsEndpointSecurityGroup)],
+    });
+    const endpointSg = groupId(stack, prober.ecsEndpointSecurityGroup);
+    expect(rulesOn(template, 'AWS::EC2::SecurityGroupIngress', endpointSg)).toEqual([
+      expect.objectContaining({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, SourceSecurityGroupId: groupId(stack, prober.securityGroup) }),
+    ]);
+    expect(templateJson(template).Resources[id(stack, prober.ecsEndpointSecurityGroup)]?.Properties).toMatchObject({
+      SecurityGroupEgress: [expect.objectContaining({ CidrIp: '255.255.255.255/32' })],
+    });
+    const egress = rulesOn(template, 'AWS::EC2::SecurityGroupEgress', groupId(stack, prober.securityGroup)).map((rule) => [rule.DestinationSecurityGroupId, rule.FromPort]);
+    expect(egress).toHaveLength(3);
+    expect(egress).toContainEqual([endpointSg, 443]);
+    // The function starts only once the endpoint it calls ECS through exists.
+    expect(templateJson(template).Resources[id(stack, prober.function)]?.DependsOn).toEqual(expect.arrayContaining([id(stack, prober.ecsEndpoint)]));
+  });
+
+  it('creates no ECS endpoint without a cluster', () => {
+    const { prober, template } = build();
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 1);
+    expect(prober.ecsEndpoint).toBeUndefined();
+    expect(prober.ecsEndpointSecurityGroup).toBeUndefined();
+  });
+
+  it('reuses an ecs endpoint the VPC already has, creating none of its own and reaching it on 443', () => {
+    const parts = host();
+    const ecsEndpoint = InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(parts.stack, 'ExistingEcs', {
+      vpcEndpointId: 'vpce-0fedcba9876543210',
+      port: 443,
+      securityGroups: [SecurityGroup.fromSecurityGroupId(parts.stack, 'ExistingEcsSg', 'sg-0fedcba9876543210')],
+    });
+    const cluster = new Cluster(parts.stack, 'Cluster', { vpc: parts.vpc });
+    const prober = new CloudMapProber(parts.stack, 'Prober', { service: parts.service, vpc: parts.vpc, targetSecurityGroup: parts.tasks, cluster, ecsEndpoint });
+    const t = Template.fromStack(parts.stack);
+
+    t.resourceCountIs('AWS::EC2::VPCEndpoint', 1);
+    expect(prober.ecsEndpoint).toBe(ecsEndpoint);
+    expect(prober.ecsEndpointSecurityGroup).toBeUndefined();
+    const proberSg = groupId(parts.stack, prober.securityGroup);
+    t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0fedcba9876543210', SourceSecurityGroupId: proberSg, FromPort: 443, ToPort: 443 });
+    t.hasResourceProperties('AWS::EC2::SecurityGroupEgress', { GroupId: proberSg, DestinationSecurityGroupId: 'sg-0fedcba9876543210', FromPort: 443, ToPort: 443 });
   });
 
   it('runs in the VPC\'s public subnets with its own security group, on Node.js 24 x86_64', () => {
@@ -177,6 +243,34 @@ describe('function', () => {
     build({ probeTimeout: Duration.seconds(20), timeout: Duration.minutes(1) }).template.hasResourceProperties('AWS::Lambda::Function', { Timeout: 60 });
   });
 
+  it('with a cluster, tells the function the cluster\'s name to count its tasks in', () => {
+    const { stack, cluster, template } = buildWithCluster();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ CLUSTER_NAME: { Ref: id(stack, cluster) } }) },
+    });
+  });
+
+  it('without a cluster, sets no CLUSTER_NAME and grants no ECS call', () => {
+    const { template } = build();
+    const [[, fn]] = resourcesOfType(template, 'AWS::Lambda::Function') as [[string, { Environment: { Variables: Record<string, unknown> } }]];
+    expect(fn.Environment.Variables).not.toHaveProperty('CLUSTER_NAME');
+    expect(statementsOf(template, 'ecs')).toEqual([]);
+  });
+
+  it('with a cluster, may call ecs:DescribeTasks on that cluster\'s tasks only, and nothing else of ECS', () => {
+    const { stack, cluster, template } = buildWithCluster();
+    expect(statementsOf(template, 'ecs')).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'ecs:DescribeTasks',
+        Resource: {
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':task/', { Ref: id(stack, cluster) }, '/*']],
+        },
+        Condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [id(stack, cluster), 'Arn'] } } },
+      },
+    ]);
+  });
+
   it('may call only servicediscovery:DiscoverInstances, on its namespace and service', () => {
     const { stack, namespace, service, template } = build();
     const statements = resourcesOfType(template, 'AWS::IAM::Policy').flatMap(([, p]) =>
@@ -232,6 +326,35 @@ describe('metric', () => {
     expect(Object.keys(prober.metric(ProberMetric.ProbeSuccess, 'Sum', 'us-east-1a').dimensions ?? {}).sort()).toEqual(
       ['service', 'Stack', ProberDimension.ServiceName, ProberDimension.AvailabilityZone].sort(),
     );
+  });
+
+  it('names the Tasks series of one capacity provider, Maximum per minute by default, under the dimensions the function publishes it with', () => {
+    const { stack, service, prober } = buildWithCluster();
+    const metric = prober.metricTasks('FARGATE_SPOT');
+    expect(stack.resolve(metric.dimensions)).toEqual({
+      service: 'cloud-map-prober',
+      Stack: { Ref: 'AWS::StackName' },
+      ServiceName: { 'Fn::GetAtt': [id(stack, service), 'Name'] },
+      CapacityProvider: 'FARGATE_SPOT',
+    });
+    expect(Object.keys(metric.dimensions ?? {})).toContain(ProberDimension.CapacityProvider);
+    expect([metric.namespace, metric.metricName, metric.statistic, metric.period.toSeconds()]).toEqual(['Spotwise', ProberMetric.Tasks, 'Maximum', 60]);
+    expect(prober.metricTasks('OTHER', 'Minimum').statistic).toBe('Minimum');
+    // `Tasks` is only published per capacity provider, so `metric` refuses it at compile time.
+    // @ts-expect-error Tasks has no series without a CapacityProvider dimension
+    expect(prober.metric(ProberMetric.Tasks).metricName).toBe('Tasks');
+  });
+
+  it('fails when asked for Tasks without a cluster, which the prober then never publishes', () => {
+    const { prober } = build();
+    expect(prober.countsTasks).toBe(false);
+    expect(buildWithCluster().prober.countsTasks).toBe(true);
+    expect(() => prober.metricTasks('FARGATE')).toThrow(/^Host\/Prober: metricTasks needs the cluster prop: without it the prober counts no tasks\./);
+  });
+
+  it.each(['fargate', 'FARGATE-SPOT', 'X'.repeat(33), ''])('fails when asked for Tasks of %j, a name the prober counts as OTHER', (capacityProvider) => {
+    const { prober } = buildWithCluster();
+    expect(() => prober.metricTasks(capacityProvider)).toThrow(`Host/Prober: metricTasks: capacity provider '${capacityProvider}' is never published`);
   });
 
   it('follows a metricsNamespace it is given', () => {
@@ -315,6 +438,27 @@ describe('validation', () => {
 
   it('fails when allowedCidrs is empty, which would reject every instance', () => {
     expect(attempt({ allowedCidrs: [] })).toThrow(/^Host\/Prober: allowedCidrs is empty, so no instance could be probed\./);
+  });
+
+  it('fails when an ecsEndpoint is given without a cluster, since nothing would use it', () => {
+    const parts = host();
+    const ecsEndpoint = InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(parts.stack, 'Ecs', {
+      vpcEndpointId: 'vpce-0fedcba9876543210',
+      port: 443,
+      securityGroups: [SecurityGroup.fromSecurityGroupId(parts.stack, 'EcsSg', 'sg-0fedcba9876543210')],
+    });
+    expect(() => new CloudMapProber(parts.stack, 'Prober', { service: parts.service, vpc: parts.vpc, targetSecurityGroup: parts.tasks, ecsEndpoint })).toThrow(
+      /^Host\/Prober: ecsEndpoint is given without cluster.*Pass the cluster, or leave ecsEndpoint out\.$/,
+    );
+  });
+
+  it('fails when a reused ecs endpoint comes without security groups', () => {
+    const parts = host();
+    const cluster = new Cluster(parts.stack, 'Cluster', { vpc: parts.vpc });
+    const ecsEndpoint = InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(parts.stack, 'Bare', { vpcEndpointId: 'vpce-0fedcba9876543210', port: 443 });
+    expect(() => new CloudMapProber(parts.stack, 'Prober', { service: parts.service, vpc: parts.vpc, targetSecurityGroup: parts.tasks, cluster, ecsEndpoint })).toThrow(
+      /^Host\/Prober: ecsEndpoint has no security groups.*Import it with its securityGroups/,
+    );
   });
 
   it('fails when a reused endpoint comes without security groups, which would leave the prober no way in', () => {

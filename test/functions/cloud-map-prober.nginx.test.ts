@@ -84,6 +84,7 @@ describe('cloud-map-prober against a real nginx', () => {
       PROBE_TIMEOUT_MS: String(PROBE_TIMEOUT_MS),
       // nginx listens on loopback, which the construct never allows: this test alone opens it, explicitly.
       ALLOWED_CIDRS: '127.0.0.0/8',
+      METRICS_STACK: 'SpotwiseNginx',
     })) {
       vi.stubEnv(key, value);
     }
@@ -121,7 +122,7 @@ describe('cloud-map-prober against a real nginx', () => {
       expect(probeLog(port)?.latencyMs).toEqual(expect.any(Number));
     }
 
-    // The run-level blob: dimensions service + ServiceName, no AvailabilityZone.
+    // The run-level blob: dimensions service + Stack + ServiceName, no AvailabilityZone.
     const runBlobs = records.filter((r) => '_aws' in r && r.AvailabilityZone === undefined);
     const metric = (name: string): unknown[] => runBlobs.filter((r) => name in r).map((r) => r[name]);
     expect(metric('InstancesDiscovered')).toEqual([5]);
@@ -131,10 +132,14 @@ describe('cloud-map-prober against a real nginx', () => {
     expect(metric('ProbeLatency').flat()).toEqual([expect.any(Number), expect.any(Number), expect.any(Number)]);
     expect(runBlobs[0]).toMatchObject({
       service: 'cloud-map-prober',
+      Stack: 'SpotwiseNginx',
       ServiceName: 'web',
-      _aws: { CloudWatchMetrics: [{ Namespace: 'Spotwise', Dimensions: [expect.arrayContaining(['service', 'ServiceName'])] }] },
+      _aws: { CloudWatchMetrics: [{ Namespace: 'Spotwise', Dimensions: [['service', 'Stack', 'ServiceName']] }] },
     });
+    // No CLUSTER_NAME, so no task counts.
+    expect(records.filter((r) => 'Tasks' in r || 'TaskCountFailures' in r)).toEqual([]);
     const zoneBlobs = records.filter((r) => '_aws' in r && typeof r.AvailabilityZone === 'string');
+    expect(zoneBlobs.map((r) => r.Stack)).toEqual(['SpotwiseNginx', 'SpotwiseNginx', 'SpotwiseNginx']);
     const perZone = (name: string): Record<string, unknown> => Object.fromEntries(zoneBlobs.map((r): [string, unknown] => [String(r.AvailabilityZone), r[name]]));
     expect(perZone('ProbeSuccess')).toEqual({ 'us-east-2a': 1, 'us-east-2b': 1, 'us-east-2c': 0 });
     expect(perZone('ProbeFailure')).toEqual({ 'us-east-2a': 1, 'us-east-2b': 1, 'us-east-2c': 1 });

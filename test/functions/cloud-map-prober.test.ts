@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createNetServer } from 'node:net';
 import type { HttpInstanceSummary } from '@aws-sdk/client-servicediscovery';
 import { DiscoverInstancesCommand, ServiceDiscoveryClient, ServiceNotFound } from '@aws-sdk/client-servicediscovery';
+import type { Task } from '@aws-sdk/client-ecs';
+import { AccessDeniedException, DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Mock } from 'vitest';
@@ -38,6 +40,8 @@ const BASE_ENV = {
   DISCOVERY_TIMEOUT_MS: '2000',
   // The peers below listen on loopback; the construct never allows it (it passes the VPC's CIDR blocks).
   ALLOWED_CIDRS: '127.0.0.0/8',
+  // What the shared observability module puts on every metric as its `Stack` dimension.
+  METRICS_STACK: 'SpotwiseTest',
 } as const;
 
 const event = scheduledEvent();
@@ -62,7 +66,7 @@ function at(id: string, port: number, availabilityZone = 'us-east-2a'): HttpInst
 // ---------------------------------------------------------------------------------------------------------
 // What Powertools writes: JSON log lines and EMF blobs, on stdout and stderr.
 
-const PROBER_DIMENSIONS = ['service', 'ServiceName', 'AvailabilityZone'];
+const PROBER_DIMENSIONS = ['service', 'Stack', 'ServiceName', 'AvailabilityZone', 'CapacityProvider'];
 
 interface EmfBlob {
   readonly _aws: {
@@ -99,11 +103,12 @@ class CapturedOutput {
   }
 
   /**
-   * Every value published for `name` in blobs whose dimension set holds exactly `service` plus `dimensions` of
-   * the prober's own dimensions (any other default dimension, such as a stack's, is ignored), failing if a
-   * blob breaks an EMF limit along the way.
+   * Every value published for `name` in blobs whose dimension set holds exactly `service`, `Stack`,
+   * `ServiceName` and `dimensions` of the prober's own dimensions, with the test's stack and service and the
+   * values given, failing if a blob breaks an EMF limit along the way.
    */
-  values(name: string, dimensions: Record<string, string> = { ServiceName: BASE_ENV.SERVICE_NAME }): number[] {
+  values(name: string, extra: Record<string, string> = {}): number[] {
+    const dimensions: Record<string, string> = { Stack: BASE_ENV.METRICS_STACK, ServiceName: BASE_ENV.SERVICE_NAME, ...extra };
     const wanted = ['service', ...Object.keys(dimensions)].sort().join(',');
     const found: number[] = [];
     for (const blob of this.emf) {
@@ -124,6 +129,12 @@ class CapturedOutput {
     const values = this.values(name, dimensions);
     expect(values.length, `${name} should be published once`).toBeLessThanOrEqual(1);
     return values[0];
+  }
+
+  /** `Tasks` by its CapacityProvider dimension, over every blob that has one. */
+  get tasks(): Record<string, number> {
+    const providers = [...new Set(this.emf.map((blob) => blob.CapacityProvider).filter((provider) => typeof provider === 'string'))];
+    return Object.fromEntries(providers.map((provider) => [provider, this.value('Tasks', { CapacityProvider: provider }) ?? Number.NaN]));
   }
 
   /** The AvailabilityZone dimension values of every blob, so a test can show which zones became dimensions. */
@@ -176,15 +187,18 @@ async function recordingServer(
 
 describe('cloud-map-prober handler', () => {
   let cloudMap: AwsClientStub<ServiceDiscoveryClient>;
+  let ecs: AwsClientStub<ECSClient>;
 
   beforeEach(() => {
     cloudMap = mockClient(ServiceDiscoveryClient);
+    ecs = mockClient(ECSClient);
   });
 
   afterEach(async () => {
     // Back to the real request, and no calls remembered.
     http.request.mockReset();
     cloudMap.restore();
+    ecs.restore();
     vi.restoreAllMocks();
     vi.unstubAllEnvs();
     await closeAll(cleanups);
@@ -249,7 +263,15 @@ describe('cloud-map-prober handler', () => {
     expect(output.value('ProbeFailure', zoneB)).toBe(2);
     expect(output.values('ProbeLatency', zoneB)).toEqual([output.probeLog(`127.0.0.1:${unavailable.port}`).latencyMs]);
     expect(output.values('RejectedInstances', zoneA)).toEqual([]);
+    expect(output.emf.length).toBeGreaterThan(0);
     expect(output.emf.every((blob) => blob._aws.CloudWatchMetrics[0]?.Namespace === 'Spotwise')).toBe(true);
+    // Every blob carries the stack it was published from, as a dimension of its one dimension set.
+    expect(output.emf.map((blob) => [blob.Stack, blob._aws.CloudWatchMetrics[0]?.Dimensions.length, blob._aws.CloudWatchMetrics[0]?.Dimensions[0]?.includes('Stack')])).toEqual(
+      output.emf.map(() => ['SpotwiseTest', 1, true]),
+    );
+    // No cluster configured: no task counts, and ECS never asked.
+    expect(output.emf.filter((blob) => 'Tasks' in blob || 'TaskCountFailures' in blob)).toEqual([]);
+    expect(ecs.calls()).toHaveLength(0);
   });
 
   it('publishes InstancesDiscovered 0 and warns when nothing is registered, without failing', async () => {
@@ -469,6 +491,219 @@ describe('cloud-map-prober handler', () => {
 
       expect(output.zones).toEqual([...letters].map((letter) => `eu-west-1${letter}`));
       expect(output.value('RejectedInstances')).toBe(0);
+    });
+  });
+
+  describe('task counts by capacity provider', () => {
+    const CLUSTER = { CLUSTER_NAME: 'spotwise' };
+    /** A task id as ECS makes them, 32 hex digits, which is also the task's Cloud Map instance id. */
+    const taskId = (n: number): string => n.toString(16).padStart(32, 'a');
+    const task = (id: string, capacityProviderName: string | undefined, lastStatus = 'RUNNING'): Task => ({
+      taskArn: `arn:aws:ecs:us-east-2:123456789012:task/spotwise/${id}`,
+      lastStatus,
+      capacityProviderName,
+    });
+    /** Answers each DescribeTasks with the tasks it asks about, described by `describe`. */
+    const describeEach = (describe: (id: string) => Task): void => {
+      ecs.on(DescribeTasksCommand).callsFake((input: { tasks: string[] }) => ({ tasks: input.tasks.map(describe), failures: [] }));
+    };
+    const askedAbout = (): (string[] | undefined)[] => ecs.commandCalls(DescribeTasksCommand).map((call) => call.args[0].input.tasks);
+
+    it('counts the RUNNING tasks of the instances it may probe per capacity provider, asking ECS on its cluster about those only', async () => {
+      const ok = await recordingServer((_req, res) => res.end('ok'));
+      const [onDemand, spot, pending, outside] = [1, 2, 3, 4].map(taskId) as [string, string, string, string];
+      cloudMap.on(DiscoverInstancesCommand).resolves({
+        Instances: [
+          at(onDemand, ok.port),
+          at(spot, ok.port, 'us-east-2b'),
+          at(pending, ok.port),
+          instance(outside, { AWS_INSTANCE_IPV4: '169.254.169.254', AWS_INSTANCE_PORT: '80', AVAILABILITY_ZONE: 'us-east-2a' }),
+        ],
+      });
+      ecs.on(DescribeTasksCommand).resolves({
+        tasks: [task(onDemand, 'FARGATE'), task(spot, 'FARGATE_SPOT'), task(pending, 'FARGATE_SPOT', 'PENDING')],
+        failures: [],
+      });
+      const { handler } = await loadHandler(CLUSTER);
+      const output = captureOutput();
+
+      await expect(handler(event, context)).resolves.toEqual({ discovered: 4, succeeded: 3, failed: 1 });
+
+      expect(ecs.commandCalls(DescribeTasksCommand).map((call) => call.args[0].input)).toEqual([{ cluster: 'spotwise', tasks: [onDemand, spot, pending] }]);
+      expect(ecs.calls()).toHaveLength(1);
+      expect(output.tasks).toEqual({ FARGATE: 1, FARGATE_SPOT: 1 });
+      expect(output.value('TaskCountFailures')).toBe(0);
+      // The run's own figures are unchanged by the count.
+      expect(output.value('ProbeSuccess')).toBe(3);
+      expect(output.value('RejectedInstances')).toBe(1);
+      expect(ok.requests).toHaveLength(3);
+    });
+
+    it('publishes FARGATE and FARGATE_SPOT as 0 without asking ECS when no instance may be probed', async () => {
+      cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [instance(taskId(1), { AWS_INSTANCE_IPV4: '8.8.8.8', AWS_INSTANCE_PORT: '80', AVAILABILITY_ZONE: 'us-east-2a' })] });
+      const { handler } = await loadHandler(CLUSTER);
+      const output = captureOutput();
+
+      await handler(event, context);
+
+      expect(ecs.calls()).toHaveLength(0);
+      expect(output.tasks).toEqual({ FARGATE: 0, FARGATE_SPOT: 0 });
+      expect(output.value('TaskCountFailures')).toBe(0);
+    });
+
+    it('asks about at most 100 tasks a call, all of them once', async () => {
+      http.request.mockImplementation(() => {
+        throw new Error('intercepted by the test');
+      });
+      const ids = Array.from({ length: 250 }, (_, i) => taskId(i));
+      cloudMap.on(DiscoverInstancesCommand).resolves({
+        Instances: ids.map((id, i) => instance(id, { AWS_INSTANCE_IPV4: `10.0.${i >> 8}.${i & 255}`, AWS_INSTANCE_PORT: '80', AVAILABILITY_ZONE: 'us-east-2a' })),
+      });
+      describeEach((id) => task(id, ids.indexOf(id) % 5 === 0 ? 'FARGATE' : 'FARGATE_SPOT'));
+      const { handler } = await loadHandler({ ...CLUSTER, ALLOWED_CIDRS: '10.0.0.0/16' });
+      const output = captureOutput();
+
+      await handler(event, context);
+
+      expect(askedAbout().map((tasks) => tasks?.length)).toEqual([100, 100, 50]);
+      expect(askedAbout().flat()).toEqual(ids);
+      expect(output.tasks).toEqual({ FARGATE: 50, FARGATE_SPOT: 200 });
+    });
+
+    it('gives other capacity providers named as ECS names them their own dimension, and counts any other name as OTHER', async () => {
+      http.request.mockImplementation(() => {
+        throw new Error('intercepted by the test');
+      });
+      const names: (string | undefined)[] = ['FARGATE', 'EC2_ARM64', 'EC2_ARM64', 'X'.repeat(32), 'X'.repeat(33), 'lowercase', 'WITH-DASH', '', undefined];
+      const ids = names.map((_, i) => taskId(i));
+      cloudMap.on(DiscoverInstancesCommand).resolves({
+        Instances: ids.map((id, i) => instance(id, { AWS_INSTANCE_IPV4: `10.0.0.${i + 1}`, AWS_INSTANCE_PORT: '80', AVAILABILITY_ZONE: 'us-east-2a' })),
+      });
+      describeEach((id) => task(id, names[ids.indexOf(id)]));
+      const { handler } = await loadHandler({ ...CLUSTER, ALLOWED_CIDRS: '10.0.0.0/16' });
+      const output = captureOutput();
+
+      await handler(event, context);
+
+      expect(output.tasks).toEqual({ FARGATE: 1, FARGATE_SPOT: 0, EC2_ARM64: 2, ['X'.repeat(32)]: 1, OTHER: 5 });
+    });
+
+    it('never asks ECS about an instance whose id is not shaped like a task id', async () => {
+      const ok = await recordingServer((_req, res) => res.end('ok'));
+      const uuid = '0b1e2f3a-4c5d-6e7f-8091-a2b3c4d5e6f7';
+      cloudMap.on(DiscoverInstancesCommand).resolves({
+        Instances: [at(taskId(1), ok.port), at(uuid, ok.port), at('web-1', ok.port), at(`${taskId(2)}/x`, ok.port), at(taskId(3).toUpperCase(), ok.port)],
+      });
+      describeEach((id) => task(id, 'FARGATE'));
+      const { handler } = await loadHandler(CLUSTER);
+      const output = captureOutput();
+
+      await expect(handler(event, context)).resolves.toEqual({ discovered: 5, succeeded: 5, failed: 0 });
+
+      expect(askedAbout()).toEqual([[taskId(1), uuid]]);
+      expect(output.tasks).toEqual({ FARGATE: 2, FARGATE_SPOT: 0 });
+    });
+
+    it('warns about the instances ECS does not describe, and still publishes the count', async () => {
+      const ok = await recordingServer((_req, res) => res.end('ok'));
+      cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [at(taskId(1), ok.port), at(taskId(2), ok.port)] });
+      const missing = { arn: `arn:aws:ecs:us-east-2:123456789012:task/spotwise/${taskId(2)}`, reason: 'MISSING' };
+      ecs.on(DescribeTasksCommand).resolves({ tasks: [task(taskId(1), 'FARGATE_SPOT')], failures: [missing] });
+      const { handler } = await loadHandler(CLUSTER);
+      const output = captureOutput();
+
+      await handler(event, context);
+
+      expect(output.logs.filter((log) => /did not describe/.test(log.message))).toEqual([
+        expect.objectContaining({ level: 'WARN', unknown: 1, failures: [missing] }),
+      ]);
+      expect(output.tasks).toEqual({ FARGATE: 0, FARGATE_SPOT: 1 });
+      expect(output.value('TaskCountFailures')).toBe(0);
+    });
+
+    it.each([
+      ['throttling', Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }), /failed: ThrottlingException: Rate exceeded$/],
+      ['AccessDenied', new AccessDeniedException({ message: 'not authorized to perform: ecs:DescribeTasks', $metadata: {} }), /failed: AccessDeniedException: not authorized/],
+    ])('keeps probing and reports TaskCountFailures 1 with no Tasks when DescribeTasks fails with %s', async (_name, error, reason) => {
+      const ok = await recordingServer((_req, res) => res.end('ok'));
+      cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [at(taskId(1), ok.port), at(taskId(2), ok.port, 'us-east-2b')] });
+      ecs.on(DescribeTasksCommand).rejects(error);
+      const { handler } = await loadHandler(CLUSTER);
+      const output = captureOutput();
+
+      await expect(handler(event, context)).resolves.toEqual({ discovered: 2, succeeded: 2, failed: 0 });
+
+      expect(ok.requests).toHaveLength(2);
+      const warnings = output.logs.filter((log) => log.message === 'task count failed: no Tasks metrics this run');
+      expect(warnings).toEqual([expect.objectContaining({ level: 'WARN', reason: expect.stringMatching(reason) as string })]);
+      expect(String(warnings[0]?.reason)).toMatch(/^DescribeTasks on cluster "spotwise" failed: /);
+      expect(output.value('TaskCountFailures')).toBe(1);
+      expect(output.tasks).toEqual({});
+      expect(output.emf.filter((blob) => 'Tasks' in blob)).toEqual([]);
+      expect(output.value('ProbeSuccess')).toBe(2);
+      expect(output.value('InstancesDiscovered')).toBe(2);
+    });
+
+    it('gives up on DescribeTasks within the time the run has left, without failing the run', async () => {
+      const ok = await recordingServer((_req, res) => res.end('ok'));
+      cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [at(taskId(1), ok.port)] });
+      ecs.on(DescribeTasksCommand).callsFake(() => new Promise(() => undefined));
+      const { handler } = await loadHandler(CLUSTER);
+      const output = captureOutput();
+      // 1.3 s left: the count gets what remains after the 1 s kept for publishing, 300 ms.
+      const shortOfTime = { ...context, getRemainingTimeInMillis: () => 1_300 };
+      const started = performance.now();
+
+      await expect(handler(event, shortOfTime)).resolves.toEqual({ discovered: 1, succeeded: 1, failed: 0 });
+
+      expect(performance.now() - started).toBeLessThan(300 + 250);
+      expect(output.logs).toContainEqual(
+        expect.objectContaining({ level: 'WARN', reason: 'DescribeTasks on cluster "spotwise" did not complete within 300 ms, retries included' }),
+      );
+      expect(output.value('TaskCountFailures')).toBe(1);
+      expect(output.tasks).toEqual({});
+    });
+
+    it('retries a throttled DescribeTasks through the SDK, three attempts at most against the Region\'s ECS endpoint, then reports the failure', async () => {
+      ecs.restore();
+      const ok = await recordingServer((_req, res) => res.end('ok'));
+      cloudMap.on(DiscoverInstancesCommand).resolves({ Instances: [at(taskId(1), ok.port)] });
+      const { handler, ecsClient } = await loadHandler({ ...CLUSTER, AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_SESSION_TOKEN: undefined });
+      vi.spyOn(Math, 'random').mockReturnValue(0);
+      const sent: { hostname: string; target: unknown; attempt: unknown; body: unknown }[] = [];
+      ecsClient().middlewareStack.add(
+        () => (args) => {
+          const request = args.request as { hostname: string; headers: Record<string, string>; body: string | Uint8Array };
+          sent.push({
+            hostname: request.hostname,
+            target: request.headers['x-amz-target'],
+            attempt: request.headers['amz-sdk-request'],
+            body: JSON.parse(typeof request.body === 'string' ? request.body : new TextDecoder().decode(request.body)) as unknown,
+          });
+          return Promise.resolve({
+            output: undefined as never,
+            response: {
+              statusCode: 400,
+              headers: { 'content-type': 'application/x-amz-json-1.1' },
+              body: Buffer.from(JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' })),
+            },
+          });
+        },
+        { step: 'deserialize', priority: 'low', name: 'fakeEcsTransport' },
+      );
+      const output = captureOutput();
+
+      await expect(handler(event, context)).resolves.toEqual({ discovered: 1, succeeded: 1, failed: 0 });
+
+      expect(sent.map((request) => request.attempt)).toEqual(['attempt=1; max=3', 'attempt=2; max=3', 'attempt=3; max=3']);
+      expect(sent[0]).toMatchObject({
+        // The host the VPC's `ecs` interface endpoint answers for, with private DNS.
+        hostname: 'ecs.us-east-2.amazonaws.com',
+        target: 'AmazonEC2ContainerServiceV20141113.DescribeTasks',
+        body: { cluster: 'spotwise', tasks: [taskId(1)] },
+      });
+      expect(output.logs).toContainEqual(expect.objectContaining({ level: 'WARN', reason: expect.stringMatching(/failed: ThrottlingException: Rate exceeded/) as string }));
+      expect(output.value('TaskCountFailures')).toBe(1);
     });
   });
 

@@ -45,12 +45,12 @@ export interface ProbeRunSummary {
 
 export const handler = async (_event: ScheduledEvent, context: Context): Promise<ProbeRunSummary> => {
   logger.addContext(context);
-  config ??= configure();
+  const cfg = (config ??= configure());
   try {
-    const instances = await discover(config);
-    const parsed = instances.map((instance) => parseInstance(instance, config as ProberConfig));
-    const probing = await startProbes(parsed, config);
-    const [results, taskCount] = await Promise.all([probing.settled, countTasks(parsed, config, context)]);
+    const instances = await discover(cfg);
+    const parsed = instances.map((instance) => parseInstance(instance, cfg));
+    const probing = await startProbes(parsed, cfg);
+    const [results, taskCount] = await Promise.all([probing.settled, countTasks(parsed, cfg, context)]);
     publishRunMetrics(metrics, instances.length, results, taskCount);
     const succeeded = results.filter((result) => result.ok).length;
     return { discovered: instances.length, succeeded, failed: results.length - succeeded };
