@@ -27,12 +27,13 @@ export interface FargateServiceStackProps extends StackProps {
    */
   readonly image?: ContainerImage;
   /**
-   * Fewest tasks the service keeps running, half of them on Fargate Spot; scale-in stops here.
+   * Fewest tasks the service keeps running, half of them on Fargate Spot; scale-in stops here. The default of
+   * the `MinCapacity` parameter, which a deploy may override.
    * @default 2
    */
   readonly minCapacity?: number;
   /**
-   * Most tasks scale-out may reach.
+   * Most tasks scale-out may reach: the default of the `MaxCapacity` parameter.
    * @default 10
    */
   readonly maxCapacity?: number;

@@ -23,12 +23,13 @@ export interface SpotFleetWebAppStackProps extends StackProps {
    */
   readonly deregistrationDelay?: Duration;
   /**
-   * Fewest instances the fleet keeps running; scale-in stops here.
+   * Fewest instances the fleet keeps running; scale-in stops here. The default of the `MinCapacity` parameter,
+   * which a deploy may override.
    * @default 2
    */
   readonly minCapacity?: number;
   /**
-   * Most instances scale-out may reach.
+   * Most instances scale-out may reach: the default of the `MaxCapacity` parameter.
    * @default 10
    */
   readonly maxCapacity?: number;
@@ -65,7 +66,11 @@ export interface SpotFleetWebAppStackProps extends StackProps {
   readonly instanceTypes?: readonly InstanceType[];
 }
 
-/** A web app on an EC2 Spot Fleet behind an ALB, drained and announced on every Spot interruption warning. */
+/**
+ * A web app on an EC2 Spot Fleet behind an ALB that scales on requests per instance, rebalances ahead of
+ * interruptions, drains each instance on its interruption warning or rebalance recommendation and tells
+ * people, and hands over to a replacement fleet without dropping requests.
+ */
 export class SpotFleetWebAppStack extends Stack {
   public readonly loadBalancer: WebLoadBalancer;
   public readonly spotFleet: SpotFleet;

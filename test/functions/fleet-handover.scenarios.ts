@@ -1,7 +1,7 @@
 /**
- * A fake EC2 and target group for the fleet handover, on a fake clock, and the replacement scenario that
- * makes its handler call every AWS action it has. For the IAM test, which compares those calls with the
- * role's grants. Framework-free (no vitest import), like the drainer's scenarios.
+ * A fake EC2 and target group for the fleet handover, on a fake clock, shared by the handler's unit tests and the
+ * IAM test; and the replacement scenario that makes its handler call every AWS action it has, for the IAM test,
+ * which compares those calls with the role's grants. Framework-free (no vitest import), like the drainer's scenarios.
  */
 import { DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import type { DescribeSpotFleetInstancesCommandInput, DescribeSpotFleetRequestsCommandInput } from '@aws-sdk/client-ec2';
@@ -9,13 +9,16 @@ import {
   DeregisterTargetsCommand,
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
+  InvalidTargetException,
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { DeregisterTargetsCommandInput, RegisterTargetsCommandInput } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse, Context } from 'aws-lambda';
+import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { mockClient } from 'aws-sdk-client-mock';
 import { FLEET_HANDOVER_RESOURCE_TYPE, HandoverProperty } from '../../lib/functions/fleet-handover/contract';
 import { handle } from '../../lib/functions/fleet-handover/handler';
+import { fakeContext } from '../support/lambda';
 import type { RecordedCall } from './spot-interruption-drainer.scenarios';
 
 export type { RecordedCall };
@@ -23,36 +26,56 @@ export type { RecordedCall };
 export const HANDOVER_TARGET_GROUP = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
 export const FLEET_A = 'sfr-aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa';
 export const FLEET_B = 'sfr-bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb';
-const A1 = 'i-0aaaaaaaaaaaaaaa1';
-const A2 = 'i-0aaaaaaaaaaaaaaa2';
-const B1 = 'i-0bbbbbbbbbbbbbbb1';
-const B2 = 'i-0bbbbbbbbbbbbbbb2';
-const HEALTHY_TIMEOUT_S = 600;
-const DRAIN_TIMEOUT_S = 120;
+export const A1 = 'i-0aaaaaaaaaaaaaaa1';
+export const A2 = 'i-0aaaaaaaaaaaaaaa2';
+export const B1 = 'i-0bbbbbbbbbbbbbbb1';
+export const B2 = 'i-0bbbbbbbbbbbbbbb2';
+export const HEALTHY_TIMEOUT_S = 600;
+export const DRAIN_TIMEOUT_S = 120;
 /** The function's timeout as the construct sets it for these timeouts: healthy + drain + 30 s reserved. */
 const FUNCTION_MS = (HEALTHY_TIMEOUT_S + DRAIN_TIMEOUT_S + 30) * 1000;
-const HEALTH_CHECK_MS = 40_000;
-const DEREGISTRATION_DELAY_MS = 90_000;
+
+interface Fleet {
+  state: string;
+  capacity: number;
+  instances: string[];
+}
 
 interface Target {
-  readonly Id: string;
-  readonly Port: number;
+  Id: string;
+  Port: number;
   State: string;
-  /** When an `initial` registration turns healthy. */
+  /** When an `initial` registration turns healthy (or unhealthy, for an instance in `failing`). */
   readyAt?: number;
   /** When a `draining` registration leaves the group. */
   goneAt?: number;
 }
 
+/** An SDK call the handler made, with the time on the fake clock when it made it. */
+export interface HandoverCall extends RecordedCall {
+  readonly at: number;
+}
+
 /**
- * EC2's Spot Fleet requests and one target group, as the handler sees them: a registration passes its health
- * check `HEALTH_CHECK_MS` after it is made, and a deregistered one leaves the group `DEREGISTRATION_DELAY_MS` after.
+ * EC2's Spot Fleet requests and one target group, as the handler sees them, on a fake clock: a registration passes
+ * its health check `healthCheckMs` after it is made, and a deregistered one leaves the group `delayMs` after.
  */
-class World {
+export class World {
   now = 1_800_000_000_000;
-  readonly fleets = new Map<string, string[]>();
+  readonly fleets = new Map<string, Fleet>();
   readonly targets: Target[] = [];
-  readonly calls: RecordedCall[] = [];
+  /** Instances that never pass the health check. */
+  readonly failing = new Set<string>();
+  /** Instances not yet running: ELB refuses to register them. */
+  readonly pending = new Set<string>();
+  healthCheckMs = 40_000;
+  delayMs = 90_000;
+  /** Each SDK call, in order; `command` is also the IAM action. */
+  readonly calls: HandoverCall[] = [];
+  /** What the handler answered CloudFormation, in order. */
+  readonly responses: CloudFormationCustomResourceResponse[] = [];
+  respondedAt = 0;
+
   readonly clock = {
     now: (): number => this.now,
     sleep: (ms: number): Promise<void> => {
@@ -61,90 +84,132 @@ class World {
     },
   };
 
-  register(ids: readonly string[], State: string): void {
-    for (const Id of ids) this.targets.push({ Id, Port: 80, State, readyAt: this.now + HEALTH_CHECK_MS });
+  fleet(id: string, instances: string[], capacity = instances.length, state = 'active'): this {
+    this.fleets.set(id, { state, capacity, instances });
+    return this;
+  }
+
+  /** Registrations as they were some time ago: `initial` ones pass their health check as usual from now. */
+  register(ids: readonly string[], State = 'healthy', Port = 80): this {
+    for (const Id of ids) this.targets.push({ Id, Port, State, readyAt: this.now + this.healthCheckMs });
+    return this;
   }
 
   tick(): void {
     for (const target of [...this.targets]) {
-      if (target.State === 'initial' && target.readyAt !== undefined && this.now >= target.readyAt) target.State = 'healthy';
-      if (target.State === 'draining' && target.goneAt !== undefined && this.now >= target.goneAt) this.targets.splice(this.targets.indexOf(target), 1);
+      if (target.State === 'initial' && target.readyAt !== undefined && this.now >= target.readyAt) {
+        target.State = this.failing.has(target.Id) ? 'unhealthy' : 'healthy';
+      }
+      if (target.State === 'draining' && target.goneAt !== undefined && this.now >= target.goneAt) {
+        this.targets.splice(this.targets.indexOf(target), 1);
+      }
     }
   }
 
-  context(): Context {
-    const end = this.now + FUNCTION_MS;
-    return {
-      callbackWaitsForEmptyEventLoop: true,
-      functionName: 'fleet-handover',
-      functionVersion: '$LATEST',
-      invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
-      memoryLimitInMB: '256',
-      awsRequestId: 'request',
-      logGroupName: '/aws/lambda/fleet-handover',
-      logStreamName: '2026/11/23/[$LATEST]abc',
-      getRemainingTimeInMillis: () => end - this.now,
-      done: () => undefined,
-      fail: () => undefined,
-      succeed: () => undefined,
-    } satisfies Context;
+  stateOf(id: string): string | undefined {
+    this.tick();
+    return this.targets.find((t) => t.Id === id)?.State;
+  }
+
+  called(command: string): HandoverCall[] {
+    return this.calls.filter((c) => c.command === command);
+  }
+
+  commands(): string[] {
+    return this.calls.map((c) => c.command);
+  }
+
+  /** The context of an invocation with `remainingMs` left on the fake clock. */
+  context(remainingMs = FUNCTION_MS): Context {
+    const end = this.now + remainingMs;
+    return { ...fakeContext('fleet-handover'), getRemainingTimeInMillis: () => end - this.now };
+  }
+
+  /** Invokes the handler with `event` and returns its answer; throws unless it answered exactly once. */
+  async run(event: CloudFormationCustomResourceEvent, remainingMs?: number): Promise<CloudFormationCustomResourceResponse> {
+    await handle(event, this.context(remainingMs), this.clock, (_url, body) => {
+      this.responses.push(body);
+      this.respondedAt = this.now;
+      return Promise.resolve();
+    });
+    const [response, ...more] = this.responses;
+    if (response === undefined || more.length > 0) throw new Error(`the handler answered ${this.responses.length} times; CloudFormation takes exactly one answer`);
+    return response;
   }
 }
 
 const notFound = (id: string): Error =>
   Object.assign(new Error(`The spot fleet request ID '${id}' does not exist`), { name: 'InvalidSpotFleetRequestId.NotFound' });
 
-/** Fakes EC2 and ELB over `world` until the returned function restores the clients. */
-function fakeAws(world: World): () => void {
+/** The mocked clients, for a test to override a call, and how to restore the real ones. */
+export interface FakeAws {
+  readonly ec2: AwsClientStub<EC2Client>;
+  readonly elb: AwsClientStub<ElasticLoadBalancingV2Client>;
+  restore(): void;
+}
+
+/** Fakes EC2 and ELB over `world` until `restore` is called. */
+export function fakeAws(world: World): FakeAws {
   const ec2 = mockClient(EC2Client);
   const elb = mockClient(ElasticLoadBalancingV2Client);
   const record = (service: string, command: string, input: object): void => {
-    world.calls.push({ service, command, input });
+    world.calls.push({ service, command, input, at: world.now });
   };
   ec2.on(DescribeSpotFleetRequestsCommand).callsFake((input: DescribeSpotFleetRequestsCommandInput) => {
     record('ec2', 'DescribeSpotFleetRequests', input);
     const id = input.SpotFleetRequestIds?.[0] ?? '';
-    const instances = world.fleets.get(id);
-    if (instances === undefined) throw notFound(id);
+    const fleet = world.fleets.get(id);
+    if (fleet === undefined) throw notFound(id);
     return {
       SpotFleetRequestConfigs: [
-        { SpotFleetRequestId: id, SpotFleetRequestState: 'active', ActivityStatus: 'fulfilled', SpotFleetRequestConfig: { TargetCapacity: instances.length } },
+        { SpotFleetRequestId: id, SpotFleetRequestState: fleet.state, ActivityStatus: 'fulfilled', SpotFleetRequestConfig: { TargetCapacity: fleet.capacity } },
       ],
     };
   });
   ec2.on(DescribeSpotFleetInstancesCommand).callsFake((input: DescribeSpotFleetInstancesCommandInput) => {
     record('ec2', 'DescribeSpotFleetInstances', input);
     const id = input.SpotFleetRequestId ?? '';
-    const instances = world.fleets.get(id);
-    if (instances === undefined) throw notFound(id);
-    return { SpotFleetRequestId: id, ActiveInstances: instances.map((InstanceId) => ({ InstanceId, InstanceType: 'c6i.large' })) };
+    const fleet = world.fleets.get(id);
+    if (fleet === undefined) throw notFound(id);
+    return { SpotFleetRequestId: id, ActiveInstances: fleet.instances.map((InstanceId) => ({ InstanceId, InstanceType: 'c6i.large' })) };
   });
   elb.on(DescribeTargetHealthCommand).callsFake((input: object) => {
     record('elasticloadbalancing', 'DescribeTargetHealth', input);
     world.tick();
-    return { TargetHealthDescriptions: world.targets.map((t) => ({ Target: { Id: t.Id, Port: t.Port }, TargetHealth: { State: t.State } })) };
+    return {
+      TargetHealthDescriptions: world.targets.map((t) => ({ Target: { Id: t.Id, Port: t.Port }, HealthCheckPort: String(t.Port), TargetHealth: { State: t.State } })),
+    };
   });
   elb.on(RegisterTargetsCommand).callsFake((input: RegisterTargetsCommandInput) => {
     record('elasticloadbalancing', 'RegisterTargets', input);
-    const ids = (input.Targets ?? []).map((t) => t.Id ?? '').filter((id) => !world.targets.some((r) => r.Id === id));
-    world.register(ids, 'initial');
+    const ids = (input.Targets ?? []).map((t) => t.Id ?? '');
+    const refused = ids.filter((id) => world.pending.has(id));
+    if (refused.length > 0) {
+      throw new InvalidTargetException({ message: `The following targets are not in a running state and cannot be registered: '${refused[0]}'`, $metadata: {} });
+    }
+    for (const id of ids) if (!world.targets.some((r) => r.Id === id)) world.register([id], 'initial');
     return {};
   });
   elb.on(DeregisterTargetsCommand).callsFake((input: DeregisterTargetsCommandInput) => {
     record('elasticloadbalancing', 'DeregisterTargets', input);
     for (const t of input.Targets ?? []) {
       const target = world.targets.find((r) => r.Id === t.Id && r.Port === (t.Port ?? 80));
-      if (target !== undefined) Object.assign(target, { State: 'draining', goneAt: world.now + DEREGISTRATION_DELAY_MS });
+      if (target !== undefined) Object.assign(target, { State: 'draining', goneAt: world.now + world.delayMs });
     }
     return {};
   });
-  return () => {
-    ec2.restore();
-    elb.restore();
+  return {
+    ec2,
+    elb,
+    restore: () => {
+      ec2.restore();
+      elb.restore();
+    },
   };
 }
 
-function properties(fleetId: string): Record<string, unknown> {
+/** The handover resource's properties for `fleetId`, as CloudFormation delivers them, with some replaced. */
+export function handoverProperties(fleetId: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
     [HandoverProperty.fleetRequestId]: fleetId,
@@ -152,7 +217,28 @@ function properties(fleetId: string): Record<string, unknown> {
     // As CloudFormation delivers them: strings.
     [HandoverProperty.healthyTimeoutSeconds]: String(HEALTHY_TIMEOUT_S),
     [HandoverProperty.drainTimeoutSeconds]: String(DRAIN_TIMEOUT_S),
+    ...overrides,
   };
+}
+
+/** A request for the handover resource; Update and Delete carry the target group as the physical id. */
+export function handoverEvent(
+  requestType: 'Create' | 'Update' | 'Delete',
+  next: Record<string, unknown>,
+  previous?: Record<string, unknown>,
+  responseUrl = 'https://cloudformation-custom-resource-response.example/x',
+): CloudFormationCustomResourceEvent {
+  return {
+    RequestType: requestType,
+    ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
+    ResponseURL: responseUrl,
+    StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/SpotFleetWebApp/guid',
+    RequestId: 'request-1',
+    LogicalResourceId: 'FleetHandover',
+    ResourceType: FLEET_HANDOVER_RESOURCE_TYPE,
+    ResourceProperties: next,
+    ...(requestType === 'Create' ? {} : { PhysicalResourceId: HANDOVER_TARGET_GROUP, OldResourceProperties: previous ?? next }),
+  } as CloudFormationCustomResourceEvent;
 }
 
 export interface HandoverScenarioResult {
@@ -170,38 +256,18 @@ export interface HandoverScenarioResult {
  * instance, waits until both are healthy, deregisters A's and waits until they have drained.
  */
 export async function runHandoverReplacement(): Promise<HandoverScenarioResult> {
-  const world = new World();
-  world.fleets.set(FLEET_A, [A1, A2]).set(FLEET_B, [B1, B2]);
-  world.register([A1, A2], 'healthy');
-  world.register([B1], 'initial');
-  const event = {
-    RequestType: 'Update',
-    ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
-    ResponseURL: 'https://cloudformation-custom-resource-response.example/x',
-    StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/SpotFleetWebApp/guid',
-    RequestId: 'request-1',
-    LogicalResourceId: 'FleetHandover',
-    ResourceType: FLEET_HANDOVER_RESOURCE_TYPE,
-    PhysicalResourceId: HANDOVER_TARGET_GROUP,
-    ResourceProperties: properties(FLEET_B),
-    OldResourceProperties: properties(FLEET_A),
-  } as CloudFormationCustomResourceEvent;
-  const responses: CloudFormationCustomResourceResponse[] = [];
-  const restore = fakeAws(world);
+  const world = new World().fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([A1, A2]).register([B1], 'initial');
+  const aws = fakeAws(world);
   // The handler logs each step with console.info.
   const info = Object.getOwnPropertyDescriptor(console, 'info');
   console.info = () => undefined;
+  let response: CloudFormationCustomResourceResponse;
   try {
-    await handle(event, world.context(), world.clock, (_url, body) => {
-      responses.push(body);
-      return Promise.resolve();
-    });
+    response = await world.run(handoverEvent('Update', handoverProperties(FLEET_B), handoverProperties(FLEET_A)));
   } finally {
     if (info !== undefined) Object.defineProperty(console, 'info', info);
-    restore();
+    aws.restore();
   }
-  const [response, ...more] = responses;
-  if (response === undefined || more.length > 0) throw new Error(`the handler answered ${responses.length} times; CloudFormation takes exactly one answer`);
   world.tick();
   return { response, calls: world.calls, targets: Object.fromEntries(world.targets.map((t) => [t.Id, t.State])) };
 }

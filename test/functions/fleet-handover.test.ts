@@ -1,221 +1,40 @@
-import { DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import {
-  DeregisterTargetsCommand,
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-  InvalidTargetException,
-  RegisterTargetsCommand,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { TargetDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse, Context } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
+import { DescribeSpotFleetInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FLEET_HANDOVER_RESOURCE_TYPE, HandoverProperty, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty } from '../../lib/functions/fleet-handover/contract';
-import { handle, handler } from '../../lib/functions/fleet-handover/handler';
+import { HandoverProperty, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty } from '../../lib/functions/fleet-handover/contract';
+import { handler } from '../../lib/functions/fleet-handover/handler';
 import type { Cleanup } from '../support/loopback';
 import { closeAll, httpServer } from '../support/loopback';
+import type { FakeAws } from './fleet-handover.scenarios';
+import {
+  A1,
+  A2,
+  B1,
+  B2,
+  FLEET_A,
+  FLEET_B,
+  fakeAws,
+  HANDOVER_TARGET_GROUP as TARGET_GROUP,
+  handoverEvent as event,
+  handoverProperties as properties,
+  HEALTHY_TIMEOUT_S,
+  World,
+} from './fleet-handover.scenarios';
 
-const TARGET_GROUP = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
-const FLEET_A = 'sfr-aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa';
-const FLEET_B = 'sfr-bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb';
-const A1 = 'i-0aaaaaaaaaaaaaaa1';
-const A2 = 'i-0aaaaaaaaaaaaaaa2';
-const B1 = 'i-0bbbbbbbbbbbbbbb1';
-const B2 = 'i-0bbbbbbbbbbbbbbb2';
-const HEALTHY_TIMEOUT_S = 600;
-const DRAIN_TIMEOUT_S = 120;
-/** The function's timeout as the construct sets it with these timeouts: healthy + drain + 30 s reserved. */
-const FUNCTION_MS = (HEALTHY_TIMEOUT_S + DRAIN_TIMEOUT_S + 30) * 1000;
-
-interface Fleet {
-  state: string;
-  capacity: number;
-  instances: string[];
-}
-
-interface Target {
-  Id: string;
-  Port: number;
-  State: string;
-  /** When an `initial` registration turns healthy (or unhealthy, for an instance in `failing`). */
-  readyAt?: number;
-  /** When a `draining` registration leaves the group. */
-  goneAt?: number;
-}
-
-/**
- * EC2 and the target group as the handler sees them, on a fake clock: a registration passes its health check
- * `healthCheckMs` after it is made, and a deregistered one leaves the group `delayMs` after.
- */
-class World {
-  now = 1_800_000_000_000;
-  readonly fleets = new Map<string, Fleet>();
-  readonly targets: Target[] = [];
-  /** Instances that never pass the health check. */
-  readonly failing = new Set<string>();
-  /** Instances not yet running: ELB refuses to register them. */
-  readonly pending = new Set<string>();
-  healthCheckMs = 40_000;
-  delayMs = 90_000;
-  /** Each SDK call, in order, with the time it was made. */
-  readonly calls: { command: string; at: number; input: unknown }[] = [];
-  readonly responses: CloudFormationCustomResourceResponse[] = [];
-  respondedAt = 0;
-
-  readonly clock = {
-    now: () => this.now,
-    sleep: (ms: number) => {
-      this.now += ms;
-      return Promise.resolve();
-    },
-  };
-
-  fleet(id: string, instances: string[], capacity = instances.length, state = 'active'): this {
-    this.fleets.set(id, { state, capacity, instances });
-    return this;
-  }
-
-  /** Registrations as they were some time ago: `initial` ones pass their health check as usual from now. */
-  register(ids: string[], State = 'healthy', Port = 80): this {
-    for (const Id of ids) this.targets.push({ Id, Port, State, readyAt: this.now + this.healthCheckMs });
-    return this;
-  }
-
-  tick(): void {
-    for (const target of [...this.targets]) {
-      if (target.State === 'initial' && target.readyAt !== undefined && this.now >= target.readyAt) {
-        target.State = this.failing.has(target.Id) ? 'unhealthy' : 'healthy';
-      }
-      if (target.State === 'draining' && target.goneAt !== undefined && this.now >= target.goneAt) {
-        this.targets.splice(this.targets.indexOf(target), 1);
-      }
-    }
-  }
-
-  stateOf(id: string): string | undefined {
-    this.tick();
-    return this.targets.find((t) => t.Id === id)?.State;
-  }
-
-  called(command: string): { at: number; input: unknown }[] {
-    return this.calls.filter((c) => c.command === command);
-  }
-
-  commands(): string[] {
-    return this.calls.map((c) => c.command);
-  }
-
-  context(remainingMs = FUNCTION_MS): Context {
-    const end = this.now + remainingMs;
-    return {
-      callbackWaitsForEmptyEventLoop: true,
-      functionName: 'fleet-handover',
-      functionVersion: '$LATEST',
-      invokedFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
-      memoryLimitInMB: '256',
-      awsRequestId: 'request',
-      logGroupName: '/aws/lambda/fleet-handover',
-      logStreamName: '2026/11/23/[$LATEST]abc',
-      getRemainingTimeInMillis: () => end - this.now,
-      done: () => undefined,
-      fail: () => undefined,
-      succeed: () => undefined,
-    } satisfies Context;
-  }
-
-  async run(event: CloudFormationCustomResourceEvent, remainingMs?: number): Promise<CloudFormationCustomResourceResponse> {
-    await handle(event, this.context(remainingMs), this.clock, (_url, body) => {
-      this.responses.push(body);
-      this.respondedAt = this.now;
-      return Promise.resolve();
-    });
-    expect(this.responses).toHaveLength(1);
-    return this.responses[0] as CloudFormationCustomResourceResponse;
-  }
-}
-
-const ec2 = mockClient(EC2Client);
-const elb = mockClient(ElasticLoadBalancingV2Client);
 let world: World;
-
-const notFound = (id: string) => Object.assign(new Error(`The spot fleet request ID '${id}' does not exist`), { name: 'InvalidSpotFleetRequestId.NotFound' });
+let aws: FakeAws;
 
 beforeEach(() => {
   world = new World();
-  ec2.reset();
-  elb.reset();
+  aws = fakeAws(world);
   vi.spyOn(console, 'info').mockImplementation(() => undefined);
-  const record = (command: string, input: unknown) => world.calls.push({ command, at: world.now, input });
-  ec2.on(DescribeSpotFleetRequestsCommand).callsFake((input: { SpotFleetRequestIds: string[] }) => {
-    record('DescribeSpotFleetRequests', input);
-    const id = input.SpotFleetRequestIds[0] as string;
-    const fleet = world.fleets.get(id);
-    if (fleet === undefined) throw notFound(id);
-    return {
-      SpotFleetRequestConfigs: [
-        { SpotFleetRequestId: id, SpotFleetRequestState: fleet.state, ActivityStatus: 'fulfilled', SpotFleetRequestConfig: { TargetCapacity: fleet.capacity } },
-      ],
-    };
-  });
-  ec2.on(DescribeSpotFleetInstancesCommand).callsFake((input: { SpotFleetRequestId: string }) => {
-    record('DescribeSpotFleetInstances', input);
-    const fleet = world.fleets.get(input.SpotFleetRequestId);
-    if (fleet === undefined) throw notFound(input.SpotFleetRequestId);
-    return { SpotFleetRequestId: input.SpotFleetRequestId, ActiveInstances: fleet.instances.map((InstanceId) => ({ InstanceId, InstanceType: 'c6i.large' })) };
-  });
-  elb.on(DescribeTargetHealthCommand).callsFake((input: { TargetGroupArn: string }) => {
-    record('DescribeTargetHealth', input);
-    world.tick();
-    return {
-      TargetHealthDescriptions: world.targets.map((t) => ({ Target: { Id: t.Id, Port: t.Port }, HealthCheckPort: String(t.Port), TargetHealth: { State: t.State } })),
-    };
-  });
-  elb.on(RegisterTargetsCommand).callsFake((input: { Targets: TargetDescription[] }) => {
-    record('RegisterTargets', input);
-    const refused = input.Targets.filter((t) => world.pending.has(t.Id as string));
-    if (refused.length > 0) {
-      throw new InvalidTargetException({ message: `The following targets are not in a running state and cannot be registered: '${refused[0]?.Id}'`, $metadata: {} });
-    }
-    for (const t of input.Targets) if (!world.targets.some((r) => r.Id === t.Id)) world.register([t.Id as string], 'initial');
-    return {};
-  });
-  elb.on(DeregisterTargetsCommand).callsFake((input: { Targets: TargetDescription[] }) => {
-    record('DeregisterTargets', input);
-    for (const t of input.Targets) {
-      const target = world.targets.find((r) => r.Id === t.Id && r.Port === (t.Port ?? 80));
-      if (target !== undefined) Object.assign(target, { State: 'draining', goneAt: world.now + world.delayMs });
-    }
-    return {};
-  });
 });
 
-afterEach(() => vi.restoreAllMocks());
-
-function properties(fleetId: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
-    [HandoverProperty.fleetRequestId]: fleetId,
-    [HandoverProperty.targetGroupArn]: TARGET_GROUP,
-    // As CloudFormation delivers them: strings.
-    [HandoverProperty.healthyTimeoutSeconds]: String(HEALTHY_TIMEOUT_S),
-    [HandoverProperty.drainTimeoutSeconds]: String(DRAIN_TIMEOUT_S),
-    ...overrides,
-  };
-}
-
-function event(requestType: 'Create' | 'Update' | 'Delete', next: Record<string, unknown>, previous?: Record<string, unknown>, responseUrl = 'https://cloudformation-custom-resource-response.example/x'): CloudFormationCustomResourceEvent {
-  return {
-    RequestType: requestType,
-    ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
-    ResponseURL: responseUrl,
-    StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/SpotFleetWebApp/guid',
-    RequestId: 'request-1',
-    LogicalResourceId: 'FleetHandover',
-    ResourceType: FLEET_HANDOVER_RESOURCE_TYPE,
-    ResourceProperties: next,
-    ...(requestType === 'Create' ? {} : { PhysicalResourceId: TARGET_GROUP, OldResourceProperties: previous ?? next }),
-  } as CloudFormationCustomResourceEvent;
-}
+afterEach(() => {
+  aws.restore();
+  vi.restoreAllMocks();
+});
 
 const update = (from: string, to: string) => event('Update', properties(to), properties(from));
 
@@ -241,7 +60,7 @@ describe('fleet handover on create', () => {
     expect(response.Reason).toMatch(
       new RegExp(
         `^Handover failed waiting for fleet ${FLEET_B} to serve: fleet ${FLEET_B} has 1 of 2 instances healthy in the target group after 600 s ` +
-          '\\(2 running, fleet activity fulfilled\\); its instances may be failing the health check, or Spot capacity may be short \\(log stream 2026/11/23/\\[\\$LATEST\\]abc\\)$',
+          '\\(2 running, fleet activity fulfilled\\); its instances may be failing the health check, or Spot capacity may be short \\(log stream 2026/11/23/\\[\\$LATEST\\]0123456789abcdef0123456789abcdef\\)$',
       ),
     );
     expect(world.respondedAt - start).toBe(HEALTHY_TIMEOUT_S * 1000);
@@ -268,13 +87,13 @@ describe('fleet handover on create', () => {
 
   it('reads every page of the fleet\'s instances', async () => {
     world.fleet(FLEET_B, [B1, B2]).register([B1, B2]);
-    ec2
+    aws.ec2
       .on(DescribeSpotFleetInstancesCommand)
       .resolvesOnce({ ActiveInstances: [{ InstanceId: B1 }], NextToken: 'page-2' })
       .resolves({ ActiveInstances: [{ InstanceId: B2 }] });
     const response = await world.run(event('Create', properties(FLEET_B)));
     expect(response.Status).toBe('SUCCESS');
-    expect(ec2.commandCalls(DescribeSpotFleetInstancesCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'page-2']);
+    expect(aws.ec2.commandCalls(DescribeSpotFleetInstancesCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'page-2']);
   });
 
   it('keeps polling while ELB refuses to register an instance that is not running yet', async () => {
@@ -391,7 +210,7 @@ describe('fleet handover on replacement', () => {
 
   it('fails with the SDK error and the step when AWS refuses a call', async () => {
     world.fleet(FLEET_A, [A1]).fleet(FLEET_B, [B1]);
-    elb.on(DescribeTargetHealthCommand).rejects(Object.assign(new Error('User is not authorized to perform: elasticloadbalancing:DescribeTargetHealth'), { name: 'AccessDenied' }));
+    aws.elb.on(DescribeTargetHealthCommand).rejects(Object.assign(new Error('User is not authorized to perform: elasticloadbalancing:DescribeTargetHealth'), { name: 'AccessDenied' }));
     const response = await world.run(update(FLEET_A, FLEET_B));
     expect(response.Status).toBe('FAILED');
     expect(response.Reason).toMatch(`Handover failed waiting for fleet ${FLEET_B} to serve: AccessDenied: User is not authorized`);
@@ -550,7 +369,7 @@ describe('pinned image', () => {
     const response = await world.run(imageEvent('Create', properties));
     expect(response).toMatchObject({ Status: 'FAILED', PhysicalResourceId: 'FleetHandoverImage', RequestId: 'request-2' });
     expect(response.Reason).toBe(
-      `Image: Error: the image must be an AMI id like ami-0123456789abcdef0; got ${got} (log stream 2026/11/23/[$LATEST]abc)`,
+      `Image: Error: the image must be an AMI id like ami-0123456789abcdef0; got ${got} (log stream 2026/11/23/[$LATEST]0123456789abcdef0123456789abcdef)`,
     );
     expect(response.Data).toBeUndefined();
     expect(world.calls).toEqual([]);
