@@ -102,6 +102,9 @@ export class SpotFleetWebAppStack extends Stack {
       displayName: 'Spotwise interruptions',
     });
     this.drainer = new SpotInterruptionDrainer(this, 'Drainer', {
+      // Draining on a rebalance recommendation only makes sense when the fleet replaces that instance: without
+      // capacity rebalancing it would keep running, drained, while still counting as capacity.
+      drainOnRebalanceRecommendation: props.capacityRebalance !== false,
       ...props.drainer,
       targetGroups: [this.loadBalancer.targetGroup],
       notificationTopic: this.notifications.topic,
@@ -113,13 +116,13 @@ export class SpotFleetWebAppStack extends Stack {
     const latestImage = new CfnParameter(this, 'LatestImageParameter', {
       type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
       default: AL2023_AMI_PARAMETER,
-      description: 'SSM parameter of the newest AMI, read when ImageId is empty at the first deploy or emptied',
+      description: 'SSM parameter: the newest AMI, read when ImageId is emptied or at the first deploy',
     });
     const imageId = new CfnParameter(this, 'ImageId', {
       type: 'String',
       default: '',
       allowedPattern: '^$|^ami-([0-9a-f]{8}|[0-9a-f]{17})$',
-      description: 'Optional AMI to launch; set it to roll one out. Empty keeps the AMI chosen at the first deploy.',
+      description: 'Optional AMI to launch; set it to roll one out. Empty keeps the AMI chosen before.',
     });
     this.spotFleet = new SpotFleet(this, 'SpotFleet', {
       imageId: this.fleetHandover.pinImage('Image', { latestImageId: latestImage.valueAsString, requestedImageId: imageId.valueAsString }),
@@ -157,7 +160,6 @@ export class SpotFleetWebAppStack extends Stack {
     });
     new CfnOutput(this, 'RehearsalTemplateId', {
       value: this.rehearsal.experimentTemplate.ref,
-      description: 'aws fis start-experiment --experiment-template-id <this>',
       condition: this.rehearsal.condition,
     });
   }

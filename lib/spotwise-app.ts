@@ -17,7 +17,7 @@ export interface SpotwiseStacks {
  */
 export function addSpotwiseStacks(app: App, settings: SpotwiseSettings = {}): SpotwiseStacks {
   const spotFleetWebApp = new SpotFleetWebAppStack(app, 'SpotFleetWebApp', {
-    description: 'Spotwise: a web app on an EC2 Spot Fleet behind an ALB, drained on Spot interruption warnings',
+    description: 'Spotwise: a web app on an EC2 Spot Fleet behind an ALB, drained on Spot signals',
     ...settings.spotFleetWebApp,
   });
   const fargateService = new FargateServiceStack(app, 'FargateService', {

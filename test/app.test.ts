@@ -83,6 +83,8 @@ describe('the Spotwise app', () => {
         "SpotFleetWebApp/Drainer/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "SpotFleetWebApp/Drainer/Notifier/HandlerRole AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
         "SpotFleetWebApp/FleetHandover/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "SpotFleetWebApp/FleetHandover/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
+        "SpotFleetWebApp/FleetHandover/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:spot-fleet-request/*]",
         "SpotFleetWebApp/Rehearsal/Role AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "SpotFleetWebApp/Rehearsal/Role AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*]",
         "SpotFleetWebApp/SpotFleet/FleetRole AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole]",

@@ -22,7 +22,7 @@ import { CloudMapProber } from '../lib/constructs/cloud-map-prober';
 import { ServiceLinkedRoles, SPOT_SERVICE_LINKED_ROLES } from '../lib/constructs/service-linked-roles';
 import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-drainer';
 import type * as ProberModule from '../lib/functions/cloud-map-prober/handler';
-import { HandoverProperty } from '../lib/functions/fleet-handover/contract';
+import { HANDOVER_TAG_KEY, HandoverProperty } from '../lib/functions/fleet-handover/contract';
 import { handler as slrHandler } from '../lib/functions/service-linked-roles/handler';
 import { handler as notify } from '../lib/functions/spot-interruption-notifier/handler';
 import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
@@ -324,26 +324,36 @@ describe('the service-linked roles custom resource role', () => {
 });
 
 describe('the fleet handover role', () => {
-  it('grants exactly the calls its handler makes in a replacement: the reads on *, registration on exactly the stack\'s target group', async () => {
-    const { response, calls, targets } = await runHandoverReplacement();
-    // The replacement went through: the new fleet serves, the old one has drained, so every step made its calls.
-    expect(response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: HANDOVER_TARGET_GROUP });
-    expect(targets).toEqual({ 'i-0bbbbbbbbbbbbbbb1': 'healthy', 'i-0bbbbbbbbbbbbbbb2': 'healthy' });
+  it('grants exactly the calls its handler makes in a replacement and its rollback: reads on *, capacity on the account\'s fleets, its own tag on instances, registration on the stack\'s target group', async () => {
+    const { responses, calls, targets, tags } = await runHandoverReplacement();
+    // Both went through: B was raised and served, A drained; then A was registered again and B drained. Every step made its calls.
+    expect(responses).toMatchObject([
+      { Status: 'SUCCESS', PhysicalResourceId: HANDOVER_TARGET_GROUP },
+      { Status: 'SUCCESS', PhysicalResourceId: HANDOVER_TARGET_GROUP },
+    ]);
+    expect(targets).toEqual({ 'i-0aaaaaaaaaaaaaaa1': 'healthy', 'i-0aaaaaaaaaaaaaaa2': 'healthy', 'i-0aaaaaaaaaaaaaaa3': 'healthy' });
+    expect(Object.values(tags).map((value) => value.split(' ')[0])).toEqual(['registered', 'registered', 'registered', 'drained', 'drained', 'drained']);
     const called = new Map<string, Set<string>>();
     for (const call of calls) {
-      const input = call.input as { TargetGroupArn?: string };
-      called.set(`${call.service}:${call.command}`, (called.get(`${call.service}:${call.command}`) ?? new Set()).add(input.TargetGroupArn ?? '*'));
+      const input = call.input as { TargetGroupArn?: string; Tags?: { Key?: string }[] };
+      const action = `${call.service}:${call.command}`;
+      const on = call.command === 'CreateTags' ? `tag ${input.Tags?.map((t) => t.Key).join()}` : (input.TargetGroupArn ?? '*');
+      called.set(action, (called.get(action) ?? new Set()).add(on));
     }
     expect([...called.keys()].sort()).toEqual([
+      'ec2:CreateTags',
       'ec2:DescribeSpotFleetInstances',
       'ec2:DescribeSpotFleetRequests',
+      'ec2:DescribeTags',
+      'ec2:ModifySpotFleetRequest',
       'elasticloadbalancing:DeregisterTargets',
       'elasticloadbalancing:DescribeTargetHealth',
       'elasticloadbalancing:RegisterTargets',
     ]);
-    // The target group the handler changes is the one the custom resource names.
+    // The target group the handler changes is the one the custom resource names; the tag it writes is its own.
     expect(called.get('elasticloadbalancing:RegisterTargets')).toEqual(new Set([HANDOVER_TARGET_GROUP]));
     expect(called.get('elasticloadbalancing:DeregisterTargets')).toEqual(new Set([HANDOVER_TARGET_GROUP]));
+    expect(called.get('ec2:CreateTags')).toEqual(new Set([`tag ${HANDOVER_TAG_KEY}`]));
 
     const stack = new SpotFleetWebAppStack(newApp(), 'SpotFleetWebApp');
     const template = Template.fromStack(stack);
@@ -351,12 +361,24 @@ describe('the fleet handover role', () => {
     const statements = Object.values(template.findResources('AWS::IAM::Policy'))
       .filter((p) => JSON.stringify((p.Properties as { Roles: unknown }).Roles) === JSON.stringify([{ Ref: roleId }]))
       .flatMap((p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement);
-    const granted = new Map([...grantsFor(statements, 'ec2'), ...grantsFor(statements, 'elasticloadbalancing')]);
+    // The one statement with a condition: CreateTags, on instances of the account and Region, of the handover tag alone.
+    const conditional = statements.filter((s) => s.Condition !== undefined);
+    expect(conditional).toEqual([
+      {
+        Action: 'ec2:CreateTags',
+        Effect: 'Allow',
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*' },
+        Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [HANDOVER_TAG_KEY] } },
+      },
+    ]);
+    const unconditional = statements.filter((s) => s.Condition === undefined);
+    const granted = new Map([...grantsFor(unconditional, 'ec2'), ...grantsFor(unconditional, 'elasticloadbalancing'), ['ec2:CreateTags', [conditional[0]?.Resource]]]);
     expect([...granted.keys()].sort()).toEqual([...called.keys()].sort());
     // IAM has no resource-level permissions for these reads: anything but * would deny them.
-    for (const read of ['ec2:DescribeSpotFleetInstances', 'ec2:DescribeSpotFleetRequests', 'elasticloadbalancing:DescribeTargetHealth']) {
+    for (const read of ['ec2:DescribeSpotFleetInstances', 'ec2:DescribeSpotFleetRequests', 'ec2:DescribeTags', 'elasticloadbalancing:DescribeTargetHealth']) {
       expect(granted.get(read), read).toEqual(['*']);
     }
+    expect(granted.get('ec2:ModifySpotFleetRequest')).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:spot-fleet-request/*' }]);
     // Registration is granted on what the handler receives as TargetGroupArn: the stack's own target group.
     const handovers = Object.values(template.findResources('Custom::SpotFleetHandover'));
     expect(handovers).toHaveLength(1);

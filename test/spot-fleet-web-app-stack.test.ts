@@ -243,6 +243,18 @@ describe('interruption routing', () => {
   });
 });
 
+describe('rebalance draining', () => {
+  it('drains on rebalance recommendations only while the fleet replaces the instances they name', () => {
+    const patterns = (t: Template): string[][] =>
+      resourcesOfType(t, 'AWS::Events::Rule')
+        .map(([, rule]) => (rule.EventPattern as { 'detail-type'?: string[] } | undefined)?.['detail-type'] ?? [])
+        .filter((types) => types.includes('EC2 Spot Instance Interruption Warning'));
+    expect(patterns(template)).toEqual([['EC2 Spot Instance Interruption Warning', 'EC2 Instance Rebalance Recommendation']]);
+    // Without capacity rebalancing a drained instance would keep running, out of rotation, still counted as capacity.
+    expect(patterns(synth({ capacityRebalance: false }))).toEqual([['EC2 Spot Instance Interruption Warning']]);
+  });
+});
+
 describe('notification topic', () => {
   it('admits only the fleet-trouble rule and this stack\'s alarms as services; the notifier publishes through its role', () => {
     const topic = logicalId(template, 'AWS::SNS::Topic');

@@ -1,4 +1,4 @@
-import { CustomResource, Duration, Token, Validations } from 'aws-cdk-lib';
+import { CustomResource, Duration, Fn, Token, Validations } from 'aws-cdk-lib';
 import type { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
 import type { IApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import {
   DRAIN_MARGIN_SECONDS,
   FLEET_HANDOVER_RESOURCE_TYPE,
+  HANDOVER_TAG_KEY,
   HandoverProperty,
   PINNED_IMAGE_ATTRIBUTE,
   PINNED_IMAGE_RESOURCE_TYPE,
@@ -72,8 +73,26 @@ export class FleetHandover extends Construct {
     // These reads have no resource-level permissions in IAM: anything but * denies them.
     this.function.addToRolePolicy(
       new PolicyStatement({
-        actions: ['ec2:DescribeSpotFleetInstances', 'ec2:DescribeSpotFleetRequests', 'elasticloadbalancing:DescribeTargetHealth'],
+        actions: ['ec2:DescribeSpotFleetInstances', 'ec2:DescribeSpotFleetRequests', 'ec2:DescribeTags', 'elasticloadbalancing:DescribeTargetHealth'],
         resources: ['*'],
+      }),
+    );
+    // Fn::Sub: shorter in the template than the Fn::Join of formatArn.
+    const ec2Arn = (resource: string) => Fn.sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}/*`);
+    // Raises the new fleet to the old one's capacity; any fleet of the account and Region, since a fleet's id
+    // is known only once CloudFormation has created it.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ec2:ModifySpotFleetRequest'],
+        resources: [ec2Arn('spot-fleet-request')],
+      }),
+    );
+    // The fence against registering again what someone else drained: the handover's own tag, and no other.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ec2:CreateTags'],
+        resources: [ec2Arn('instance')],
+        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [HANDOVER_TAG_KEY] } },
       }),
     );
     this.function.addToRolePolicy(
@@ -82,12 +101,21 @@ export class FleetHandover extends Construct {
         resources: [props.targetGroup.targetGroupArn],
       }),
     );
-    Validations.of(this.function.executionRole).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Only reads are on *: ec2:DescribeSpotFleetInstances, ec2:DescribeSpotFleetRequests and elasticloadbalancing:DescribeTargetHealth ' +
+    const acknowledge = (resource: string, reason: string) =>
+      Validations.of(this.function.executionRole).acknowledge({ id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`, reason });
+    acknowledge(
+      '*',
+      'Only reads are on *: ec2:DescribeSpotFleetInstances, ec2:DescribeSpotFleetRequests, ec2:DescribeTags and elasticloadbalancing:DescribeTargetHealth ' +
         'have no resource-level permissions. RegisterTargets and DeregisterTargets are scoped to the target group ARN.',
-    });
+    );
+    acknowledge(
+      'arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:spot-fleet-request/*',
+      'ModifySpotFleetRequest raises the replacement fleet, whose id exists only once CloudFormation has created it; the account and Region are fixed.',
+    );
+    acknowledge(
+      'arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*',
+      'CreateTags on the fleet instances, which Spot Fleet launches at will; the aws:TagKeys condition allows the handover tag alone.',
+    );
 
   }
 

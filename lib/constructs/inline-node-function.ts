@@ -183,7 +183,7 @@ function powertoolsLayer(scope: Construct): ILayerVersion {
   const parameter = new CfnParameter(stack, POWERTOOLS_LAYER_PARAMETER_ID, {
     type: 'AWS::SSM::Parameter::Value<String>',
     default: POWERTOOLS_LAYER_PARAMETER,
-    description: `SSM parameter of the Powertools (TypeScript) ${POWERTOOLS_VERSION} layer ARN`,
+    description: `SSM parameter: Powertools ${POWERTOOLS_VERSION} layer ARN`,
   });
   return LayerVersion.fromLayerVersionArn(stack, id, parameter.valueAsString);
 }

@@ -57,7 +57,6 @@ export class NotificationTopic extends Construct {
   constructor(scope: Construct, id: string, props: NotificationTopicProps = {}) {
     super(scope, id);
     this.key = new Key(this, 'Key', {
-      description: `Encrypts the ${this.node.path} SNS topic`,
       enableKeyRotation: true,
     });
     this.topic = new Topic(this, 'Topic', {

@@ -38,7 +38,6 @@ export class SpotFleetTroubleAlerts extends Construct {
   constructor(scope: Construct, id: string, props: SpotFleetTroubleAlertsProps) {
     super(scope, id);
     this.rule = new Rule(this, 'Rule', {
-      description: "Spot Fleet trouble: tell people",
       eventPattern: {
         source: ['aws.ec2spotfleet'],
         detailType: ['EC2 Spot Fleet Error', 'EC2 Spot Fleet Information'],

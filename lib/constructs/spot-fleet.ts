@@ -1,4 +1,4 @@
-import { Aws, Duration, Fn, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import { PredefinedMetric, ScalableTarget, ServiceNamespace } from 'aws-cdk-lib/aws-applicationautoscaling';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
@@ -15,6 +15,7 @@ import {
   SubnetType,
   UserData,
 } from 'aws-cdk-lib/aws-ec2';
+import type { CfnLaunchTemplate } from 'aws-cdk-lib/aws-ec2';
 import { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
 import type { ApplicationLoadBalancer, ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -234,12 +235,22 @@ export class SpotFleet extends Construct {
         },
       ],
     });
-    // The launch template carries these into its instance and volume tag specifications.
-    Tags.of(this.launchTemplate).add('Name', props.instanceName ?? Fn.join('-', [Aws.STACK_NAME, 'web']));
     // The construct's path inside its stack is unique there, and stack names are unique per account and Region.
     const pathInStack = this.node.scopes.slice(this.node.scopes.indexOf(Stack.of(this)) + 1).map((scope) => scope.node.id).join('/');
     this.instanceTag = { key: SPOT_FLEET_TAG_KEY, value: Fn.join('/', [Aws.STACK_NAME, pathInStack]) };
-    Tags.of(this.launchTemplate).add(this.instanceTag.key, this.instanceTag.value);
+    // Instances only: tags on their volumes and on the launch template itself would cost template bytes and
+    // serve nothing here. Set directly, since the Tags aspect writes all three.
+    const cfnLaunchTemplate = this.launchTemplate.node.defaultChild as CfnLaunchTemplate;
+    cfnLaunchTemplate.addPropertyDeletionOverride('TagSpecifications');
+    cfnLaunchTemplate.addPropertyOverride('LaunchTemplateData.TagSpecifications', [
+      {
+        ResourceType: 'instance',
+        Tags: [
+          { Key: 'Name', Value: props.instanceName ?? Fn.join('-', [Aws.STACK_NAME, 'web']) },
+          { Key: this.instanceTag.key, Value: this.instanceTag.value },
+        ],
+      },
+    ]);
 
     this.fleetRole = new Role(this, 'FleetRole', {
       assumedBy: new ServicePrincipal('spotfleet.amazonaws.com'),
@@ -286,12 +297,6 @@ export class SpotFleet extends Construct {
         loadBalancersConfig: {
           targetGroupsConfig: { targetGroups: [{ arn: props.targetGroup.targetGroupArn }] },
         },
-        tagSpecifications: [
-          {
-            resourceType: 'spot-fleet-request',
-            tags: [{ key: 'Name', value: Fn.join('-', [Aws.STACK_NAME, 'fleet']) }],
-          },
-        ],
       },
     });
     this.fleet.node.addDependency(this.serviceLinkedRoles.resource);

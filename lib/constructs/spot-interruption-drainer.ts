@@ -149,7 +149,7 @@ export class SpotInterruptionDrainer extends Construct {
     const onRebalance = props.drainOnRebalanceRecommendation ?? true;
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'spot-interruption-drainer', 'handler'),
-      description: 'Drains Spot Instances on interruption and rebalance signals',
+      description: 'Drains Spot Instances on EC2 signals',
       serviceName: 'spot-interruption-drainer',
       metricsNamespace: props.metricsNamespace ?? 'Spotwise',
       timeout: settings.timeout,
@@ -188,7 +188,6 @@ export class SpotInterruptionDrainer extends Construct {
     );
 
     this.rule = new Rule(this, 'Rule', {
-      description: 'Spot signals to drain on',
       eventPattern: { source: ['aws.ec2'], detailType: onRebalance ? [SPOT_INTERRUPTION_WARNING, REBALANCE_RECOMMENDATION] : [SPOT_INTERRUPTION_WARNING] },
     });
     // The SqsQueue target lets only this rule send to the queue (a policy statement on aws:SourceArn).
@@ -203,7 +202,7 @@ export class SpotInterruptionDrainer extends Construct {
 
     this.deadLetterAlarm = new Alarm(this, 'DeadLetterAlarm', {
       // Named for NotificationTopic.notifyOnAlarm, whose policies admit only alarms named after the stack.
-      alarmName: NotificationTopic.alarmName('DeadLetters'),
+      alarmName: NotificationTopic.alarmName(`${this.node.id}-DeadLetters`),
       alarmDescription: 'Spot events or drain reports were dead-lettered: read the DLQ and the drainer log.',
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
       threshold: 1,

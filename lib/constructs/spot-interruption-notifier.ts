@@ -76,7 +76,7 @@ export class SpotInterruptionNotifier extends Construct {
 
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'spot-interruption-notifier', 'handler'),
-      description: 'Tells people which Spot Instances the drainer took out',
+      description: 'Tells people what the drainer did',
       serviceName: 'spot-interruption-notifier',
       metricsNamespace: props.metricsNamespace ?? 'Spotwise',
       timeout: NOTIFIER_TIMEOUT,
@@ -98,7 +98,6 @@ export class SpotInterruptionNotifier extends Construct {
     });
 
     this.schedule = new Rule(this, 'Schedule', {
-      description: 'Runs the notifier',
       schedule: Schedule.rate(interval),
     });
     // A missed or failed run is made up by the next one: the reports wait on the queue. Neither EventBridge nor

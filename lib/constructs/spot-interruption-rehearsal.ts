@@ -164,7 +164,7 @@ export class SpotInterruptionRehearsal extends Construct {
     });
 
     this.experimentTemplate = new CfnExperimentTemplate(this, 'Resource', {
-      description: `Send a Spot interruption to one running instance tagged ${tagKey} in stack ${Aws.STACK_NAME}`,
+      description: `Interrupt one running instance tagged ${tagKey} in ${Aws.STACK_NAME}`,
       roleArn: this.role.roleArn,
       targets: {
         SpotInstances: {

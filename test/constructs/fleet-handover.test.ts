@@ -97,19 +97,31 @@ describe('FleetHandover', () => {
     expect(resources[id(stack, resource)]?.Properties).toMatchObject({ ServiceTimeout: '720', HealthyTimeoutSeconds: 300, DrainTimeoutSeconds: 330 });
   });
 
-  it('grants the reads on * and registration changes on the target group alone, acknowledged for cdk-nag on its role', () => {
+  it('grants the reads on *, capacity changes on the account\'s fleets, its own tag alone on instances and registration changes on the target group alone, acknowledged for cdk-nag on its role', () => {
     const built = build();
     const logGroup = (templateJson(built.template).Resources[id(built.stack, built.handover.function)]?.Properties?.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+    const ec2 = (resource: string) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}/*` });
     expect(roleStatements(built)).toEqual([
       { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] } },
       {
-        Action: ['ec2:DescribeSpotFleetInstances', 'ec2:DescribeSpotFleetRequests', 'elasticloadbalancing:DescribeTargetHealth'],
+        Action: ['ec2:DescribeSpotFleetInstances', 'ec2:DescribeSpotFleetRequests', 'ec2:DescribeTags', 'elasticloadbalancing:DescribeTargetHealth'],
         Effect: 'Allow',
         Resource: '*',
       },
+      { Action: 'ec2:ModifySpotFleetRequest', Effect: 'Allow', Resource: ec2('spot-fleet-request') },
+      {
+        Action: 'ec2:CreateTags',
+        Effect: 'Allow',
+        Resource: ec2('instance'),
+        Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['spotwise:handover'] } },
+      },
       { Action: ['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets'], Effect: 'Allow', Resource: TARGET_GROUP },
     ]);
-    expect(acknowledged(built.handover.function.executionRole)).toEqual(['AwsSolutions::AwsSolutions-IAM5[Resource::*]']);
+    expect(acknowledged(built.handover.function.executionRole)).toEqual([
+      'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:spot-fleet-request/*]',
+      'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+    ]);
   });
 
   it('scopes registration changes to a target group of the same stack by reference', () => {
@@ -235,7 +247,7 @@ describe('FleetHandover.pinImage', () => {
 
   it('grants the function nothing for the image, which it chooses without calling AWS', () => {
     const withImage = roleStatements(pin());
-    expect(withImage).toHaveLength(3);
+    expect(withImage).toHaveLength(5);
     expect(withImage).toEqual(roleStatements(build()));
   });
 });

@@ -31,7 +31,7 @@ const POWERTOOLS_LAYER = { Ref: 'PowertoolsLayerParameter' };
 const POWERTOOLS_LAYER_PARAMETER_DECLARATION = {
   Type: 'AWS::SSM::Parameter::Value<String>',
   Default: `/aws/service/powertools/typescript/generic/all/${POWERTOOLS_VERSION}`,
-  Description: `SSM parameter of the Powertools (TypeScript) ${POWERTOOLS_VERSION} layer ARN`,
+  Description: `SSM parameter: Powertools ${POWERTOOLS_VERSION} layer ARN`,
 };
 
 interface Built {

@@ -222,15 +222,15 @@ describe('instances', () => {
     expect(acknowledged(fleet.launchTemplate)).toEqual([]);
   });
 
-  it('are tagged through the launch template tag specifications', () => {
+  it('are tagged through the launch template\'s instance tag specification, and nothing else is tagged', () => {
     const tags = [
       { Key: 'Name', Value: { 'Fn::Join': ['-', [{ Ref: 'AWS::StackName' }, 'web']] } },
       { Key: 'spotwise:fleet', Value: { 'Fn::Join': ['/', [{ Ref: 'AWS::StackName' }, 'Fleet']] } },
     ];
-    expect(launchTemplateData(build().template).TagSpecifications).toEqual([
-      { ResourceType: 'instance', Tags: tags },
-      { ResourceType: 'volume', Tags: tags },
-    ]);
+    const { template } = build();
+    expect(launchTemplateData(template).TagSpecifications).toEqual([{ ResourceType: 'instance', Tags: tags }]);
+    const [[, launchTemplate]] = resourcesOfType(template, 'AWS::EC2::LaunchTemplate') as [[string, Record<string, unknown>]];
+    expect(launchTemplate.TagSpecifications).toBeUndefined();
   });
 
   it('carry a fleet tag naming the stack and the construct\'s path in it, exposed as instanceTag', () => {
@@ -247,7 +247,7 @@ describe('instances', () => {
 
   it('take their Name tag as a prop', () => {
     const specs = launchTemplateData(build({ instanceName: 'shop-web' }).template).TagSpecifications as { Tags: unknown[] }[];
-    expect(specs).toHaveLength(2);
+    expect(specs).toHaveLength(1);
     for (const spec of specs) expect(spec.Tags).toContainEqual({ Key: 'Name', Value: 'shop-web' });
   });
 });
@@ -357,10 +357,8 @@ describe('spot fleet', () => {
     expect(only(template, 'AWS::EC2::SpotFleet').resource.DependsOn).toContain(listener);
   });
 
-  it('tags the request through spot-fleet-request tag specifications', () => {
-    expect(fleetConfig(build().template).TagSpecifications).toEqual([
-      { ResourceType: 'spot-fleet-request', Tags: [{ Key: 'Name', Value: { 'Fn::Join': ['-', [{ Ref: 'AWS::StackName' }, 'fleet']] } }] },
-    ]);
+  it('does not tag the request itself: its instances carry the tags that matter, and the bytes are scarce', () => {
+    expect(fleetConfig(build().template).TagSpecifications).toBeUndefined();
   });
 
   it('uses a fleet role trusted by Spot Fleet with AmazonEC2SpotFleetTaggingRole, created before the request', () => {

@@ -130,6 +130,9 @@ describe('delivery', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
+      // Named after the stack, as NotificationTopic's alarm policies require, and the drainer, so two drainers in
+      // one stack do not collide.
+      AlarmName: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, '-Drainer-DeadLetters']] },
     });
   });
 

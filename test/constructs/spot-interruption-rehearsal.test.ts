@@ -129,7 +129,7 @@ describe('SpotInterruptionRehearsal', () => {
     const { stack } = synth();
     Template.fromStack(stack).hasResourceProperties('AWS::FIS::ExperimentTemplate', {
       StopConditions: [{ Source: 'none' }],
-      Description: { 'Fn::Join': ['', [Match.stringLikeRegexp('tagged Name in stack'), { Ref: 'AWS::StackName' }]] },
+      Description: { 'Fn::Join': ['', [Match.stringLikeRegexp('tagged Name in $'), { Ref: 'AWS::StackName' }]] },
       Tags: { Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, '-spot-interruption-rehearsal']] } },
     });
   });

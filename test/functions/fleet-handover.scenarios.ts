@@ -1,10 +1,23 @@
 /**
- * A fake EC2 and target group for the fleet handover, on a fake clock, shared by the handler's unit tests and the
+ * A fake EC2 (Spot Fleet requests, their capacity, the handover tag) and target group for the fleet handover, on a fake clock, shared by the handler's unit tests and the
  * IAM test; and the replacement scenario that makes its handler call every AWS action it has, for the IAM test,
  * which compares those calls with the role's grants. Framework-free (no vitest import), like the drainer's scenarios.
  */
-import { DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import type { DescribeSpotFleetInstancesCommandInput, DescribeSpotFleetRequestsCommandInput } from '@aws-sdk/client-ec2';
+import {
+  CreateTagsCommand,
+  DescribeSpotFleetInstancesCommand,
+  DescribeSpotFleetRequestsCommand,
+  DescribeTagsCommand,
+  EC2Client,
+  ModifySpotFleetRequestCommand,
+} from '@aws-sdk/client-ec2';
+import type {
+  CreateTagsCommandInput,
+  DescribeSpotFleetInstancesCommandInput,
+  DescribeSpotFleetRequestsCommandInput,
+  DescribeTagsCommandInput,
+  ModifySpotFleetRequestCommandInput,
+} from '@aws-sdk/client-ec2';
 import {
   DeregisterTargetsCommand,
   DescribeTargetHealthCommand,
@@ -16,7 +29,7 @@ import type { DeregisterTargetsCommandInput, RegisterTargetsCommandInput } from 
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse, Context } from 'aws-lambda';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { mockClient } from 'aws-sdk-client-mock';
-import { FLEET_HANDOVER_RESOURCE_TYPE, HandoverProperty } from '../../lib/functions/fleet-handover/contract';
+import { FLEET_HANDOVER_RESOURCE_TYPE, HANDOVER_TAG_KEY, HandoverProperty } from '../../lib/functions/fleet-handover/contract';
 import { handle } from '../../lib/functions/fleet-handover/handler';
 import { fakeContext } from '../support/lambda';
 import type { RecordedCall } from './spot-interruption-drainer.scenarios';
@@ -28,8 +41,15 @@ export const FLEET_A = 'sfr-aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa';
 export const FLEET_B = 'sfr-bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb';
 export const A1 = 'i-0aaaaaaaaaaaaaaa1';
 export const A2 = 'i-0aaaaaaaaaaaaaaa2';
+export const A3 = 'i-0aaaaaaaaaaaaaaa3';
 export const B1 = 'i-0bbbbbbbbbbbbbbb1';
 export const B2 = 'i-0bbbbbbbbbbbbbbb2';
+export const B3 = 'i-0bbbbbbbbbbbbbbb3';
+
+/** `count` instance ids of a fleet, the letter telling which: `ids('a', 2)` for two of fleet A. */
+export function ids(letter: string, count: number, from = 1): string[] {
+  return Array.from({ length: count }, (_, i) => `i-0${letter.repeat(13)}${String(from + i).padStart(3, '0')}`);
+}
 export const HEALTHY_TIMEOUT_S = 600;
 export const DRAIN_TIMEOUT_S = 120;
 /** The function's timeout as the construct sets it for these timeouts: healthy + drain + 30 s reserved. */
@@ -68,6 +88,8 @@ export class World {
   readonly failing = new Set<string>();
   /** Instances not yet running: ELB refuses to register them. */
   readonly pending = new Set<string>();
+  /** The handover tag's value on each instance that carries it. */
+  readonly tags = new Map<string, string>();
   healthCheckMs = 40_000;
   delayMs = 90_000;
   /** Each SDK call, in order; `command` is also the IAM action. */
@@ -87,6 +109,24 @@ export class World {
   fleet(id: string, instances: string[], capacity = instances.length, state = 'active'): this {
     this.fleets.set(id, { state, capacity, instances });
     return this;
+  }
+
+  /**
+   * What Spot Fleet does when the fleet's target capacity rises: launches the difference, and registers each
+   * new instance in the target group itself (TargetGroupsConfig).
+   */
+  launch(fleetId: string, count: number): string[] {
+    const fleet = this.fleets.get(fleetId);
+    if (fleet === undefined) throw new Error(`no fleet ${fleetId}`);
+    const launched = ids(`${fleetId[4]}`, count, 100 + fleet.instances.length);
+    fleet.instances.push(...launched);
+    this.register(launched, 'initial');
+    return launched;
+  }
+
+  /** The time `ms` after now on the fake clock, in the form the handover writes in its tag. */
+  iso(ms = 0): string {
+    return new Date(this.now + ms).toISOString();
   }
 
   /** Registrations as they were some time ago: `initial` ones pass their health check as usual from now. */
@@ -127,13 +167,15 @@ export class World {
 
   /** Invokes the handler with `event` and returns its answer; throws unless it answered exactly once. */
   async run(event: CloudFormationCustomResourceEvent, remainingMs?: number): Promise<CloudFormationCustomResourceResponse> {
+    const answers: CloudFormationCustomResourceResponse[] = [];
     await handle(event, this.context(remainingMs), this.clock, (_url, body) => {
+      answers.push(body);
       this.responses.push(body);
       this.respondedAt = this.now;
       return Promise.resolve();
     });
-    const [response, ...more] = this.responses;
-    if (response === undefined || more.length > 0) throw new Error(`the handler answered ${this.responses.length} times; CloudFormation takes exactly one answer`);
+    const [response, ...more] = answers;
+    if (response === undefined || more.length > 0) throw new Error(`the handler answered ${answers.length} times; CloudFormation takes exactly one answer`);
     return response;
   }
 }
@@ -172,6 +214,32 @@ export function fakeAws(world: World): FakeAws {
     const fleet = world.fleets.get(id);
     if (fleet === undefined) throw notFound(id);
     return { SpotFleetRequestId: id, ActiveInstances: fleet.instances.map((InstanceId) => ({ InstanceId, InstanceType: 'c6i.large' })) };
+  });
+  ec2.on(ModifySpotFleetRequestCommand).callsFake((input: ModifySpotFleetRequestCommandInput) => {
+    record('ec2', 'ModifySpotFleetRequest', input);
+    const id = input.SpotFleetRequestId ?? '';
+    const fleet = world.fleets.get(id);
+    if (fleet === undefined) throw notFound(id);
+    const capacity = input.TargetCapacity ?? fleet.capacity;
+    if (capacity > fleet.instances.length) world.launch(id, capacity - fleet.instances.length);
+    fleet.capacity = capacity;
+    return { Return: true };
+  });
+  ec2.on(DescribeTagsCommand).callsFake((input: DescribeTagsCommandInput) => {
+    record('ec2', 'DescribeTags', input);
+    const filter = (name: string) => new Set(input.Filters?.find((f) => f.Name === name)?.Values);
+    const [resources, keys] = [filter('resource-id'), filter('key')];
+    const Tags = [...world.tags]
+      .filter(([id]) => resources.has(id) && keys.has(HANDOVER_TAG_KEY))
+      .map(([ResourceId, Value]) => ({ ResourceId, ResourceType: 'instance' as const, Key: HANDOVER_TAG_KEY, Value }));
+    return { Tags };
+  });
+  ec2.on(CreateTagsCommand).callsFake((input: CreateTagsCommandInput) => {
+    record('ec2', 'CreateTags', input);
+    // The role's aws:TagKeys condition: any other key is denied.
+    if (input.Tags?.some((t) => t.Key !== HANDOVER_TAG_KEY)) throw Object.assign(new Error('not authorized to perform: ec2:CreateTags'), { name: 'UnauthorizedOperation' });
+    for (const id of input.Resources ?? []) world.tags.set(id, `${input.Tags?.[0]?.Value}`);
+    return {};
   });
   elb.on(DescribeTargetHealthCommand).callsFake((input: object) => {
     record('elasticloadbalancing', 'DescribeTargetHealth', input);
@@ -242,32 +310,39 @@ export function handoverEvent(
 }
 
 export interface HandoverScenarioResult {
-  /** What the handler answered CloudFormation. */
-  readonly response: CloudFormationCustomResourceResponse;
+  /** What the handler answered CloudFormation: to the replacement, then to its rollback. */
+  readonly responses: readonly CloudFormationCustomResourceResponse[];
   /** Every AWS call it made, in order; `command` is also the IAM action. */
   readonly calls: readonly RecordedCall[];
   /** The fleets' instances in the target group afterwards, by state. */
   readonly targets: Readonly<Record<string, string>>;
+  /** The handover tag's value on each instance afterwards. */
+  readonly tags: Readonly<Record<string, string>>;
 }
 
 /**
- * A replacement of fleet A by fleet B, as CloudFormation sends it: A's two instances serve; B's first is
- * registered and still in its health check, its second not registered yet. The handler registers B's second
- * instance, waits until both are healthy, deregisters A's and waits until they have drained.
+ * A replacement of fleet A by fleet B, then its rollback, as CloudFormation sends them. A was scaled out to
+ * three instances, which serve; B was created at two, its first healthy, its second still in its health check.
+ * The handler raises B to three (Spot Fleet launches and registers the third), waits until all three are
+ * healthy, tags A's instances drained, deregisters them and waits until they have drained. Then a later
+ * resource fails and CloudFormation updates back from B to A: the handler registers A's instances again, since
+ * an earlier handover drained them, tags them registered, waits until they are healthy, and drains B's.
  */
 export async function runHandoverReplacement(): Promise<HandoverScenarioResult> {
-  const world = new World().fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([A1, A2]).register([B1], 'initial');
+  const world = new World().fleet(FLEET_A, [A1, A2, A3]).fleet(FLEET_B, [B1, B2]).register([A1, A2, A3]).register([B1]).register([B2], 'initial');
   const aws = fakeAws(world);
   // The handler logs each step with console.info.
   const info = Object.getOwnPropertyDescriptor(console, 'info');
   console.info = () => undefined;
-  let response: CloudFormationCustomResourceResponse;
+  const responses: CloudFormationCustomResourceResponse[] = [];
   try {
-    response = await world.run(handoverEvent('Update', handoverProperties(FLEET_B), handoverProperties(FLEET_A)));
+    responses.push(await world.run(handoverEvent('Update', handoverProperties(FLEET_B), handoverProperties(FLEET_A))));
+    world.now += 60_000;
+    responses.push(await world.run(handoverEvent('Update', handoverProperties(FLEET_A), handoverProperties(FLEET_B))));
   } finally {
     if (info !== undefined) Object.defineProperty(console, 'info', info);
     aws.restore();
   }
   world.tick();
-  return { response, calls: world.calls, targets: Object.fromEntries(world.targets.map((t) => [t.Id, t.State])) };
+  return { responses, calls: world.calls, targets: Object.fromEntries(world.targets.map((t) => [t.Id, t.State])), tags: Object.fromEntries(world.tags) };
 }

@@ -1,8 +1,8 @@
 import { DescribeSpotFleetInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { HandoverProperty, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty } from '../../lib/functions/fleet-handover/contract';
+import { HANDOVER_TAG_KEY, HandoverProperty, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty } from '../../lib/functions/fleet-handover/contract';
 import { handler } from '../../lib/functions/fleet-handover/handler';
 import type { Cleanup } from '../support/loopback';
 import { closeAll, httpServer } from '../support/loopback';
@@ -12,6 +12,7 @@ import {
   A2,
   B1,
   B2,
+  B3,
   FLEET_A,
   FLEET_B,
   fakeAws,
@@ -19,6 +20,7 @@ import {
   handoverEvent as event,
   handoverProperties as properties,
   HEALTHY_TIMEOUT_S,
+  ids,
   World,
 } from './fleet-handover.scenarios';
 
@@ -96,8 +98,9 @@ describe('fleet handover on create', () => {
     expect(aws.ec2.commandCalls(DescribeSpotFleetInstancesCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'page-2']);
   });
 
-  it('keeps polling while ELB refuses to register an instance that is not running yet', async () => {
+  it('keeps polling while ELB refuses to register again an instance an earlier handover drained, until it runs', async () => {
     world.fleet(FLEET_B, [B1, B2]).register([B1], 'initial');
+    world.tags.set(B2, `drained ${world.iso(-60_000)}`);
     world.pending.add(B2);
     const sleep = world.clock.sleep;
     world.clock.sleep = async (ms) => {
@@ -110,6 +113,27 @@ describe('fleet handover on create', () => {
       { TargetGroupArn: TARGET_GROUP, Targets: [{ Id: B2 }] },
       { TargetGroupArn: TARGET_GROUP, Targets: [{ Id: B2 }] },
     ]);
+    // Tagged registered only once ELB took it, at the second look.
+    expect(world.called('CreateTags').map((c) => c.input)).toEqual([{ Resources: [B2], Tags: [{ Key: HANDOVER_TAG_KEY, Value: `registered ${new Date(world.called('RegisterTargets')[1]?.at ?? 0).toISOString()}` }] }]);
+  });
+
+  it('does not register a missing instance no handover drained: Spot Fleet registers its own, and someone else took this one out', async () => {
+    world.fleet(FLEET_B, [B1, B2, B3], 2).register([B1, B3]);
+    const response = await world.run(event('Create', properties(FLEET_B)));
+    expect(response.Status).toBe('SUCCESS');
+    expect(world.called('DescribeTags').map((c) => c.input)).toEqual([
+      { Filters: [{ Name: 'resource-id', Values: [B2] }, { Name: 'key', Values: [HANDOVER_TAG_KEY] }] },
+    ]);
+    expect(world.called('RegisterTargets')).toEqual([]);
+    expect(world.stateOf(B2)).toBeUndefined();
+  });
+
+  it('gives every AWS call an abort signal, so that none outlives the invocation', async () => {
+    world.fleet(FLEET_B, [B1]).register([B1]);
+    await world.run(event('Create', properties(FLEET_B)));
+    const calls = [...aws.ec2.calls(), ...aws.elb.calls()];
+    expect(calls.length).toBeGreaterThanOrEqual(3);
+    for (const call of calls) expect(((call.args as unknown[])[1] as { abortSignal?: unknown } | undefined)?.abortSignal).toBeInstanceOf(AbortSignal);
   });
 });
 
@@ -137,6 +161,7 @@ describe('fleet handover on replacement', () => {
   it('re-registers the previous fleet on rollback and drains the failed one, leaving the stack serving', async () => {
     // The forward update drained A before a later resource failed; CloudFormation now updates from B back to A.
     world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([B1, B2]);
+    for (const id of [A1, A2]) world.tags.set(id, `drained ${world.iso(-120_000)}`);
     const response = await world.run(update(FLEET_B, FLEET_A));
 
     expect(response.Status).toBe('SUCCESS');
@@ -146,12 +171,16 @@ describe('fleet handover on replacement', () => {
     expect(deregistration?.input).toEqual({ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: B1, Port: 80 }, { Id: B2, Port: 80 }] });
     expect(deregistration?.at).toBeGreaterThanOrEqual((registration[0]?.at ?? Infinity) + world.healthCheckMs);
     expect([world.stateOf(A1), world.stateOf(A2), world.stateOf(B1), world.stateOf(B2)]).toEqual(['healthy', 'healthy', undefined, undefined]);
+    const registered = `registered ${new Date(registration[0]?.at ?? 0).toISOString()}`;
+    const drained = `drained ${new Date(deregistration?.at ?? 0).toISOString()}`;
+    expect(Object.fromEntries(world.tags)).toEqual({ [A1]: registered, [A2]: registered, [B1]: drained, [B2]: drained });
   });
 
   it('does not register an instance of the fleet that is still draining, and registers it once it has left', async () => {
     // Rollback while A's instances are still draining from a forward handover that timed out.
     world.fleet(FLEET_A, [A1]).fleet(FLEET_B, [B1]).register([B1]);
     world.targets.push({ Id: A1, Port: 80, State: 'draining', goneAt: world.now + 30_000 });
+    world.tags.set(A1, `drained ${world.iso(-90_000)}`);
     const start = world.now;
     const response = await world.run(update(FLEET_B, FLEET_A));
     expect(response.Status).toBe('SUCCESS');
@@ -215,6 +244,114 @@ describe('fleet handover on replacement', () => {
     expect(response.Status).toBe('FAILED');
     expect(response.Reason).toMatch(`Handover failed waiting for fleet ${FLEET_B} to serve: AccessDenied: User is not authorized`);
     expect(world.called('DeregisterTargets')).toEqual([]);
+  });
+});
+
+describe('fleet handover of a scaled-out fleet, and its fence', () => {
+  it('raises the new fleet to the old one\'s scaled-out capacity and drains the old only once that many of the new are healthy', async () => {
+    // Application Auto Scaling took A to 10; B was created at its template capacity, 2.
+    const a = ids('a', 10);
+    world.fleet(FLEET_A, a).fleet(FLEET_B, [B1, B2]).register(a).register([B1, B2]);
+    const response = await world.run(update(FLEET_A, FLEET_B));
+
+    expect(response.Status).toBe('SUCCESS');
+    const [raise, ...more] = world.called('ModifySpotFleetRequest');
+    expect(more).toEqual([]);
+    expect(raise?.input).toEqual({ SpotFleetRequestId: FLEET_B, TargetCapacity: 10 });
+    const [deregistration] = world.called('DeregisterTargets');
+    expect(deregistration?.input).toEqual({ TargetGroupArn: TARGET_GROUP, Targets: a.map((Id) => ({ Id, Port: 80 })) });
+    // B's eight new instances pass their health check healthCheckMs after Spot Fleet registers them.
+    expect(deregistration?.at).toBeGreaterThanOrEqual((raise?.at ?? Infinity) + world.healthCheckMs);
+    const b = world.fleets.get(FLEET_B)?.instances ?? [];
+    expect(b).toHaveLength(10);
+    expect(b.map((id) => world.stateOf(id))).toEqual(Array(10).fill('healthy'));
+    expect(a.map((id) => world.stateOf(id))).toEqual(Array(10).fill(undefined));
+  });
+
+  it('leaves the new fleet\'s capacity alone when it is already at least the old one\'s', async () => {
+    world.fleet(FLEET_A, [A1]).fleet(FLEET_B, [B1, B2]).register([A1, B1, B2]);
+    const response = await world.run(update(FLEET_A, FLEET_B));
+    expect(response.Status).toBe('SUCCESS');
+    expect(world.called('DescribeSpotFleetRequests')[0]?.input).toEqual({ SpotFleetRequestIds: [FLEET_A] });
+    expect(world.called('ModifySpotFleetRequest')).toEqual([]);
+  });
+
+  it('does not register again an instance of the new fleet that the interruption drainer drained meanwhile', async () => {
+    // B2 got a rebalance recommendation: the drainer deregistered it, and Spot Fleet launched B3 in its place.
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2, B3], 2).register([A1, A2, B1]).register([B3], 'initial');
+    world.targets.push({ Id: B2, Port: 80, State: 'draining', goneAt: world.now + 20_000 });
+    const response = await world.run(update(FLEET_A, FLEET_B));
+
+    expect(response.Status).toBe('SUCCESS');
+    // B2 was seen missing from the group at the looks after 20 s, and stayed out.
+    expect(world.called('DescribeTags').map((c) => c.input)).toContainEqual({ Filters: [{ Name: 'resource-id', Values: [B2] }, { Name: 'key', Values: [HANDOVER_TAG_KEY] }] });
+    expect(world.called('RegisterTargets')).toEqual([]);
+    expect([world.stateOf(B1), world.stateOf(B2), world.stateOf(B3)]).toEqual(['healthy', undefined, 'healthy']);
+  });
+
+  it('leaves the old fleet serving when a rollback drains the new fleet while the forward handover still waits for it', async () => {
+    // Forward A to B: B's instances are in their health check. Another resource fails, and CloudFormation
+    // updates back from B to A while the forward run still polls; the rollback finds A serving and drains B.
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([A1, A2]).register([B1, B2], 'initial');
+    const sleep = world.clock.sleep;
+    let rollback: Promise<CloudFormationCustomResourceResponse> | undefined;
+    world.clock.sleep = async (ms) => {
+      await sleep(ms);
+      // After the forward run's first look, the rollback runs to its end before the forward run looks again.
+      if (rollback === undefined) await (rollback = world.run(update(FLEET_B, FLEET_A)));
+    };
+    const forward = await world.run(update(FLEET_A, FLEET_B));
+
+    expect(await rollback).toMatchObject({ Status: 'SUCCESS' });
+    // The forward run sees B's instances missing, drained by a handover that started after it: they stay out.
+    expect(forward.Status).toBe('FAILED');
+    expect(forward.Reason).toMatch(`waiting for fleet ${FLEET_B} to serve: fleet ${FLEET_B} has 0 of 2 instances healthy`);
+    expect(world.called('RegisterTargets')).toEqual([]);
+    expect(world.called('DeregisterTargets').map((c) => c.input)).toEqual([{ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: B1, Port: 80 }, { Id: B2, Port: 80 }] }]);
+    expect([world.stateOf(A1), world.stateOf(A2), world.stateOf(B1), world.stateOf(B2)]).toEqual(['healthy', 'healthy', undefined, undefined]);
+  });
+
+  it('does not deregister again an old instance that a rollback registered while the forward handover was still draining', async () => {
+    world.fleet(FLEET_A, [A1]).fleet(FLEET_B, [B1]).register([A1, B1]);
+    const sleep = world.clock.sleep;
+    let rollback: Promise<CloudFormationCustomResourceResponse> | undefined;
+    world.clock.sleep = async (ms) => {
+      await sleep(ms);
+      // The forward run's first sleep is in its drain, A1 deregistered; the rollback waits for A1 to leave,
+      // registers it again and drains B.
+      if (rollback === undefined) await (rollback = world.run(update(FLEET_B, FLEET_A)));
+    };
+    const forward = await world.run(update(FLEET_A, FLEET_B));
+
+    expect(await rollback).toMatchObject({ Status: 'SUCCESS' });
+    expect(forward.Status).toBe('SUCCESS');
+    expect(world.called('DeregisterTargets').map((c) => c.input)).toEqual([
+      { TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A1, Port: 80 }] },
+      { TargetGroupArn: TARGET_GROUP, Targets: [{ Id: B1, Port: 80 }] },
+    ]);
+    expect(world.called('RegisterTargets').map((c) => c.input)).toEqual([{ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A1 }] }]);
+    expect([world.stateOf(A1), world.stateOf(B1)]).toEqual(['healthy', undefined]);
+  });
+
+  it('deregisters an instance that joins the old fleet while it drains, and waits for it too', async () => {
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([A1, A2, B1, B2]);
+    const sleep = world.clock.sleep;
+    let joined: string[] | undefined;
+    world.clock.sleep = async (ms) => {
+      await sleep(ms);
+      // Once A is draining, Spot Fleet launches a replacement in A (an interruption) and registers it.
+      if (joined === undefined && world.called('DeregisterTargets').length > 0) joined = world.launch(FLEET_A, 1);
+    };
+    const response = await world.run(update(FLEET_A, FLEET_B));
+
+    expect(response.Status).toBe('SUCCESS');
+    const [first, second, ...more] = world.called('DeregisterTargets');
+    expect(more).toEqual([]);
+    expect(first?.input).toEqual({ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A1, Port: 80 }, { Id: A2, Port: 80 }] });
+    expect(second?.input).toEqual({ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: joined?.[0], Port: 80 }] });
+    expect(world.tags.get(joined?.[0] ?? '')).toBe(`drained ${new Date(second?.at ?? 0).toISOString()}`);
+    expect(world.respondedAt).toBeGreaterThanOrEqual((second?.at ?? Infinity) + world.delayMs);
+    expect([A1, A2, ...(joined ?? [])].map((id) => world.stateOf(id))).toEqual([undefined, undefined, undefined]);
   });
 });
 

@@ -1,4 +1,11 @@
-import { DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CreateTagsCommand,
+  DescribeSpotFleetInstancesCommand,
+  DescribeSpotFleetRequestsCommand,
+  DescribeTagsCommand,
+  EC2Client,
+  ModifySpotFleetRequestCommand,
+} from '@aws-sdk/client-ec2';
 import {
   DeregisterTargetsCommand,
   DescribeTargetHealthCommand,
@@ -7,6 +14,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { TargetDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { boundedClientConfig } from '../common/sdk-config';
+import { HANDOVER_TAG_KEY } from './contract';
 
 /**
  * Standard retries, 3 attempts of at most 5 s each: a call in flight at a deadline overruns it by about 17 s
@@ -16,6 +24,13 @@ import { boundedClientConfig } from '../common/sdk-config';
 const config = boundedClientConfig(3, 5_000);
 const ec2 = new EC2Client(config);
 const elb = new ElasticLoadBalancingV2Client(config);
+/** Every call's options: the abort signal of the current invocation, set by {@link abortAt}. */
+const options: { abortSignal?: AbortSignal } = {};
+
+/** Aborts every call still in flight when `signal` fires: none outlives the invocation. */
+export function abortAt(signal: AbortSignal): void {
+  options.abortSignal = signal;
+}
 
 /** The parts of a Spot Fleet request the handover looks at. */
 export interface FleetRequest {
@@ -45,8 +60,13 @@ async function unlessGone<T>(call: Promise<T>): Promise<T | undefined> {
 
 /** The fleet request, or undefined when EC2 no longer knows it. */
 export async function describeFleet(fleetId: string): Promise<FleetRequest | undefined> {
-  const fleet = (await unlessGone(ec2.send(new DescribeSpotFleetRequestsCommand({ SpotFleetRequestIds: [fleetId] }))))?.SpotFleetRequestConfigs?.[0];
+  const fleet = (await unlessGone(ec2.send(new DescribeSpotFleetRequestsCommand({ SpotFleetRequestIds: [fleetId] }), options)))?.SpotFleetRequestConfigs?.[0];
   return fleet && { state: `${fleet.SpotFleetRequestState}`, activity: fleet.ActivityStatus, targetCapacity: fleet.SpotFleetRequestConfig?.TargetCapacity ?? 0 };
+}
+
+/** Sets the fleet's target capacity; Spot Fleet launches the difference and registers it itself. */
+export async function setCapacity(fleetId: string, targetCapacity: number): Promise<void> {
+  await ec2.send(new ModifySpotFleetRequestCommand({ SpotFleetRequestId: fleetId, TargetCapacity: targetCapacity }), options);
 }
 
 /** The fleet's active instance ids, or undefined when EC2 no longer knows the fleet. */
@@ -56,7 +76,7 @@ export function fleetInstances(fleetId: string): Promise<string[] | undefined> {
       const ids: string[] = [];
       let NextToken: string | undefined;
       do {
-        const page = await ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId, MaxResults: 1000, NextToken }));
+        const page = await ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId, MaxResults: 1000, NextToken }), options);
         for (const { InstanceId } of page.ActiveInstances ?? []) if (InstanceId) ids.push(InstanceId);
         NextToken = page.NextToken;
       } while (NextToken);
@@ -65,31 +85,49 @@ export function fleetInstances(fleetId: string): Promise<string[] | undefined> {
   );
 }
 
+/** The handover tag's value on each of the instances that carry it. No call for no instances. */
+export async function handoverTags(instanceIds: readonly string[]): Promise<Map<string, string>> {
+  if (instanceIds.length === 0) return new Map();
+  const Filters = [
+    { Name: 'resource-id', Values: [...instanceIds] },
+    { Name: 'key', Values: [HANDOVER_TAG_KEY] },
+  ];
+  const { Tags = [] } = await ec2.send(new DescribeTagsCommand({ Filters }), options);
+  return new Map(Tags.map((t) => [`${t.ResourceId}`, `${t.Value}`]));
+}
+
+/** Sets the handover tag on the instances. */
+export async function tag(instanceIds: readonly string[], value: string): Promise<void> {
+  await ec2.send(new CreateTagsCommand({ Resources: [...new Set(instanceIds)], Tags: [{ Key: HANDOVER_TAG_KEY, Value: value }] }), options);
+}
+
 /**
  * Every registration in the group. No `Targets` filter: an entry without a port is read as the group's
  * default port and would miss a registration on any other.
  */
 export async function registrations(targetGroupArn: string): Promise<Registration[]> {
-  const { TargetHealthDescriptions = [] } = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
+  const { TargetHealthDescriptions = [] } = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }), options);
   return TargetHealthDescriptions.flatMap(({ Target, TargetHealth }) =>
     Target?.Id ? [{ Id: Target.Id, ...(Target.Port !== undefined && { Port: Target.Port }), State: `${TargetHealth?.State}` }] : [],
   );
 }
 
 /**
- * Registers the instances on the group's port. ELB refuses the whole call (InvalidTarget) while any of them
- * is not yet running: that is left for the next poll to try again.
+ * Registers the instances on the group's port, and answers whether ELB took them. ELB refuses the whole call
+ * (InvalidTarget) while any of them is not yet running: that is left for the next poll to try again.
  */
-export async function register(targetGroupArn: string, instanceIds: readonly string[]): Promise<void> {
+export async function register(targetGroupArn: string, instanceIds: readonly string[]): Promise<boolean> {
   try {
-    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: instanceIds.map((Id) => ({ Id })) }));
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: instanceIds.map((Id) => ({ Id })) }), options);
+    return true;
   } catch (error) {
     if ((error as Error).name !== 'InvalidTargetException') throw error;
+    return false;
   }
 }
 
 /** Deregisters exactly these registrations: id, and port when registered with one. */
 export async function deregister(targetGroupArn: string, targets: readonly Registration[]): Promise<void> {
   const Targets: TargetDescription[] = targets.map(({ Id, Port }) => ({ Id, ...(Port !== undefined && { Port }) }));
-  await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets }));
+  await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets }), options);
 }

@@ -16,6 +16,14 @@ export const HandoverProperty = {
   drainTimeoutSeconds: 'DrainTimeoutSeconds',
 } as const;
 
+/**
+ * The tag the handover sets on an instance whose registration it changes: `drained <ISO time>` when it
+ * deregistered the instance, `registered <ISO time>` when it registered it again. A handover registers a
+ * missing instance only if an earlier handover drained it, and never deregisters one that a later handover
+ * (a rollback) has touched. The function's role may set this tag key and no other.
+ */
+export const HANDOVER_TAG_KEY = 'spotwise:handover';
+
 /** Between two looks at the fleet and the target group. */
 export const POLL_INTERVAL_SECONDS = 10;
 

@@ -1,7 +1,8 @@
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse, Context } from 'aws-lambda';
 import { HandoverProperty, PINNED_IMAGE_ATTRIBUTE, PINNED_IMAGE_RESOURCE_TYPE, RESERVED_SECONDS } from './contract';
-import type { Clock, FleetBehindTargetGroup } from './handover';
-import { drain, HandoverError, log, systemClock, waitUntilServing } from './handover';
+import { abortAt } from './aws';
+import type { Clock, FleetBehindTargetGroup, Run } from './handover';
+import { capacityOf, drain, HandoverError, log, systemClock, waitUntilServing } from './handover';
 import { chooseImage } from './image';
 import { sendResponse } from './respond';
 
@@ -9,10 +10,11 @@ import { sendResponse } from './respond';
  * Hands a Spot Fleet's place in its target group over to its replacement before CloudFormation deletes it.
  *
  * - Create: waits until the fleet has its target capacity healthy in the target group.
- * - Update from fleet A to fleet B: registers B's instances missing from the group (on rollback B is the
- *   fleet whose instances were deregistered), waits until B has its target capacity healthy, then
- *   deregisters A's instances and waits until they have drained. CloudFormation deletes A afterwards.
- *   The same fleet in both is a no-op.
+ * - Update from fleet A to fleet B: raises B's target capacity to A's if A's is higher, registers again B's
+ *   instances an earlier handover drained (on rollback B is the fleet whose instances were deregistered),
+ *   waits until B has that capacity healthy, then deregisters A's instances, tagged so that no other run
+ *   registers them again but a later one, and waits until they have drained. CloudFormation deletes A
+ *   afterwards. The same fleet in both is a no-op.
  * - Delete: nothing; the stack is going away, or this resource is.
  *
  * A step that does not finish in its time answers FAILED, naming the step and what it saw, and CloudFormation
@@ -24,7 +26,10 @@ type Respond = (url: string, body: CloudFormationCustomResourceResponse) => Prom
 
 export async function handle(event: CloudFormationCustomResourceEvent, context: Context, clock: Clock = systemClock, respond: Respond = sendResponse): Promise<void> {
   if (event.ResourceType === PINNED_IMAGE_RESOURCE_TYPE) return pinImage(event, context, respond);
-  const until = clock.now() + context.getRemainingTimeInMillis() - RESERVED_SECONDS * 1000;
+  const remaining = context.getRemainingTimeInMillis();
+  const run: Run = { clock, until: clock.now() + remaining - RESERVED_SECONDS * 1000, start: new Date(clock.now()).toISOString() };
+  // No call outlives the invocation: what is in flight then is aborted, leaving 10 s to answer.
+  abortAt(AbortSignal.timeout(Math.max(0, remaining - 10_000)));
   const props = event.ResourceProperties as Record<string, unknown>;
   const tg = props[HandoverProperty.targetGroupArn];
   let step = 'reading the resource properties';
@@ -36,10 +41,11 @@ export async function handle(event: CloudFormationCustomResourceEvent, context: 
       log('Handover', { requestType: event.RequestType, previous, next });
       if (previous !== next.fleetId) {
         step = `waiting for fleet ${next.fleetId} to serve`;
-        log('Serving', await waitUntilServing(next, clock, until));
+        // The fleet replaced may have been scaled out: the new one serves at least as many.
+        log('Serving', await waitUntilServing(next, run, previous === undefined ? 0 : await capacityOf(previous)));
         if (previous !== undefined) {
           step = `draining fleet ${previous}`;
-          await drain(previous, next, clock, until);
+          await drain(previous, next, run);
         }
       }
     }

@@ -1,5 +1,5 @@
 import type { Registration } from './aws';
-import { deregister, describeFleet, fleetInstances, register, registrations } from './aws';
+import { deregister, describeFleet, fleetInstances, handoverTags, register, registrations, setCapacity, tag } from './aws';
 import { POLL_INTERVAL_SECONDS } from './contract';
 
 /** Time, injectable so that tests do not wait. */
@@ -9,6 +9,13 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
+
+/** One invocation: its clock, the time its waits must end by, and when it started, as an ISO time. */
+export interface Run {
+  readonly clock: Clock;
+  readonly until: number;
+  readonly start: string;
+}
 
 /** A fleet behind a target group, as the resource's properties describe it. */
 export interface FleetBehindTargetGroup {
@@ -26,14 +33,20 @@ export class HandoverError extends Error {
 /** States in which a fleet request will never serve again. */
 const ENDED = /^(cancelled|failed)/;
 const INTERVAL_MS = POLL_INTERVAL_SECONDS * 1000;
+/** The handover tag's value when a handover deregistered the instance, and the time it did. */
+const DRAINED = /^drained (.+)$/;
+
+/** The handover tag's value for what `run` does to an instance now. */
+const stamp = (run: Run, what: 'drained' | 'registered'): string => `${what} ${new Date(run.clock.now()).toISOString()}`;
 
 /**
  * Polls one step until `done` answers true, or throws the message `stuck` gives, once the step's own timeout
  * or the invocation's end (`until`, whichever is first) has passed. The last look is at the deadline.
  */
-async function poll(clock: Clock, timeoutSeconds: number, until: number, done: () => Promise<boolean>, stuck: (seconds: number) => string): Promise<void> {
+async function poll(run: Run, timeoutSeconds: number, done: () => Promise<boolean>, stuck: (seconds: number) => string): Promise<void> {
+  const { clock } = run;
   const start = clock.now();
-  const deadline = Math.min(start + timeoutSeconds * 1000, until);
+  const deadline = Math.min(start + timeoutSeconds * 1000, run.until);
   for (;;) {
     if (await done()) return;
     const now = clock.now();
@@ -45,30 +58,45 @@ async function poll(clock: Clock, timeoutSeconds: number, until: number, done: (
   }
 }
 
+/** The fleet's target capacity, or 0 when it no longer exists or will never serve again. */
+export async function capacityOf(fleetId: string): Promise<number> {
+  const request = await describeFleet(fleetId);
+  return request && !ENDED.test(request.state) ? request.targetCapacity : 0;
+}
+
 /**
- * Waits until the fleet has at least its target capacity of instances healthy in the target group.
- * Registers any of its running instances missing from the group first, at every look: on rollback this is
- * the previous fleet, whose instances the handover deregistered. One still draining is left to finish and
- * registered once gone, since the interruption drainer may have drained it for a reason.
+ * Waits until the fleet has at least its target capacity, and at least `atLeast`, of instances healthy in the
+ * target group. Raises its target capacity to `atLeast` once, at the first look that finds it active and
+ * below: the fleet it replaces may have been scaled out. At every look, registers again those of its
+ * instances missing from the group that an earlier handover drained (on rollback, the previous fleet's);
+ * any other missing instance was taken out by someone else, the interruption drainer or a later handover,
+ * and stays out. One still draining is left to finish first.
  */
-export async function waitUntilServing(fleet: FleetBehindTargetGroup, clock: Clock, until: number): Promise<{ healthy: number; capacity: number }> {
+export async function waitUntilServing(fleet: FleetBehindTargetGroup, run: Run, atLeast = 0): Promise<{ healthy: number; capacity: number }> {
   const seen = { healthy: 0, capacity: 0, running: 0, activity: '' };
+  let raised = false;
   await poll(
-    clock,
+    run,
     fleet.healthyTimeoutSeconds,
-    until,
     async () => {
       const request = await describeFleet(fleet.fleetId);
       if (request === undefined || ENDED.test(request.state)) {
         throw new HandoverError(`fleet ${fleet.fleetId} is ${request?.state ?? 'not found'}, so it can never serve`);
       }
+      if (!raised && request.state === 'active' && request.targetCapacity < atLeast) {
+        await setCapacity(fleet.fleetId, atLeast);
+        raised = true;
+        log('Raised', { fleetId: fleet.fleetId, from: request.targetCapacity, to: atLeast });
+      }
       const instances = (await fleetInstances(fleet.fleetId)) ?? [];
       const registered = await registrations(fleet.targetGroupArn);
-      const missing = instances.filter((id) => !registered.some((r) => r.Id === id));
-      if (missing.length > 0) await register(fleet.targetGroupArn, missing);
+      const tags = await handoverTags(instances.filter((id) => !registered.some((r) => r.Id === id)));
+      const back = [...tags].filter(([, value]) => (DRAINED.exec(value)?.[1] ?? run.start) < run.start).map(([id]) => id);
+      if (back.length > 0 && (await register(fleet.targetGroupArn, back))) await tag(back, stamp(run, 'registered'));
       const healthy = new Set(registered.filter((r) => r.State === 'healthy' && instances.includes(r.Id)).map((r) => r.Id));
-      Object.assign(seen, { healthy: healthy.size, capacity: request.targetCapacity, running: instances.length, activity: request.activity });
-      return healthy.size >= request.targetCapacity;
+      const capacity = Math.max(request.targetCapacity, atLeast);
+      Object.assign(seen, { healthy: healthy.size, capacity, running: instances.length, activity: request.activity });
+      return healthy.size >= capacity;
     },
     (seconds) =>
       `fleet ${fleet.fleetId} has ${seen.healthy} of ${seen.capacity} instances healthy in the target group after ${seconds} s ` +
@@ -78,26 +106,34 @@ export async function waitUntilServing(fleet: FleetBehindTargetGroup, clock: Clo
 }
 
 /**
- * Deregisters the previous fleet's instances that are still in the target group and waits until they have
- * left it: gone from DescribeTargetHealth, or `unused`. A fleet EC2 no longer knows has nothing to drain.
+ * Waits until the previous fleet's instances have left the target group: gone from DescribeTargetHealth, or
+ * `unused`. At every look, reads the fleet's instances again and deregisters, tagging them drained first,
+ * those of their registrations not already draining, so an instance that joins the fleet meanwhile is
+ * drained too; except one a handover that started after this one has touched (a rollback registered it
+ * again), which is that handover's to keep. A fleet EC2 no longer knows has nothing to drain.
  */
-export async function drain(previousFleetId: string, fleet: FleetBehindTargetGroup, clock: Clock, until: number): Promise<Registration[]> {
-  const instances = new Set((await fleetInstances(previousFleetId)) ?? []);
-  const theirs = async () => (await registrations(fleet.targetGroupArn)).filter((r) => instances.has(r.Id) && r.State !== 'unused');
-  const targets = instances.size > 0 ? (await theirs()).filter((r) => r.State !== 'draining') : [];
-  if (targets.length > 0) await deregister(fleet.targetGroupArn, targets);
-  log('Deregistered', { previousFleetId, targets });
+export async function drain(previousFleetId: string, fleet: FleetBehindTargetGroup, run: Run): Promise<void> {
   let left = 0;
   await poll(
-    clock,
+    run,
     fleet.drainTimeoutSeconds,
-    until,
-    async () => (left = instances.size > 0 ? (await theirs()).length : 0) === 0,
+    async () => {
+      const instances = new Set((await fleetInstances(previousFleetId)) ?? []);
+      const theirs = instances.size > 0 ? (await registrations(fleet.targetGroupArn)).filter((r) => instances.has(r.Id) && r.State !== 'unused') : [];
+      const serving = theirs.filter((r) => r.State !== 'draining');
+      const tags = await handoverTags(serving.map((r) => r.Id));
+      const targets: Registration[] = serving.filter((r) => !((tags.get(r.Id) ?? '').slice(-24) >= run.start));
+      if (targets.length > 0) {
+        await tag(targets.map((r) => r.Id), stamp(run, 'drained'));
+        await deregister(fleet.targetGroupArn, targets);
+        log('Deregistered', { previousFleetId, targets });
+      }
+      return (left = theirs.length - serving.length + targets.length) === 0;
+    },
     (seconds) =>
       `${left} registrations of fleet ${previousFleetId}'s instances are still in the target group after ${seconds} s; ` +
       'the deregistration delay may be longer than the handover waits',
   );
-  return targets;
 }
 
 export function log(message: string, detail: object): void {
