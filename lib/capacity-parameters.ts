@@ -1,9 +1,6 @@
 import { CfnParameter } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { requireWholeNumber, SettingError } from './validation';
-
-/** ELB's default quota of targets per target group, which every instance or task joins. */
-export const MAX_CAPACITY = 1000;
+import { MAX_TARGETS_PER_TARGET_GROUP, requireCapacityRange } from './validation';
 
 /** The `MinCapacity` and `MaxCapacity` parameters of a stack, as numbers for its constructs. */
 export interface CapacityParameters {
@@ -17,13 +14,9 @@ export interface CapacityParameters {
  * maximum. A deploy that sets the minimum above the maximum is refused by Application Auto Scaling.
  */
 export function capacityParameters(scope: Construct, what: string, defaults: { readonly min: number; readonly max: number }): CapacityParameters {
-  requireWholeNumber(scope, 'minCapacity', defaults.min, 1, MAX_CAPACITY, "ELB's default quota of targets per target group.");
-  requireWholeNumber(scope, 'maxCapacity', defaults.max, 1, MAX_CAPACITY, "ELB's default quota of targets per target group.");
-  if (defaults.min > defaults.max) {
-    throw new SettingError(scope, `minCapacity (${defaults.min}) is above maxCapacity (${defaults.max}); raise maxCapacity or lower minCapacity.`);
-  }
+  requireCapacityRange(scope, defaults.min, defaults.max, "ELB's default quota of targets per target group.");
   const parameter = (id: string, value: number, description: string): number =>
-    new CfnParameter(scope, id, { type: 'Number', default: value, minValue: 1, maxValue: MAX_CAPACITY, description }).valueAsNumber;
+    new CfnParameter(scope, id, { type: 'Number', default: value, minValue: 1, maxValue: MAX_TARGETS_PER_TARGET_GROUP, description }).valueAsNumber;
   return {
     minCapacity: parameter('MinCapacity', defaults.min, `Fewest ${what}; scale-in stops here.`),
     maxCapacity: parameter('MaxCapacity', defaults.max, `Most ${what}; at least MinCapacity.`),

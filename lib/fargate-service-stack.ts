@@ -1,6 +1,5 @@
 import type { StackProps } from 'aws-cdk-lib';
 import { Aws, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
-import { TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { Schedule } from 'aws-cdk-lib/aws-events';
 import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -10,7 +9,6 @@ import { capacityParameters } from './capacity-parameters';
 import { CloudMapProber } from './constructs/cloud-map-prober';
 import { NotificationTopic, notificationEmailParameter } from './constructs/notification-topic';
 import { OperationsDashboard } from './constructs/operations-dashboard';
-import { ProberMetric } from './functions/cloud-map-prober/contract';
 import { OperatorAlarms } from './constructs/operator-alarms';
 import { PublicVpc } from './constructs/public-vpc';
 import { SpotFargateService } from './constructs/spot-fargate-service';
@@ -136,32 +134,8 @@ export class FargateServiceStack extends Stack {
     this.alarms = new OperatorAlarms(this, 'Alarms', { notifications: this.notifications });
     this.alarms.addLoadBalancer(this.loadBalancer);
     this.alarms.addFunctionErrors([this.prober.function, this.service.serviceLinkedRole.function]);
-    this.alarms.add('ProbeFailures', {
-      metric: this.prober.metric(ProberMetric.ProbeFailure),
-      description: 'Tasks failed the direct probe 3 minutes running (or the prober did not report): read the prober log for each reason.',
-      threshold: 1,
-      evaluationPeriods: 3,
-      treatMissingData: TreatMissingData.BREACHING,
-    });
-    this.alarms.addShortfall('DiscoveredBelowDesired', {
-      expected: this.service.metricTasks('DesiredTaskCount'),
-      actual: this.prober.metric(ProberMetric.InstancesDiscovered, 'Minimum'),
-      periods: 5,
-      description: 'Cloud Map has held fewer tasks than the service wants for 5 minutes: tasks fail to start or to register.',
-    });
-    this.alarms.addShortfall('RunningBelowDesired', {
-      expected: this.service.metricTasks('DesiredTaskCount'),
-      actual: this.service.metricTasks('RunningTaskCount'),
-      periods: 5,
-      description: 'ECS has run fewer tasks than desired for 5 minutes: Fargate Spot capacity, image pulls or health checks; see the service events.',
-    });
-    this.alarms.add('Nginx5xx', {
-      metric: this.service.metricServerErrors(),
-      description: 'nginx logged 10+ 5xx responses a minute, 3 of 5 minutes: read the service log group.',
-      threshold: 10,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 3,
-    });
+    this.alarms.addProber(this.prober, this.service);
+    this.alarms.addService(this.service);
 
     this.dashboard = new OperationsDashboard(this, 'Dashboard');
     this.dashboard.addLoadBalancer(this.loadBalancer);

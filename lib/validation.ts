@@ -24,3 +24,25 @@ export function requireWholeNumber(scope: IConstruct | string, name: string, val
   const range = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
   throw new SettingError(scope, `${name} must be a whole number ${range}; got ${value}.${advice === undefined ? '' : ` ${advice}`}`);
 }
+
+/** ELB's default quota of targets per target group, which every instance or task of a scaled fleet joins. */
+export const MAX_TARGETS_PER_TARGET_GROUP = 1000;
+
+/**
+ * Throws unless `min` and `max` are scaling bounds AWS accepts: whole numbers from 1 to
+ * {@link MAX_TARGETS_PER_TARGET_GROUP}, the minimum at most the maximum. Tokens pass, and so does the order of
+ * bounds either of which is a token: Application Auto Scaling refuses a wrong one at deploy time.
+ */
+export function requireCapacityRange(
+  scope: IConstruct,
+  min: number,
+  max: number,
+  minAdvice: string,
+  maxAdvice = "ELB's default quota of targets per target group.",
+): void {
+  requireWholeNumber(scope, 'minCapacity', min, 1, MAX_TARGETS_PER_TARGET_GROUP, minAdvice);
+  requireWholeNumber(scope, 'maxCapacity', max, 1, MAX_TARGETS_PER_TARGET_GROUP, maxAdvice);
+  if (!Token.isUnresolved(min) && !Token.isUnresolved(max) && min > max) {
+    throw new SettingError(scope, `minCapacity (${min}) is above maxCapacity (${max}); raise maxCapacity or lower minCapacity.`);
+  }
+}

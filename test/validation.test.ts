@@ -1,7 +1,7 @@
 import { App, Lazy, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
-import { requireWholeNumber, SettingError } from '../lib/validation';
+import { MAX_TARGETS_PER_TARGET_GROUP, requireCapacityRange, requireWholeNumber, SettingError } from '../lib/validation';
 
 const scope = new Construct(new Stack(new App(), 'Host'), 'Thing');
 
@@ -24,5 +24,27 @@ describe('requireWholeNumber', () => {
     expect(() => requireWholeNumber(scope, 'targetCapacity', 0, 1, undefined, 'Delete the stack.')).toThrow(
       /^Host\/Thing: targetCapacity must be a whole number of at least 1; got 0\. Delete the stack\.$/,
     );
+  });
+});
+
+describe('requireCapacityRange', () => {
+  it('accepts bounds from 1 to 1000 with the minimum at most the maximum, and tokens in either', () => {
+    expect(() => requireCapacityRange(scope, 1, 1000, 'Keep one.')).not.toThrow();
+    expect(() => requireCapacityRange(scope, 5, 5, 'Keep one.')).not.toThrow();
+    expect(() => requireCapacityRange(scope, Lazy.number({ produce: () => 9 }), 2, 'Keep one.')).not.toThrow();
+  });
+
+  it('fails when the minimum is above the maximum, naming the construct and saying what to do', () => {
+    expect(() => requireCapacityRange(scope, 6, 5, 'Keep one.')).toThrow(
+      /^Host\/Thing: minCapacity \(6\) is above maxCapacity \(5\); raise maxCapacity or lower minCapacity\.$/,
+    );
+  });
+
+  it('fails when a bound is outside 1 to ELB\'s 1000 targets per target group, with the advice given for the minimum', () => {
+    expect(() => requireCapacityRange(scope, 0, 5, 'Keep one.')).toThrow(/^Host\/Thing: minCapacity must be a whole number from 1 to 1000; got 0\. Keep one\.$/);
+    expect(() => requireCapacityRange(scope, 1, 1001, 'Keep one.')).toThrow(
+      /^Host\/Thing: maxCapacity must be a whole number from 1 to 1000; got 1001\. ELB's default quota of targets per target group\.$/,
+    );
+    expect(MAX_TARGETS_PER_TARGET_GROUP).toBe(1000);
   });
 });

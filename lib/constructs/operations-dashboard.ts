@@ -1,5 +1,5 @@
 import { Aws, CfnMapping, Duration } from 'aws-cdk-lib';
-import type { IMetric, IWidget, Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import type { IMetric, IWidget } from 'aws-cdk-lib/aws-cloudwatch';
 import { Dashboard, GraphWidget, MathExpression } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { ProberMetric } from '../functions/cloud-map-prober/contract';
@@ -97,9 +97,4 @@ export function search(schema: string, metricName: string, filter: string, stati
     // Without a label CDK repeats the whole expression as one.
     label: `${label} \${PROP('Dim.${labelDimension}')}`,
   });
-}
-
-/** `metric` per minute with `statistic`. */
-export function perMinute(metric: Metric, statistic: string, label?: string): Metric {
-  return metric.with({ period: MINUTE, statistic, label });
 }

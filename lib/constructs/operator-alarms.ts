@@ -5,6 +5,9 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { SettingError } from '../validation';
 import { NotificationTopic } from './notification-topic';
+import { ProberMetric } from '../functions/cloud-map-prober/contract';
+import type { CloudMapProber } from './cloud-map-prober';
+import type { SpotFargateService } from './spot-fargate-service';
 import type { WebLoadBalancer } from './web-load-balancer';
 
 export interface OperatorAlarmsProps {
@@ -147,6 +150,43 @@ export class OperatorAlarms extends Construct {
       metric: new MathExpression({ expression, usingMetrics, label: 'Errors', period: Duration.minutes(5) }),
       description: "One of the stack's Lambda functions failed in the last 5 minutes; its log group has the error.",
       threshold: 1,
+    });
+  }
+
+  /**
+   * Probes failing for 3 minutes running (or the prober silent, since it reports every minute), and Cloud Map
+   * holding fewer tasks than the service wants for 5 minutes.
+   */
+  public addProber(prober: CloudMapProber, service: SpotFargateService): void {
+    this.add('ProbeFailures', {
+      metric: prober.metric(ProberMetric.ProbeFailure),
+      description: 'Tasks failed the direct probe 3 minutes running (or the prober did not report): read the prober log for each reason.',
+      threshold: 1,
+      evaluationPeriods: 3,
+      treatMissingData: TreatMissingData.BREACHING,
+    });
+    this.addShortfall('DiscoveredBelowDesired', {
+      expected: service.metricTasks('DesiredTaskCount'),
+      actual: prober.metric(ProberMetric.InstancesDiscovered, 'Minimum'),
+      periods: 5,
+      description: 'Cloud Map has held fewer tasks than the service wants for 5 minutes: tasks fail to start or to register.',
+    });
+  }
+
+  /** Fewer tasks running than desired for 5 minutes, and nginx answering 5xx. */
+  public addService(service: SpotFargateService): void {
+    this.addShortfall('RunningBelowDesired', {
+      expected: service.metricTasks('DesiredTaskCount'),
+      actual: service.metricTasks('RunningTaskCount'),
+      periods: 5,
+      description: 'ECS has run fewer tasks than desired for 5 minutes: Fargate Spot capacity, image pulls or health checks; see the service events.',
+    });
+    this.add('Nginx5xx', {
+      metric: service.metricServerErrors(),
+      description: 'nginx logged 10+ 5xx responses a minute, 3 of 5 minutes: read the service log group.',
+      threshold: 10,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
     });
   }
 

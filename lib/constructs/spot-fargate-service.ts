@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ISecurityGroup, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
@@ -20,7 +20,7 @@ import type { IPrivateDnsNamespace, IService as ICloudMapService } from 'aws-cdk
 import { DnsRecordType } from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
 import { SPOT_INTERRUPTION_NOTICE, validateSpotShutdown } from '../spot-timing';
-import { requireWholeNumber, SettingError } from '../validation';
+import { MAX_TARGETS_PER_TARGET_GROUP, requireCapacityRange, requireWholeNumber, SettingError } from '../validation';
 import { ECS_AUTO_SCALING_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE, ServiceLinkedRoles } from './service-linked-roles';
 
 /** FARGATE and FARGATE_SPOT, weighted 1:1: half the tasks keep running whatever Spot does. */
@@ -31,9 +31,6 @@ export const HALF_SPOT_STRATEGY: readonly CapacityProviderStrategy[] = [
 
 /** ECS refuses a Fargate `stopTimeout` above this. */
 const MAX_FARGATE_STOP_TIMEOUT = Duration.seconds(120);
-
-/** ELB's default quota of targets per target group, which every task joins. */
-const MAX_TASKS = 1000;
 
 export interface SpotFargateServiceProps {
   readonly vpc: IVpc;
@@ -307,11 +304,13 @@ interface ScalingSettings {
 }
 
 function validateScaling(scope: Construct, s: ScalingSettings): void {
-  requireWholeNumber(scope, 'minCapacity', s.minCapacity, 1, MAX_TASKS, 'Keep at least one task, or the load balancer has nothing to send requests to.');
-  requireWholeNumber(scope, 'maxCapacity', s.maxCapacity, 1, MAX_TASKS, `A target group holds at most ${MAX_TASKS} targets by default.`);
-  if (!Token.isUnresolved(s.minCapacity) && !Token.isUnresolved(s.maxCapacity) && s.minCapacity > s.maxCapacity) {
-    throw new SettingError(scope, `minCapacity (${s.minCapacity}) is above maxCapacity (${s.maxCapacity}); raise maxCapacity or lower minCapacity.`);
-  }
+  requireCapacityRange(
+    scope,
+    s.minCapacity,
+    s.maxCapacity,
+    'Keep at least one task, or the load balancer has nothing to send requests to.',
+    `A target group holds at most ${MAX_TARGETS_PER_TARGET_GROUP} targets by default.`,
+  );
   requireWholeNumber(scope, 'targetCpuUtilization', s.targetCpuUtilization, 1, 100, 'Give a percentage of the tasks\' CPU.');
   requireWholeNumber(scope, 'requestsPerTarget', s.requestsPerTarget, 1, undefined, 'Give the requests a task should take per minute.');
   for (const [name, cooldown] of [['scaleOutCooldown', s.scaleOutCooldown], ['scaleInCooldown', s.scaleInCooldown]] as const) {

@@ -20,7 +20,7 @@ import { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
 import type { ApplicationLoadBalancer, ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { requireWholeNumber, SettingError } from '../validation';
+import { requireCapacityRange, requireWholeNumber, SettingError } from '../validation';
 import { INTERRUPTION_REACTION_BUDGET, validateDeregistrationDelay } from '../spot-timing';
 import { ServiceLinkedRoles, SPOT_FLEET_SCALING_SERVICE_LINKED_ROLE, SPOT_SERVICE_LINKED_ROLES } from './service-linked-roles';
 
@@ -386,12 +386,7 @@ interface Sizing {
 }
 
 function validate(scope: Construct, { minCapacity, maxCapacity, requestsPerTarget, instanceTypes, deregistrationDelay }: Sizing): void {
-  // At most ELB's default quota of targets per target group, which every instance of the fleet joins.
-  requireWholeNumber(scope, 'minCapacity', minCapacity, 1, 1000, 'Delete the stack to stop all instances.');
-  requireWholeNumber(scope, 'maxCapacity', maxCapacity, 1, 1000, "ELB's default quota of targets per target group.");
-  if (!Token.isUnresolved(minCapacity) && !Token.isUnresolved(maxCapacity) && minCapacity > maxCapacity) {
-    throw new SettingError(scope, `minCapacity (${minCapacity}) is above maxCapacity (${maxCapacity}); raise maxCapacity or lower minCapacity.`);
-  }
+  requireCapacityRange(scope, minCapacity, maxCapacity, 'Delete the stack to stop all instances.');
   requireWholeNumber(scope, 'requestsPerTarget', requestsPerTarget, 1, undefined, 'A target of 0 requests would scale out without end.');
   validateDeregistrationDelay(scope, deregistrationDelay);
   if (instanceTypes.length === 0) {

@@ -4,7 +4,7 @@ import { abortAt } from './aws';
 import type { Clock, FleetBehindTargetGroup, Run } from './handover';
 import { capacityOf, drain, HandoverError, log, systemClock, waitUntilServing } from './handover';
 import { chooseImage } from './image';
-import { sendResponse } from './respond';
+import { sendResponse } from '../common/cloudformation-response';
 
 /**
  * Hands a Spot Fleet's place in its target group over to its replacement before CloudFormation deletes it.

@@ -1,7 +1,6 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { CreateServiceLinkedRoleCommand, GetRoleCommand, IAMClient, NoSuchEntityException } from '@aws-sdk/client-iam';
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse, Context } from 'aws-lambda';
+import { sendResponse } from '../common/cloudformation-response';
 import { SERVICE_LINKED_ROLE_NAME, SERVICE_PRINCIPAL } from './names';
 
 /**
@@ -116,28 +115,4 @@ function propagationWaitMs(): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** CloudFormation waits for this PUT to the pre-signed URL; without it the stack hangs for an hour. */
-export function sendResponse(url: string, body: CloudFormationCustomResourceResponse): Promise<void> {
-  const payload = JSON.stringify(body);
-  const target = new URL(url);
-  const request = target.protocol === 'http:' ? httpRequest : httpsRequest;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      target,
-      { method: 'PUT', headers: { 'content-type': '', 'content-length': Buffer.byteLength(payload) }, timeout: 10_000 },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          res.statusCode !== undefined && res.statusCode < 300
-            ? resolve()
-            : reject(new Error(`CloudFormation response PUT answered ${res.statusCode}`)),
-        );
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('CloudFormation response PUT timed out')));
-    req.on('error', reject);
-    req.end(payload);
-  });
 }

@@ -1,7 +1,8 @@
 import type { CloudFormationCustomResourceResponse } from 'aws-lambda';
 
 /**
- * PUTs the answer to CloudFormation's pre-signed S3 URL; without it the stack waits for the service timeout.
+ * PUTs a custom resource's answer to CloudFormation's pre-signed S3 URL; without it the stack waits for the
+ * service timeout. Shared by every custom resource handler.
  * The empty content type is part of what the URL was signed for.
  */
 export async function sendResponse(url: string, body: CloudFormationCustomResourceResponse): Promise<void> {
