@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { compactTemplate } from '../lib/compact-template';
 
 /** The largest template `aws cloudformation deploy --template-file` sends without an S3 bucket. */
 const TEMPLATE_BODY_LIMIT = 51_200;
@@ -32,7 +33,8 @@ interface Template {
 const rows: { stack: string; file: string; resources: number; bytes: number; parameters: string[] }[] = [];
 for (const name of readdirSync(cdkOut).filter((f) => f.endsWith('.template.json')).sort()) {
   const stack = name.replace(/\.template\.json$/, '');
-  const template = JSON.parse(readFileSync(join(cdkOut, name), 'utf8')) as Template;
+  // The same template, shorter: see lib/compact-template.ts.
+  const template = compactTemplate(JSON.parse(readFileSync(join(cdkOut, name), 'utf8')) as Template);
   const body = JSON.stringify(template);
   const file = join('dist', `${stack}.template.json`);
   writeFileSync(join(root, file), body);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CfnElement, Stack } from 'aws-cdk-lib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { compactTemplate } from '../lib/compact-template';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
 import { newApp } from './support/app';
 import type { CfnLintFinding } from './support/cfn-lint';
@@ -34,37 +35,12 @@ interface Ignore {
   readonly reason: string;
 }
 
-const FUNCTION_DEPENDS_ON_ITS_ROLE =
-  'CDK `lambda.Function` puts its execution role (and the role\'s DefaultPolicy) in DependsOn, so that the ' +
-  'policy exists before anything can invoke the function. The role half is already implied by the ' +
-  '`Fn::GetAtt` in `Properties.Role`: redundant, harmless, and removing it would mean an escape hatch into ' +
-  'CDK internals. The policy half, which is not implied, is not flagged.';
-const ROLE_DEPENDENCY = /^'[A-Za-z0-9]+' dependency already enforced by a 'GetAtt' at 'Resources\/[A-Za-z0-9]+\/Properties\/Role'$/;
-
-const IGNORES: readonly Ignore[] = [
-  {
-    rule: 'I1022',
-    reason:
-      'CDK renders every string that mixes text and tokens (ARNs with AWS::Partition, the site URL, layer ARNs) ' +
-      'as `Fn::Join` with an empty delimiter; cfn-lint would prefer `Fn::Sub`, for human readers. The templates are ' +
-      'generated, the two forms deploy identically, and lib/ cannot choose the rendering.',
-  },
-  { rule: 'W3005', resource: 'FargateService/Service/ServiceLinkedRole/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
-  { rule: 'W3005', resource: 'FargateService/Prober/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
-  { rule: 'W3005', resource: 'SpotFleetWebApp/SpotFleet/ServiceLinkedRoles/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
-  { rule: 'W3005', resource: 'SpotFleetWebApp/Drainer/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
-  { rule: 'W3005', resource: 'SpotFleetWebApp/Drainer/Notifier/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
-  { rule: 'W3005', resource: 'SpotFleetWebApp/FleetHandover/Handler/Resource', message: ROLE_DEPENDENCY, reason: FUNCTION_DEPENDS_ON_ITS_ROLE },
-  {
-    rule: 'W3005',
-    resource: 'SpotFleetWebApp/SpotFleet/Fleet',
-    message: /^'SpotFleetFleetRole[A-Za-z0-9]+' dependency already enforced by a 'GetAtt' at '[^']*\/Properties\/SpotFleetRequestConfigData\/IamFleetRole'$/,
-    reason:
-      'spot-fleet.ts makes the request depend on the fleet role construct on purpose, so that any policy ever ' +
-      'attached to the role is in place before the fleet launches. With only a managed policy today, that ' +
-      'dependency is the role alone, which the IamFleetRole `Fn::GetAtt` already implies: redundant, harmless.',
-  },
-];
+/**
+ * Nothing is ignored today. The templates are linted as `npm run synth` writes them, after compactTemplate,
+ * which is also what removed the findings once accepted here: CDK's `Fn::Join` where cfn-lint prefers
+ * `Fn::Sub` (I1022), and the `DependsOn` entries that a `Fn::GetAtt` already implies (W3005).
+ */
+const IGNORES: readonly Ignore[] = [];
 
 /** A resource type that exists nowhere: cfn-lint reports it once per Region linted, naming the Region. */
 const CANARY = { Resources: { Canary: { Type: 'AWS::Spotwise::RegionCanary' } } };
@@ -123,8 +99,8 @@ function lintApp(): Promise<LintRun> {
         }
       }
       const file = join(workDir, `${artifact.id}.template.json`);
-      // Minified, as scripts/synth.ts writes dist/: cfn-lint's template size rules measure the file.
-      writeFileSync(file, JSON.stringify(artifact.template));
+      // Compacted and minified, as scripts/synth.ts writes dist/: cfn-lint's template size rules measure the file.
+      writeFileSync(file, JSON.stringify(compactTemplate(artifact.template as object)));
       templates.set(artifact.id, file);
     }
     mkdirSync(join(workDir, 'canary'));
