@@ -87,6 +87,7 @@ const spotFleetWebApp = object({
   maxCapacity: whole,
   requestsPerTarget: whole,
   capacityRebalance: flag,
+  operations: flag,
   terminationDelaySeconds: seconds,
   deregistrationDelaySeconds: seconds,
   drainer,
@@ -133,6 +134,7 @@ export function settingsFromContext(context: unknown): SpotwiseSettings {
         ...(fleet.maxCapacity !== undefined && { maxCapacity: fleet.maxCapacity }),
         ...(fleet.requestsPerTarget !== undefined && { requestsPerTarget: fleet.requestsPerTarget }),
         ...(fleet.capacityRebalance !== undefined && { capacityRebalance: fleet.capacityRebalance }),
+        ...(fleet.operations !== undefined && { operations: fleet.operations }),
         ...(fleet.terminationDelaySeconds && { terminationDelay: fleet.terminationDelaySeconds }),
         ...(fleet.deregistrationDelaySeconds && { deregistrationDelay: fleet.deregistrationDelaySeconds }),
         ...(drain && {

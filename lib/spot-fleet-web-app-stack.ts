@@ -5,6 +5,8 @@ import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { Construct } from 'constructs';
 import { capacityParameters } from './capacity-parameters';
 import { FleetHandover } from './constructs/fleet-handover';
+import { OperationsDashboard } from './constructs/operations-dashboard';
+import { OperatorAlarms } from './constructs/operator-alarms';
 import { NotificationTopic, notificationEmailParameter } from './constructs/notification-topic';
 import { SpotFleetTroubleAlerts } from './constructs/spot-fleet-trouble-alerts';
 import { PublicVpc } from './constructs/public-vpc';
@@ -64,6 +66,14 @@ export interface SpotFleetWebAppStackProps extends StackProps {
    * @default DEFAULT_SPOT_INSTANCE_TYPES
    */
   readonly instanceTypes?: readonly InstanceType[];
+  /**
+   * Whether the stack carries its operator alarms (load balancer 5xx, unhealthy hosts, function errors, fleet
+   * below target) and its dashboard. With them the template is over the 51,200 bytes that
+   * `aws cloudformation deploy --template-file` sends inline, so that deploy needs `--s3-bucket`; without them
+   * it fits, and only the dead-letter alarm and the Spot messages reach people.
+   * @default true
+   */
+  readonly operations?: boolean;
 }
 
 /**
@@ -81,6 +91,10 @@ export class SpotFleetWebAppStack extends Stack {
   /** Hands the target group over from an old fleet to its replacement without dropping requests. */
   public readonly fleetHandover: FleetHandover;
   public readonly troubleAlerts: SpotFleetTroubleAlerts;
+  /** Present unless `operations` is false. */
+  public readonly alarms?: OperatorAlarms;
+  /** Present unless `operations` is false. */
+  public readonly dashboard?: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: SpotFleetWebAppStackProps = {}) {
     super(scope, id, props);
@@ -147,13 +161,27 @@ export class SpotFleetWebAppStack extends Stack {
     this.fleetHandover.handOver(this.spotFleet.fleet);
     this.troubleAlerts = new SpotFleetTroubleAlerts(this, 'FleetTrouble', { fleet: this.spotFleet.fleet, notifications: this.notifications });
 
-    // The template has room for this alarm only; see the README on what the stack leaves out to fit.
     this.notifications.notifyOnAlarm(this.drainer.deadLetterAlarm);
+    if (props.operations !== false) {
+      this.alarms = new OperatorAlarms(this, 'Alarms', { notifications: this.notifications });
+      this.alarms.addLoadBalancer(this.loadBalancer);
+      this.alarms.addFunctionErrors([
+        this.drainer.function,
+        ...(this.drainer.notifier ? [this.drainer.notifier.function] : []),
+        this.fleetHandover.function,
+        this.spotFleet.serviceLinkedRoles.function,
+      ]);
+      this.alarms.addFleet(this.spotFleet);
+      this.dashboard = new OperationsDashboard(this, 'Dashboard');
+      this.dashboard.addLoadBalancer(this.loadBalancer);
+      this.dashboard.addSpotFleet(this.spotFleet, this.drainer);
+    }
 
     new CfnOutput(this, 'SiteUrl', { value: this.loadBalancer.url });
     new CfnOutput(this, 'TargetGroupArn', { value: this.loadBalancer.targetGroup.targetGroupArn });
     new CfnOutput(this, 'SpotFleetRequestId', { value: this.spotFleet.fleet.ref });
     new CfnOutput(this, 'TopicArn', { value: this.notifications.topic.topicArn });
+    if (this.dashboard !== undefined) new CfnOutput(this, 'DashboardUrl', { value: this.dashboard.url });
     this.rehearsal = new SpotInterruptionRehearsal(this, 'Rehearsal', {
       tagKey: this.spotFleet.instanceTag.key,
       tagValue: this.spotFleet.instanceTag.value,

@@ -10,6 +10,8 @@ import { compactTemplate } from '../lib/compact-template';
 
 /** The largest template `aws cloudformation deploy --template-file` sends without an S3 bucket. */
 const TEMPLATE_BODY_LIMIT = 51_200;
+/** The largest template CloudFormation reads from S3 (1 MB), which `--s3-bucket` uploads it to. */
+const TEMPLATE_URL_LIMIT = 1_000_000;
 
 const root = join(__dirname, '..');
 const cdkOut = join(root, 'cdk.out');
@@ -52,7 +54,7 @@ if (rows.length === 0) throw new Error(`cdk synth wrote no templates to ${cdkOut
 console.log('\nSpotwise templates\n');
 console.log(`${'stack'.padEnd(18)}${'resources'.padStart(10)}${'bytes'.padStart(9)}  fits --template-file (<= ${TEMPLATE_BODY_LIMIT})`);
 for (const row of rows) {
-  const fits = row.bytes <= TEMPLATE_BODY_LIMIT ? 'yes' : 'NO: upload it with --s3-bucket';
+  const fits = row.bytes <= TEMPLATE_BODY_LIMIT ? 'yes' : 'no: deploy it with --s3-bucket';
   console.log(`${row.stack.padEnd(18)}${String(row.resources).padStart(10)}${String(row.bytes).padStart(9)}  ${fits}`);
 }
 console.log('\nDeploy (needs only AWS credentials; no CDK bootstrap):');
@@ -60,12 +62,14 @@ for (const row of rows) {
   const overrides = row.parameters.includes('NotificationEmail')
     ? ' \\\n    --parameter-overrides NotificationEmail=you@example.com'
     : '';
+  // Over the inline limit, the CLI uploads the template to a bucket of yours in the stack's Region.
+  const bucket = row.bytes > TEMPLATE_BODY_LIMIT ? ' \\\n    --s3-bucket <a bucket of yours in this Region>' : '';
   console.log(
-    `  aws cloudformation deploy --template-file ${row.file} --stack-name ${row.stack} --capabilities CAPABILITY_IAM${overrides}`,
+    `  aws cloudformation deploy --template-file ${row.file} --stack-name ${row.stack} --capabilities CAPABILITY_IAM${bucket}${overrides}`,
   );
 }
-const tooBig = rows.filter((row) => row.bytes > TEMPLATE_BODY_LIMIT);
+const tooBig = rows.filter((row) => row.bytes > TEMPLATE_URL_LIMIT);
 if (tooBig.length > 0) {
-  console.error(`\n${tooBig.map((r) => r.stack).join(', ')} exceed ${TEMPLATE_BODY_LIMIT} bytes.`);
+  console.error(`\n${tooBig.map((r) => r.stack).join(', ')} exceed ${TEMPLATE_URL_LIMIT} bytes, more than CloudFormation takes even from S3.`);
   process.exitCode = 1;
 }

@@ -5,6 +5,7 @@ import { Schedule } from 'aws-cdk-lib/aws-events';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FargateServiceStackProps } from '../lib/fargate-service-stack';
 import { DEFAULT_NGINX_IMAGE, FargateServiceStack } from '../lib/fargate-service-stack';
+import { compactTemplate } from '../lib/compact-template';
 import { ingressRules, newApp, publicSubnetZones, resourcesOfType, templateJson } from './support/app';
 
 function synth(props: FargateServiceStackProps = {}): Template {
@@ -278,8 +279,8 @@ describe('deployment', () => {
     }
   });
 
-  it('fits in 51,200 bytes', () => {
-    expect(Buffer.byteLength(JSON.stringify(template.toJSON()))).toBeLessThanOrEqual(51_200);
+  it('fits in 51,200 bytes as npm run synth writes it, so that --template-file needs no S3 bucket', () => {
+    expect(Buffer.byteLength(JSON.stringify(compactTemplate(template.toJSON())))).toBeLessThanOrEqual(51_200);
   });
 
   it('outputs the site URL, cluster, service, Cloud Map namespace and service, and prober function', () => {

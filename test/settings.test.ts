@@ -19,6 +19,7 @@ describe('settings from context', () => {
         maxCapacity: 12,
         requestsPerTarget: 600,
         capacityRebalance: false,
+        operations: false,
         terminationDelaySeconds: 300,
         deregistrationDelaySeconds: 60,
         drainer: { timeoutSeconds: 20, batchSize: 500, maxBatchingWindowSeconds: 2, maxReceiveCount: 2, notificationIntervalMinutes: 5 },
@@ -39,7 +40,7 @@ describe('settings from context', () => {
     const fleet = settings.spotFleetWebApp;
     expect(fleet?.instanceTypes?.map(String)).toEqual(['m6i.large', 'm5.large']);
     expect(fleet?.allocationStrategy).toBe(SpotAllocationStrategy.CAPACITY_OPTIMIZED);
-    expect(fleet).toMatchObject({ minCapacity: 4, maxCapacity: 12, requestsPerTarget: 600, capacityRebalance: false });
+    expect(fleet).toMatchObject({ minCapacity: 4, maxCapacity: 12, requestsPerTarget: 600, capacityRebalance: false, operations: false });
     expect(fleet?.terminationDelay?.toSeconds()).toBe(300);
     expect(fleet?.deregistrationDelay?.toSeconds()).toBe(60);
     expect(fleet?.drainer?.timeout?.toSeconds()).toBe(20);

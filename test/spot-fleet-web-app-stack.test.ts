@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SpotAllocationStrategy } from '../lib/constructs/spot-fleet';
 import type { SpotFleetWebAppStackProps } from '../lib/spot-fleet-web-app-stack';
 import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
+import { compactTemplate } from '../lib/compact-template';
 import type { IngressRule } from './support/app';
 import { ingressRules, newApp, publicSubnetZones, resourcesOfType, templateJson } from './support/app';
 
@@ -386,13 +387,16 @@ describe('deployment', () => {
     expect(JSON.stringify(json)).not.toMatch(/cdk-hnb659fds|AssetParameters|S3Bucket/);
   });
 
-  it('fits in 51,200 bytes, so that --template-file needs no S3 bucket', () => {
-    expect(Buffer.byteLength(JSON.stringify(template.toJSON()))).toBeLessThanOrEqual(51_200);
+  it('fits what CloudFormation reads from S3 with its alarms and dashboard, and --template-file without them', () => {
+    const bytes = (t: Template): number => Buffer.byteLength(JSON.stringify(compactTemplate(t.toJSON())));
+    // With them, over 51,200 bytes: deployed with --s3-bucket (README, Deploy).
+    expect(bytes(template)).toBeLessThanOrEqual(1_000_000);
+    expect(bytes(synth({ operations: false }))).toBeLessThanOrEqual(51_200);
   });
 
-  it('outputs the site URL, target group ARN, fleet request id and topic ARN', () => {
+  it('outputs the site URL, target group ARN, fleet request id, topic ARN and dashboard URL', () => {
     const outputs = templateJson(template).Outputs ?? {};
-    expect(Object.keys(outputs).sort()).toEqual(['RehearsalTemplateId', 'SiteUrl', 'SpotFleetRequestId', 'TargetGroupArn', 'TopicArn']);
+    expect(Object.keys(outputs).sort()).toEqual(['DashboardUrl', 'RehearsalTemplateId', 'SiteUrl', 'SpotFleetRequestId', 'TargetGroupArn', 'TopicArn']);
     const [certificateCondition] = Object.values(template.findResources('AWS::ElasticLoadBalancingV2::Listener', { Properties: { Port: 443 } })).map(
       (l) => (l as { Condition: string }).Condition,
     );
@@ -407,5 +411,111 @@ describe('deployment', () => {
     template.hasOutput('SpotFleetRequestId', { Value: { Ref: logicalId(template, 'AWS::EC2::SpotFleet') } });
     template.hasOutput('TopicArn', { Value: { Ref: logicalId(template, 'AWS::SNS::Topic') } });
     template.hasOutput('TargetGroupArn', { Value: { Ref: logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup') } });
+  });
+});
+
+describe('alarms and dashboard', () => {
+  const alarmsByPurpose = (t: Template): Map<string, Record<string, unknown>> =>
+    new Map(
+      resourcesOfType(t, 'AWS::CloudWatch::Alarm').map(([, alarm]) => [
+        ((alarm.AlarmName as { 'Fn::Join': [string, [unknown, string]] })['Fn::Join'][1][1]).slice(1),
+        alarm,
+      ]),
+    );
+
+  it("tells people through the stack's topic when each alarm goes off and when it comes back", () => {
+    const topic = logicalId(template, 'AWS::SNS::Topic');
+    const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm');
+    expect([...alarmsByPurpose(template).keys()].sort()).toEqual([
+      'Drainer-DeadLetters',
+      'FleetBelowTarget',
+      'FunctionErrors',
+      'LoadBalancer5xx',
+      'Target5xx',
+      'UnhealthyHosts',
+    ]);
+    for (const [id, alarm] of alarms) {
+      expect(alarm.AlarmActions, id).toEqual([{ Ref: topic }]);
+      expect(alarm.OKActions, id).toEqual([{ Ref: topic }]);
+      expect(alarm.AlarmName, id).toEqual({ 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, expect.stringMatching(/^-/)]] });
+      expect(String(alarm.AlarmDescription).length, id).toBeGreaterThan(40);
+    }
+  });
+
+  it("alarms on the load balancer's 5xx and on unhealthy targets of this stack's load balancer and target group", () => {
+    const alarms = alarmsByPurpose(template);
+    const lb = { Name: 'LoadBalancer', Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'), 'LoadBalancerFullName'] } };
+    const tg = { Name: 'TargetGroup', Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup'), 'TargetGroupFullName'] } };
+    expect(alarms.get('LoadBalancer5xx')).toMatchObject({ Namespace: 'AWS/ApplicationELB', MetricName: 'HTTPCode_ELB_5XX_Count', Dimensions: [lb], Threshold: 10 });
+    expect(alarms.get('Target5xx')).toMatchObject({ MetricName: 'HTTPCode_Target_5XX_Count', Dimensions: [lb, tg], Threshold: 10 });
+    expect(alarms.get('UnhealthyHosts')).toMatchObject({ MetricName: 'UnHealthyHostCount', Dimensions: [lb, tg], Threshold: 1, EvaluationPeriods: 5 });
+  });
+
+  it("sums the errors of every one of the stack's functions, missing data as zero", () => {
+    const alarm = alarmsByPurpose(template).get('FunctionErrors') as { Metrics: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Value: unknown }[] } } }[] };
+    const functions = resourcesOfType(template, 'AWS::Lambda::Function').map(([id]) => ({ Ref: id }));
+    expect(functions).toHaveLength(4);
+    const summed = alarm.Metrics.filter((m) => m.MetricStat !== undefined);
+    expect(summed.map((m) => m.MetricStat?.Metric.MetricName)).toEqual(['Errors', 'Errors', 'Errors', 'Errors']);
+    expect(summed.map((m) => m.MetricStat?.Metric.Dimensions[0]?.Value)).toEqual(expect.arrayContaining(functions));
+    expect(alarm.Metrics.find((m) => m.Expression !== undefined)?.Expression).toBe(summed.map((m) => `FILL(${m.Id},0)`).join('+'));
+  });
+
+  it("alarms when the fleet's fulfilled capacity stays below its target for 15 minutes", () => {
+    const alarm = alarmsByPurpose(template).get('FleetBelowTarget') as Record<string, unknown> & {
+      Metrics: { Id: string; Expression?: string; MetricStat?: { Period: number; Stat: string; Metric: { Namespace: string; MetricName: string; Dimensions: unknown[] } } }[];
+    };
+    const fleet = { Name: 'FleetRequestId', Value: { Ref: logicalId(template, 'AWS::EC2::SpotFleet') } };
+    expect(alarm.Metrics.find((m) => m.Expression !== undefined)?.Expression).toBe('expected - actual');
+    expect(alarm.Metrics.find((m) => m.Id === 'expected')?.MetricStat).toEqual({
+      Metric: { Namespace: 'AWS/EC2Spot', MetricName: 'TargetCapacity', Dimensions: [fleet] },
+      Period: 300,
+      Stat: 'Maximum',
+    });
+    expect(alarm.Metrics.find((m) => m.Id === 'actual')?.MetricStat).toEqual({
+      Metric: { Namespace: 'AWS/EC2Spot', MetricName: 'FulfilledCapacity', Dimensions: [fleet] },
+      Period: 300,
+      Stat: 'Minimum',
+    });
+    expect(alarm).toMatchObject({ Threshold: 1, EvaluationPeriods: 3, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
+  });
+
+  it('has a dashboard with requests, 5xx and healthy hosts per AZ, the Spot signals and drains, and the fleet target against fulfilled, and outputs its URL', () => {
+    const [[dashboard, props]] = resourcesOfType(template, 'AWS::CloudWatch::Dashboard') as [[string, Record<string, unknown>]];
+    // The body with each reference written as {Name} or {Name.Attribute}, parsed.
+    const parts = (props.DashboardBody as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+    const text = parts
+      .map((part) => (typeof part === 'string' ? part : 'Ref' in (part as object) ? `{${(part as { Ref: string }).Ref}}` : `{${(part as { 'Fn::GetAtt': string[] })['Fn::GetAtt'].join('.')}}`))
+      .join('');
+    const widgets = (JSON.parse(text) as { widgets: { properties: { title: string; metrics: unknown[][] } }[] }).widgets.map((w) => w.properties);
+    const lb = `{${logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer')}.LoadBalancerFullName}`;
+    const tg = `{${logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup')}.TargetGroupFullName}`;
+    const searches = (title: string): string[] =>
+      (widgets.find((w) => w.title === title)?.metrics ?? []).map((m) => (m[0] as { expression: string }).expression);
+    expect(searches('Requests per AZ')).toEqual([`SEARCH('{AWS/ApplicationELB,AvailabilityZone,LoadBalancer} MetricName="RequestCount" LoadBalancer="${lb}"', 'Sum', 60)`]);
+    expect(searches('5xx per AZ (load balancer, targets)')).toEqual([
+      `SEARCH('{AWS/ApplicationELB,AvailabilityZone,LoadBalancer} MetricName="HTTPCode_ELB_5XX_Count" LoadBalancer="${lb}"', 'Sum', 60)`,
+      `SEARCH('{AWS/ApplicationELB,AvailabilityZone,LoadBalancer,TargetGroup} MetricName="HTTPCode_Target_5XX_Count" TargetGroup="${tg}"', 'Sum', 60)`,
+    ]);
+    expect(searches('Healthy hosts per AZ')).toEqual([
+      `SEARCH('{AWS/ApplicationELB,AvailabilityZone,LoadBalancer,TargetGroup} MetricName="HealthyHostCount" TargetGroup="${tg}"', 'Minimum', 60)`,
+    ]);
+    const plain = (title: string): unknown[][] => (widgets.find((w) => w.title === title)?.metrics ?? []).map((m) => m.slice(0, -1));
+    expect(plain('Spot signals and drains')).toEqual(
+      ['Interruptions', 'RebalanceRecommendations', 'InstancesDrained', 'EventsIgnored'].map((name) => ['Spotwise', name, 'Stack', '{AWS::StackName}', 'service', 'spot-interruption-drainer']),
+    );
+    const fleet = `{${logicalId(template, 'AWS::EC2::SpotFleet')}}`;
+    expect(plain('Fleet capacity: target and fulfilled')).toEqual([
+      ['AWS/EC2Spot', 'TargetCapacity', 'FleetRequestId', fleet],
+      ['AWS/EC2Spot', 'FulfilledCapacity', 'FleetRequestId', fleet],
+    ]);
+    expect(JSON.stringify(templateJson(template).Outputs?.DashboardUrl)).toContain(dashboard);
+  });
+
+  it('leaves the operator alarms, the dashboard and its URL out when operations is false, and keeps the dead-letter alarm', () => {
+    const lean = synth({ operations: false });
+    expect([...alarmsByPurpose(lean).keys()]).toEqual(['Drainer-DeadLetters']);
+    lean.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    expect(Object.keys(templateJson(lean).Outputs ?? {})).not.toContain('DashboardUrl');
   });
 });

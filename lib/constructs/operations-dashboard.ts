@@ -5,6 +5,9 @@ import { Construct } from 'constructs';
 import { ProberMetric } from '../functions/cloud-map-prober/contract';
 import type { CloudMapProber } from './cloud-map-prober';
 import type { SpotFargateService } from './spot-fargate-service';
+import type { SpotFleet } from './spot-fleet';
+import type { SpotInterruptionDrainer } from './spot-interruption-drainer';
+import { DrainerMetric } from '../functions/spot-interruption-drainer/contract';
 import type { WebLoadBalancer } from './web-load-balancer';
 
 const MINUTE = Duration.minutes(1);
@@ -52,6 +55,26 @@ export class OperationsDashboard extends Construct {
         'Healthy hosts per AZ',
         [search('{AWS/ApplicationELB,AvailabilityZone,LoadBalancer,TargetGroup}', 'HealthyHostCount', `TargetGroup="${tg}"`, 'Minimum', 'Healthy')],
       ],
+    );
+  }
+
+  /**
+   * What the Spot signals did, each minute: interruption warnings and rebalance recommendations from the whole
+   * account, the instances of ours drained, and the events about others' instances ignored. Beside it, the
+   * fleet's target against its fulfilled capacity, at EC2's five-minute resolution.
+   */
+  public addSpotFleet(fleet: SpotFleet, drainer: SpotInterruptionDrainer): void {
+    this.addGraphs(
+      [
+        'Spot signals and drains',
+        [
+          drainer.metric(DrainerMetric.Interruptions).with({ label: 'Interruption warnings' }),
+          drainer.metric(DrainerMetric.RebalanceRecommendations).with({ label: 'Rebalance recommendations' }),
+          drainer.metric(DrainerMetric.InstancesDrained).with({ label: 'Instances drained' }),
+          drainer.metric(DrainerMetric.EventsIgnored).with({ label: 'Ignored (not ours)' }),
+        ],
+      ],
+      ['Fleet capacity: target and fulfilled', [fleet.metric('TargetCapacity').with({ label: 'Target' }), fleet.metric('FulfilledCapacity').with({ label: 'Fulfilled' })]],
     );
   }
 

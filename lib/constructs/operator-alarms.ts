@@ -8,6 +8,7 @@ import { NotificationTopic } from './notification-topic';
 import { ProberMetric } from '../functions/cloud-map-prober/contract';
 import type { CloudMapProber } from './cloud-map-prober';
 import type { SpotFargateService } from './spot-fargate-service';
+import type { SpotFleet } from './spot-fleet';
 import type { WebLoadBalancer } from './web-load-balancer';
 
 export interface OperatorAlarmsProps {
@@ -57,6 +58,12 @@ export interface ShortfallOptions {
   readonly period?: Duration;
   /** What it means and what to do. */
   readonly description: string;
+  /**
+   * A period in which either metric is missing. The default suits metrics published every period, where a gap
+   * means something is wrong.
+   * @default TreatMissingData.BREACHING
+   */
+  readonly treatMissingData?: TreatMissingData;
 }
 
 const MINUTE = Duration.minutes(1);
@@ -209,7 +216,25 @@ export class OperatorAlarms extends Construct {
       description: shortfall.description,
       threshold: 1,
       evaluationPeriods: shortfall.periods,
-      treatMissingData: TreatMissingData.BREACHING,
+      treatMissingData: shortfall.treatMissingData ?? TreatMissingData.BREACHING,
+    });
+  }
+
+  /**
+   * The fleet holding less capacity than its target for 15 minutes: three of EC2's five-minute data points.
+   * A gap in EC2's data raises nothing, since how steadily it publishes is not documented; the fleet's own
+   * errors reach people through SpotFleetTroubleAlerts.
+   */
+  public addFleet(fleet: SpotFleet): void {
+    this.addShortfall('FleetBelowTarget', {
+      expected: fleet.metric('TargetCapacity'),
+      actual: fleet.metric('FulfilledCapacity'),
+      period: Duration.minutes(5),
+      periods: 3,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      description:
+        'The Spot Fleet has held less capacity than its target for 15 minutes: Spot capacity is short in its pools, or launches fail. ' +
+        'See the fleet request history; add instance types if it lasts.',
     });
   }
 }

@@ -1,5 +1,5 @@
-import { Duration, Token, Validations } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Aws, Duration, Token, Validations } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import type { ITargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -10,6 +10,7 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
+import type { DrainerMetric } from '../functions/spot-interruption-drainer/contract';
 import { DrainerEnv, REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING } from '../functions/spot-interruption-drainer/contract';
 import { NotificationTopic } from './notification-topic';
 import { SpotInterruptionNotifier } from './spot-interruption-notifier';
@@ -110,11 +111,14 @@ export class SpotInterruptionDrainer extends Construct {
   public readonly lastRetryStart: Duration;
   /** Present when `notificationTopic` is given. */
   public readonly notifier?: SpotInterruptionNotifier;
+  /** CloudWatch namespace of the drainer's metrics. */
+  public readonly metricsNamespace: string;
 
   constructor(scope: Construct, id: string, props: SpotInterruptionDrainerProps) {
     super(scope, id);
     const settings = validate(this, props);
     this.lastRetryStart = settings.lastRetryStart;
+    this.metricsNamespace = props.metricsNamespace ?? 'Spotwise';
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -150,8 +154,8 @@ export class SpotInterruptionDrainer extends Construct {
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', 'spot-interruption-drainer', 'handler'),
       description: 'Drains Spot Instances on EC2 signals',
-      serviceName: 'spot-interruption-drainer',
-      metricsNamespace: props.metricsNamespace ?? 'Spotwise',
+      serviceName: DRAINER_SERVICE_NAME,
+      metricsNamespace: this.metricsNamespace,
       timeout: settings.timeout,
       // Lambda's CPU grows with memory. At 256 MB the first batch's SDK load alone can take a second or two of
       // the notice; 512 MB halves that, for pennies at the rate interruptions arrive.
@@ -211,7 +215,24 @@ export class SpotInterruptionDrainer extends Construct {
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
   }
+
+  /**
+   * One of the drainer's metrics, per minute, with the dimensions it publishes them under: its service and
+   * the stack. The drainer writes every metric for every batch, zeros included.
+   */
+  public metric(metricName: DrainerMetric, statistic = 'Sum'): Metric {
+    return new Metric({
+      namespace: this.metricsNamespace,
+      metricName,
+      dimensionsMap: { service: DRAINER_SERVICE_NAME, Stack: Aws.STACK_NAME },
+      period: Duration.minutes(1),
+      statistic,
+    });
+  }
 }
+
+/** The drainer's Powertools service name: its metrics' `service` dimension. */
+const DRAINER_SERVICE_NAME = 'spot-interruption-drainer';
 
 interface Settings {
   readonly timeout: Duration;

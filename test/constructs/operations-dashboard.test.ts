@@ -10,6 +10,8 @@ import { CloudMapProber } from '../../lib/constructs/cloud-map-prober';
 import { OperationsDashboard, search } from '../../lib/constructs/operations-dashboard';
 import { SpotFargateService } from '../../lib/constructs/spot-fargate-service';
 import { WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
+import { SpotFleet } from '../../lib/constructs/spot-fleet';
+import { SpotInterruptionDrainer } from '../../lib/constructs/spot-interruption-drainer';
 import { ProberMetric } from '../../lib/functions/cloud-map-prober/contract';
 import { newApp, resourcesOfType } from '../support/app';
 
@@ -220,5 +222,32 @@ describe('addProber', () => {
       ['ECS/ContainerInsights', 'RunningTaskCount', ...ecs, { period: 60 }],
       ['Spotwise', 'InstancesDiscovered', 'ServiceName', serviceName, 'Stack', '<Ref AWS::StackName>', 'service', 'cloud-map-prober', { stat: 'Minimum', period: 60 }],
     ]);
+  });
+});
+
+describe('addSpotFleet', () => {
+  it("adds a row of the drainer's Spot signals, drains and ignored events, and the fleet's target against fulfilled capacity", () => {
+    const { stack, dashboard } = setup();
+    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
+    const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.INSTANCE });
+    const fleet = new SpotFleet(stack, 'Fleet', { vpc, targetGroup: web.targetGroup, loadBalancerSecurityGroup: web.securityGroup, loadBalancer: web.loadBalancer });
+    const drainer = new SpotInterruptionDrainer(stack, 'Drainer', { targetGroups: [web.targetGroup] });
+    dashboard.addSpotFleet(fleet, drainer);
+    const [signals, capacity] = body(stack).widgets;
+    const drainerDimensions = ['Stack', '<Ref AWS::StackName>', 'service', 'spot-interruption-drainer'];
+    expect(signals?.properties.title).toBe('Spot signals and drains');
+    expect(signals?.properties.metrics).toEqual([
+      ['Spotwise', 'Interruptions', ...drainerDimensions, { label: 'Interruption warnings', period: 60, stat: 'Sum' }],
+      ['Spotwise', 'RebalanceRecommendations', ...drainerDimensions, { label: 'Rebalance recommendations', period: 60, stat: 'Sum' }],
+      ['Spotwise', 'InstancesDrained', ...drainerDimensions, { label: 'Instances drained', period: 60, stat: 'Sum' }],
+      ['Spotwise', 'EventsIgnored', ...drainerDimensions, { label: 'Ignored (not ours)', period: 60, stat: 'Sum' }],
+    ]);
+    const request = ['FleetRequestId', `<Ref ${stack.getLogicalId(fleet.fleet)}>`];
+    expect(capacity?.properties.title).toBe('Fleet capacity: target and fulfilled');
+    expect(capacity?.properties.metrics).toEqual([
+      ['AWS/EC2Spot', 'TargetCapacity', ...request, { label: 'Target' }],
+      ['AWS/EC2Spot', 'FulfilledCapacity', ...request, { label: 'Fulfilled' }],
+    ]);
+    expect([signals?.y, capacity?.y, signals?.x, capacity?.x]).toEqual([0, 0, 0, 8]);
   });
 });

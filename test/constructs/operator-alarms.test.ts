@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { NotificationTopic } from '../../lib/constructs/notification-topic';
 import { OperatorAlarms } from '../../lib/constructs/operator-alarms';
 import { WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
+import { SpotFleet } from '../../lib/constructs/spot-fleet';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 interface Built {
@@ -258,6 +259,12 @@ describe('addShortfall', () => {
     });
   });
 
+  it('takes how a missing data point counts', () => {
+    const { stack, alarms } = setup();
+    alarms.addShortfall('Sparse', { expected, actual, periods: 3, description: 'x', treatMissingData: TreatMissingData.NOT_BREACHING });
+    expect(alarmsByPurpose(stack).Sparse?.TreatMissingData).toBe('notBreaching');
+  });
+
   it('takes the period both metrics publish at', () => {
     const { stack, alarms } = setup();
     alarms.addShortfall('Slow', { expected, actual, periods: 3, period: Duration.minutes(5), description: 'x' });
@@ -268,5 +275,26 @@ describe('addShortfall', () => {
   it('fails when the purpose is not usable in an alarm name', () => {
     const { alarms } = setup();
     expect(() => alarms.addShortfall('bad purpose', { expected, actual, periods: 5, description: 'x' })).toThrow(/^Host\/Alarms: alarm purpose "bad purpose"/);
+  });
+});
+
+describe('addFleet', () => {
+  it("goes off when the fleet's most target exceeds its fewest fulfilled capacity for three of EC2's five-minute points, a gap raising nothing", () => {
+    const { stack, alarms } = setup();
+    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
+    const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.INSTANCE });
+    const fleet = new SpotFleet(stack, 'Fleet', { vpc, targetGroup: web.targetGroup, loadBalancerSecurityGroup: web.securityGroup, loadBalancer: web.loadBalancer });
+    alarms.addFleet(fleet);
+    const dimensions = [{ Name: 'FleetRequestId', Value: { Ref: stack.getLogicalId(fleet.fleet) } }];
+    expect(alarmsByPurpose(stack).FleetBelowTarget).toMatchObject({
+      Metrics: [
+        { Expression: 'expected - actual', ReturnData: true },
+        { Id: 'expected', MetricStat: { Metric: { Namespace: 'AWS/EC2Spot', MetricName: 'TargetCapacity', Dimensions: dimensions }, Period: 300, Stat: 'Maximum' } },
+        { Id: 'actual', MetricStat: { Metric: { Namespace: 'AWS/EC2Spot', MetricName: 'FulfilledCapacity', Dimensions: dimensions }, Period: 300, Stat: 'Minimum' } },
+      ],
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      TreatMissingData: 'notBreaching',
+    });
   });
 });

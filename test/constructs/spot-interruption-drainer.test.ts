@@ -5,6 +5,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import type { SpotInterruptionDrainerProps } from '../../lib/constructs/spot-interruption-drainer';
 import { SpotInterruptionDrainer } from '../../lib/constructs/spot-interruption-drainer';
+import { DrainerMetric } from '../../lib/functions/spot-interruption-drainer/contract';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 const TG_WEB = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
@@ -222,5 +223,19 @@ describe('validation', () => {
   it('fails when the notification interval is not whole minutes within an hour', () => {
     expect(() => build({ notificationInterval: Duration.seconds(30) })).toThrow(/Host\/Drainer\/Notifier: interval must be whole minutes from 1 to 60/);
     expect(() => build({ notificationInterval: Duration.hours(2) })).toThrow(/interval must be whole minutes from 1 to 60/);
+  });
+});
+
+describe('metrics', () => {
+  it("names each metric as the function publishes it: its namespace, its service and the stack's name", () => {
+    const { stack, drainer, template } = build({ metricsNamespace: 'Shop' });
+    const metric = drainer.metric(DrainerMetric.InstancesDrained);
+    const env = (resourceProps(template, id(stack, drainer.function)).Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(metric.namespace).toBe('Shop');
+    expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('Shop');
+    expect(stack.resolve(metric.dimensions)).toEqual({ service: env.POWERTOOLS_SERVICE_NAME, Stack: env.METRICS_STACK });
+    expect(metric.metricName).toBe('InstancesDrained');
+    expect([metric.statistic, metric.period.toSeconds()]).toEqual(['Sum', 60]);
+    expect(drainer.metric(DrainerMetric.Failures, 'Maximum').statistic).toBe('Maximum');
   });
 });
