@@ -82,7 +82,7 @@ function isSingleKey(node: unknown): node is Record<string, unknown> {
 }
 
 /** Logical ids that `node` names through `Ref`, `Fn::GetAtt` and `Fn::Sub`, leaving out whatever is inside `Fn::If` if asked. */
-export function referencedIds(node: unknown, options: { readonly insideIf: boolean }, into = new Set<string>()): Set<string> {
+function referencedIds(node: unknown, options: { readonly insideIf: boolean }, into = new Set<string>()): Set<string> {
   if (Array.isArray(node)) {
     for (const item of node) referencedIds(item, options, into);
     return into;

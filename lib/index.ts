@@ -21,3 +21,4 @@ export * from './constructs/operator-alarms';
 export * from './constructs/operations-dashboard';
 export * from './constructs/spot-fleet-trouble-alerts';
 export * from './capacity-parameters';
+export * from './compact-template';

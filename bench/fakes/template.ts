@@ -1,3 +1,4 @@
+import { compactTemplate } from '../../lib/compact-template';
 import { addSpotwiseStacks } from '../../lib/spotwise-app';
 import { newApp } from '../../test/support/app';
 import type { EventSourceMappingConfig } from './lambda';
@@ -51,11 +52,11 @@ export interface Deployment {
   readonly warningRuleQueues: readonly string[];
 }
 
-/** Synthesizes the stack in-process, as `cdk synth` would, and reads it. */
+/** Synthesizes the stack in-process, as `cdk synth` would, compacts it as `npm run synth` does, and reads it. */
 export function synthesizeDeployment(): Deployment {
   const app = newApp();
   addSpotwiseStacks(app);
-  const template = app.synth().getStackByName(STACK_NAME).template as { Resources: Resources };
+  const template = compactTemplate(app.synth().getStackByName(STACK_NAME).template as { Resources: Resources });
   return readDeployment(template.Resources);
 }
 
@@ -183,7 +184,7 @@ export function rateMs(expression: string): number {
 /** What a Ref or Fn::GetAtt resolves to, per logical id: `ref` for Ref, `attributes` for GetAtt. */
 export type PhysicalResources = ReadonlyMap<string, { readonly ref: string; readonly attributes?: Readonly<Record<string, string>> }>;
 
-/** Resolves the intrinsics CDK puts in these templates' values: Ref, Fn::GetAtt, Fn::Join and the pseudo parameters. */
+/** Resolves the intrinsics in these templates' values: Ref, Fn::GetAtt, Fn::Join, Fn::Sub (without a variable map) and the pseudo parameters. */
 export function resolve(value: unknown, physical: PhysicalResources, pseudo: Readonly<Record<string, string>>): string {
   if (typeof value === 'string' || typeof value === 'number') return String(value);
   const intrinsic = value as Record<string, unknown>;
@@ -201,6 +202,13 @@ export function resolve(value: unknown, physical: PhysicalResources, pseudo: Rea
   if (Array.isArray(intrinsic['Fn::Join'])) {
     const [separator, parts] = intrinsic['Fn::Join'] as [string, unknown[]];
     return parts.map((part) => resolve(part, physical, pseudo)).join(separator);
+  }
+  if (typeof intrinsic['Fn::Sub'] === 'string') {
+    return intrinsic['Fn::Sub'].replace(/\$\{([^}]*)\}/g, (_, name: string) => {
+      if (name.startsWith('!')) return `\${${name.slice(1)}}`;
+      const dot = name.indexOf('.');
+      return resolve(dot > 0 && !name.startsWith('AWS::') ? { 'Fn::GetAtt': [name.slice(0, dot), name.slice(dot + 1)] } : { Ref: name }, physical, pseudo);
+    });
   }
   throw new Error(`Cannot resolve ${JSON.stringify(value)}.`);
 }
