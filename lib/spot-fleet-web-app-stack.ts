@@ -67,8 +67,8 @@ export interface SpotFleetWebAppStackProps extends StackProps {
    */
   readonly instanceTypes?: readonly InstanceType[];
   /**
-   * Whether the stack carries its operator alarms (load balancer 5xx, unhealthy hosts, function errors, fleet
-   * below target) and its dashboard. With them the template is over the 51,200 bytes that
+   * Whether the stack carries its operator alarms (load balancer 5xx, unhealthy hosts, function errors, drain
+   * failures, fleet below target) and its dashboard. With them the template is over the 51,200 bytes that
    * `aws cloudformation deploy --template-file` sends inline, so that deploy needs `--s3-bucket`; without them
    * it fits, and only the dead-letter alarm and the Spot messages reach people.
    * @default true
@@ -171,6 +171,7 @@ export class SpotFleetWebAppStack extends Stack {
         this.fleetHandover.function,
         this.spotFleet.serviceLinkedRoles.function,
       ]);
+      this.alarms.addDrainer(this.drainer);
       this.alarms.addFleet(this.spotFleet);
       this.dashboard = new OperationsDashboard(this, 'Dashboard');
       this.dashboard.addLoadBalancer(this.loadBalancer);

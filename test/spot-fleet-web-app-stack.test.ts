@@ -427,6 +427,7 @@ describe('alarms and dashboard', () => {
     const topic = logicalId(template, 'AWS::SNS::Topic');
     const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm');
     expect([...alarmsByPurpose(template).keys()].sort()).toEqual([
+      'DrainFailures',
       'Drainer-DeadLetters',
       'FleetBelowTarget',
       'FunctionErrors',
@@ -459,6 +460,21 @@ describe('alarms and dashboard', () => {
     expect(summed.map((m) => m.MetricStat?.Metric.MetricName)).toEqual(['Errors', 'Errors', 'Errors', 'Errors']);
     expect(summed.map((m) => m.MetricStat?.Metric.Dimensions[0]?.Value)).toEqual(expect.arrayContaining(functions));
     expect(alarm.Metrics.find((m) => m.Expression !== undefined)?.Expression).toBe(summed.map((m) => `FILL(${m.Id},0)`).join('+'));
+  });
+
+  it("alarms on any message the drainer hands back as failed, in this stack's drainer metrics", () => {
+    expect(alarmsByPurpose(template).get('DrainFailures')).toMatchObject({
+      Namespace: 'Spotwise',
+      MetricName: 'Failures',
+      Dimensions: [
+        { Name: 'Stack', Value: { Ref: 'AWS::StackName' } },
+        { Name: 'service', Value: 'spot-interruption-drainer' },
+      ],
+      Statistic: 'Sum',
+      Period: 60,
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
+    });
   });
 
   it("alarms when the fleet's fulfilled capacity stays below its target for 15 minutes", () => {

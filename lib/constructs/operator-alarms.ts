@@ -9,6 +9,8 @@ import { ProberMetric } from '../functions/cloud-map-prober/contract';
 import type { CloudMapProber } from './cloud-map-prober';
 import type { SpotFargateService } from './spot-fargate-service';
 import type { SpotFleet } from './spot-fleet';
+import type { SpotInterruptionDrainer } from './spot-interruption-drainer';
+import { DrainerMetric } from '../functions/spot-interruption-drainer/contract';
 import type { WebLoadBalancer } from './web-load-balancer';
 
 export interface OperatorAlarmsProps {
@@ -217,6 +219,20 @@ export class OperatorAlarms extends Construct {
       threshold: 1,
       evaluationPeriods: shortfall.periods,
       treatMissingData: shortfall.treatMissingData ?? TreatMissingData.BREACHING,
+    });
+  }
+
+  /**
+   * Messages the drainer handed back as failed, in any minute: each is an instance whose drain was not done at
+   * the first try and is now retried within the notice (its dead letters have their own alarm).
+   */
+  public addDrainer(drainer: SpotInterruptionDrainer): void {
+    this.add('DrainFailures', {
+      metric: drainer.metric(DrainerMetric.Failures),
+      description:
+        'The drainer could not drain some instances at the first try (ELB errors or throttling, read its log); they are retried ' +
+        'within the two-minute notice and dead-lettered if that fails too.',
+      threshold: 1,
     });
   }
 

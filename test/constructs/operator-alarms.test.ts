@@ -2,13 +2,14 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Vpc } from 'aws-cdk-lib/aws-ec2';
-import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { ApplicationTargetGroup, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { NotificationTopic } from '../../lib/constructs/notification-topic';
 import { OperatorAlarms } from '../../lib/constructs/operator-alarms';
 import { WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
 import { SpotFleet } from '../../lib/constructs/spot-fleet';
+import { SpotInterruptionDrainer } from '../../lib/constructs/spot-interruption-drainer';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
 
 interface Built {
@@ -294,6 +295,29 @@ describe('addFleet', () => {
       ],
       Threshold: 1,
       EvaluationPeriods: 3,
+      TreatMissingData: 'notBreaching',
+    });
+  });
+});
+
+describe('addDrainer', () => {
+  it("goes off on any message the drainer hands back as failed in a minute, under the dimensions it publishes with", () => {
+    const { stack, alarms } = setup();
+    const drainer = new SpotInterruptionDrainer(stack, 'Drainer', {
+      targetGroups: [ApplicationTargetGroup.fromTargetGroupAttributes(stack, 'Tg', { targetGroupArn: 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/web/0123456789abcdef' })],
+    });
+    alarms.addDrainer(drainer);
+    expect(alarmsByPurpose(stack).DrainFailures).toMatchObject({
+      Namespace: 'Spotwise',
+      MetricName: 'Failures',
+      Dimensions: [
+        { Name: 'Stack', Value: { Ref: 'AWS::StackName' } },
+        { Name: 'service', Value: 'spot-interruption-drainer' },
+      ],
+      Statistic: 'Sum',
+      Period: 60,
+      Threshold: 1,
+      EvaluationPeriods: 1,
       TreatMissingData: 'notBreaching',
     });
   });
