@@ -10,8 +10,11 @@ import { compactTemplate } from '../lib/compact-template';
 
 /** The largest template `aws cloudformation deploy --template-file` sends without an S3 bucket. */
 const TEMPLATE_BODY_LIMIT = 51_200;
-/** The largest template CloudFormation reads from S3 (1 MB), which `--s3-bucket` uploads it to. */
-const TEMPLATE_URL_LIMIT = 1_000_000;
+/**
+ * The largest template CloudFormation reads from S3, where `--s3-bucket` uploads it: 460,800 bytes in the API
+ * reference's `TemplateURL`. The quotas page may since say 1 MB; the smaller is the safe bound.
+ */
+const TEMPLATE_URL_LIMIT = 460_800;
 
 const root = join(__dirname, '..');
 const cdkOut = join(root, 'cdk.out');
