@@ -1,16 +1,18 @@
 /**
  * Rewrites a synthesized template into an equivalent, shorter one, so that more of the stack fits the 51,200
  * bytes that `aws cloudformation deploy --template-file` sends without an S3 bucket. Each rewrite is one that
- * CloudFormation treats as the same template: the same resources, properties, values and creation order.
+ * CloudFormation treats as the same template: the same resources, properties and values, and nothing created
+ * before what it waited for before.
  *
  * - `Fn::Join` of text, `Ref`s and `Fn::GetAtt`s becomes the `Fn::Sub` that renders the same string (cfn-lint's
- *   I1022 asks for this too). `${` in the text is escaped as `${!`.
+ *   I1022 asks for this too). `${` in the joined text is escaped as `${!`.
  * - A `DependsOn` entry that the resource's properties already imply, through a `Ref`, `Fn::GetAtt` or
  *   `Fn::Sub` outside any `Fn::If`, is dropped (cfn-lint's W3005). A reference inside `Fn::If` is not counted:
  *   whether an untaken branch orders anything is not documented.
  * - An `AWS::IAM::Policy` that CDK attaches to one role of the same template becomes an inline policy of that
  *   role, unless that would make the role depend on something that depends on it. Whatever depended on the
- *   policy then depends on the role, which now exists only with its policy. The inline policy has a name of
+ *   policy then depends on the role, which now exists only with its policy; the role now waits for what the
+ *   policy names, as everything using the role already did. The inline policy has a name of
  *   its own (`Grants`): `AWS::IAM::Policy` is itself a role's inline policy, and when an update moves it, the
  *   old resource's deletion, which comes last, removes the policy of its name.
  *
@@ -23,7 +25,7 @@ export function compactTemplate<T extends object>(template: T): T {
     if (resource.Properties !== undefined) resource.Properties = joinsToSubs(resource.Properties) as Record<string, unknown>;
   }
   for (const output of Object.values(copy.Outputs ?? {})) output.Value = joinsToSubs(output.Value);
-  inlineRolePolicies(resources);
+  inlineRolePolicies(resources, copy.Outputs ?? {});
   for (const resource of Object.values(resources)) {
     dropImpliedDependencies(resource);
   }
@@ -43,23 +45,51 @@ interface CfnTemplate {
   Outputs?: Record<string, { Value: unknown }>;
 }
 
-/** The `Fn::Sub` text of one `Fn::Join` part, or undefined for a part that `Fn::Sub` cannot name. */
-function subPart(part: unknown): string | undefined {
-  if (typeof part === 'string') return escapeSub(part);
+/** A stretch of literal text, or a name `Fn::Sub` writes as `${name}`. */
+type Segment = { readonly text: string } | { readonly name: string };
+
+/** One `Fn::Join` part as segments, or undefined for a part that `Fn::Sub` cannot name. */
+function segmentsOf(part: unknown): Segment[] | undefined {
+  if (typeof part === 'string') return [{ text: part }];
   if (!isSingleKey(part)) return undefined;
   const [key, value] = Object.entries(part)[0] as [string, unknown];
-  if (key === 'Ref' && typeof value === 'string') return `\${${value}}`;
+  if (key === 'Ref' && typeof value === 'string') return [{ name: value }];
   if (key === 'Fn::GetAtt') {
-    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) return `\${${value.join('.')}}`;
-    if (typeof value === 'string') return `\${${value}}`;
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) return [{ name: value.join('.') }];
+    if (typeof value === 'string') return [{ name: value }];
   }
-  // An inner Join already rewritten: its text is escaped and its names are the template's.
-  if (key === 'Fn::Sub' && typeof value === 'string') return value;
+  // An inner Join already rewritten: read its text back into literal text and names.
+  if (key === 'Fn::Sub' && typeof value === 'string') {
+    const segments: Segment[] = [];
+    let last = 0;
+    for (const match of value.matchAll(/\$\{([^}]*)\}/g)) {
+      segments.push({ text: value.slice(last, match.index) });
+      const inner = match[1] as string;
+      segments.push(inner.startsWith('!') ? { text: `\${${inner.slice(1)}}` } : { name: inner });
+      last = match.index + match[0].length;
+    }
+    segments.push({ text: value.slice(last) });
+    return segments;
+  }
   return undefined;
 }
 
-function escapeSub(text: string): string {
-  return text.replace(/\$\{/g, '${!');
+/**
+ * The `Fn::Sub` text of `segments`. Each run of literal text is escaped whole, after joining: a `$` ending one
+ * part and a `{` starting the next make a `${` that escaping each part alone would miss.
+ */
+function subText(segments: readonly Segment[]): string {
+  let out = '';
+  let text = '';
+  for (const segment of segments) {
+    if ('text' in segment) {
+      text += segment.text;
+    } else {
+      out += text.replace(/\$\{/g, '${!') + `\${${segment.name}}`;
+      text = '';
+    }
+  }
+  return out + text.replace(/\$\{/g, '${!');
 }
 
 function joinsToSubs(node: unknown): unknown {
@@ -72,9 +102,14 @@ function joinsToSubs(node: unknown): unknown {
   const [delimiter, parts] = join as [unknown, unknown];
   if (typeof delimiter !== 'string' || !Array.isArray(parts)) return rewritten;
   if (parts.every((p) => typeof p === 'string')) return parts.join(delimiter);
-  const texts = parts.map(subPart);
-  if (texts.some((t) => t === undefined)) return rewritten;
-  return { 'Fn::Sub': texts.join(escapeSub(delimiter)) };
+  const segments: Segment[] = [];
+  for (const [i, part] of parts.entries()) {
+    const own = segmentsOf(part);
+    if (own === undefined) return rewritten;
+    if (i > 0) segments.push({ text: delimiter });
+    segments.push(...own);
+  }
+  return { 'Fn::Sub': subText(segments) };
 }
 
 function isSingleKey(node: unknown): node is Record<string, unknown> {
@@ -145,7 +180,7 @@ function dependenciesOf(resources: Record<string, CfnResource>, id: string): Set
   return seen;
 }
 
-function inlineRolePolicies(resources: Record<string, CfnResource>): void {
+function inlineRolePolicies(resources: Record<string, CfnResource>, outputs: Record<string, unknown>): void {
   for (const [policyId, policy] of Object.entries(resources)) {
     if (policy.Type !== 'AWS::IAM::Policy') continue;
     const props = policy.Properties ?? {};
@@ -160,7 +195,8 @@ function inlineRolePolicies(resources: Record<string, CfnResource>): void {
     // The role would gain the policy's references: none of them may need the role.
     const needed = referencedIds(props.PolicyDocument, { insideIf: true });
     if ([...needed].some((id) => id === roleId || dependenciesOf(resources, id).has(roleId))) continue;
-    if (Object.entries(resources).some(([id, other]) => id !== policyId && referencedIds(other, { insideIf: true }).has(policyId))) continue;
+    const named = (node: unknown): boolean => referencedIds(node, { insideIf: true }).has(policyId);
+    if (Object.entries(resources).some(([id, other]) => id !== policyId && named(other)) || named(outputs)) continue;
     const roleProps = (role.Properties ??= {});
     const inline = (roleProps.Policies ??= []) as { PolicyName: string }[];
     if (inline.some((p) => p.PolicyName === props.PolicyName)) continue;

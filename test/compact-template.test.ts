@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { compactTemplate } from '../lib/compact-template';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
 import { newApp } from './support/app';
-import { semantics } from './support/template-semantics';
+import { cycleIn, semantics } from './support/template-semantics';
+import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
 
 type Json = Record<string, unknown>;
 
@@ -15,13 +16,17 @@ const templates = (() => {
       addSpotwiseStacks(app);
       const assembly = app.synth();
       built = new Map(app.node.findAll().filter(Stack.isStack).map((s) => [s.stackName, assembly.getStackArtifact(s.artifactId).template as Json]));
+      // The bucketless variant, as `npm run synth -- -c spotwise='{"spotFleetWebApp":{"operations":false}}'` builds it.
+      const lean = newApp();
+      const stack = new SpotFleetWebAppStack(lean, 'SpotFleetWebApp', { operations: false });
+      built.set('SpotFleetWebApp without operations', lean.synth().getStackArtifact(stack.artifactId).template as Json);
     }
     return built;
   };
 })();
 
 describe('compactTemplate on the Spotwise stacks', () => {
-  for (const name of ['SpotFleetWebApp', 'FargateService']) {
+  for (const name of ['SpotFleetWebApp', 'FargateService', 'SpotFleetWebApp without operations']) {
     it(`keeps ${name} the same template to CloudFormation: resources, values, policies and creation order`, () => {
       const original = templates().get(name) as Json;
       const compact = compactTemplate(original);
@@ -40,6 +45,15 @@ describe('compactTemplate on the Spotwise stacks', () => {
       expect(text.length).toBeLessThan(JSON.stringify(original).length - 1500);
       expect(text).not.toMatch(/"Fn::Join":\["",\[("[^"]*"|\{"Ref":"[^"]+"\}|,)*\]\]/);
       expect(Object.values(compact.Resources as Record<string, { Type: string }>).map((r) => r.Type)).not.toContain('AWS::IAM::Policy');
+    });
+
+    it(`leaves ${name} without a dependency cycle, and each role's inline policies with names of their own`, () => {
+      const compact = compactTemplate(templates().get(name) as Json);
+      expect(cycleIn(compact)).toBeUndefined();
+      for (const [id, resource] of Object.entries(compact.Resources as Record<string, { Type: string; Properties?: { Policies?: { PolicyName: string }[] } }>)) {
+        const names = (resource.Properties?.Policies ?? []).map((p) => p.PolicyName);
+        expect(new Set(names).size, id).toBe(names.length);
+      }
     });
   }
 
@@ -62,6 +76,17 @@ describe('compactTemplate on the Spotwise stacks', () => {
     expect(semantics(lostPolicy).rolePolicies).not.toEqual(semantics(original).rolePolicies);
   });
 
+  it('finds the cycle a wrong inlining would make, so that the check above can fail', () => {
+    expect(
+      cycleIn({
+        Resources: {
+          Role: { Type: 'AWS::IAM::Role', Properties: { Policies: [{ PolicyName: 'Grants', PolicyDocument: { Resource: { 'Fn::GetAtt': ['Key', 'Arn'] } } }] } },
+          Key: { Type: 'AWS::KMS::Key', Properties: { KeyPolicy: { Principal: { 'Fn::GetAtt': ['Role', 'Arn'] } } } },
+        },
+      }),
+    ).toEqual(['Role', 'Key', 'Role']);
+  });
+
   it('does not change its input', () => {
     const original = templates().get('FargateService') as Json;
     const copy = structuredClone(original);
@@ -82,6 +107,27 @@ describe('compactTemplate', () => {
       Resources: { P: { Type: 'X', Properties: { V: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::b/${aws:username}']] } } } },
     });
     expect(out.Resources.P.Properties.V).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::b/${!aws:username}' });
+  });
+
+  it('escapes a ${ that only joining makes, a $ ending one part and a { starting the next', () => {
+    const out = compactTemplate({
+      Resources: {
+        P: {
+          Type: 'X',
+          Properties: {
+            A: { 'Fn::Join': ['', ['price $', '{amount}', { Ref: 'R' }]] },
+            B: { 'Fn::Join': ['$', ['a', '{b}', { Ref: 'R' }]] },
+          },
+        },
+      },
+    });
+    expect(out.Resources.P.Properties).toEqual({ A: { 'Fn::Sub': 'price ${!amount}${R}' }, B: { 'Fn::Sub': 'a${!b}$${R}' } });
+  });
+
+  it('reads an inner join it already rewrote back into text and names, escaping across the seam', () => {
+    const inner = { 'Fn::Join': ['', ['x$', { Ref: 'A' }, '${lit} z$']] };
+    const out = compactTemplate({ Resources: { P: { Type: 'X', Properties: { V: { 'Fn::Join': ['', [inner, '{y}', { Ref: 'B' }]] } } } } });
+    expect(out.Resources.P.Properties.V).toEqual({ 'Fn::Sub': 'x$${A}${!lit} z${!y}${B}' });
   });
 
   it('writes a GetAtt as ${Name.Attribute}, keeps the delimiter and turns a join of text alone into the text', () => {
@@ -127,6 +173,14 @@ describe('compactTemplate', () => {
     expect(Object.keys(out.Resources)).toEqual(['Role', 'Queue', 'Fn']);
     expect((out.Resources.Role.Properties as Json).Policies).toEqual([{ PolicyName: 'Grants', PolicyDocument: { Statement: [{ Resource: { 'Fn::GetAtt': ['Queue', 'Arn'] } }] } }]);
     expect(out.Resources.Fn.DependsOn).toBeUndefined();
+  });
+
+  it('keeps a policy separate when an output names it', () => {
+    const template = {
+      Resources: { Role: role, RoleDefaultPolicy: policy({ Statement: [] }) },
+      Outputs: { PolicyName: { Value: { Ref: 'RoleDefaultPolicy' } } },
+    };
+    expect(compactTemplate(template).Resources.RoleDefaultPolicy).toEqual(template.Resources.RoleDefaultPolicy);
   });
 
   it('keeps a policy separate when its role would wait for something that waits for the role', () => {

@@ -158,3 +158,35 @@ export function semantics(template: Record<string, Json>): Semantics {
   delete rest.Resources;
   return { resources, rolePolicies, waitsFor, rest };
 }
+
+/** A dependency cycle among the resources, as logical ids, or undefined if there is none: CloudFormation refuses a cycle. */
+export function cycleIn(template: Record<string, Json>): string[] | undefined {
+  const resources = canonical(template.Resources ?? {}) as Record<string, Record<string, Json>>;
+  const edges = new Map<string, string[]>();
+  for (const [id, resource] of Object.entries(resources)) {
+    const deps = references(resource, new Set(), false);
+    const dependsOn = resource.DependsOn;
+    for (const d of Array.isArray(dependsOn) ? dependsOn : dependsOn === undefined ? [] : [dependsOn]) deps.add(d as string);
+    edges.set(id, [...deps].filter((d) => d in resources));
+  }
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 'done') return undefined;
+    if (state.get(id) === 'open') return [...path.slice(path.indexOf(id)), id];
+    state.set(id, 'open');
+    path.push(id);
+    for (const next of edges.get(id) ?? []) {
+      const found = visit(next);
+      if (found !== undefined) return found;
+    }
+    path.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const id of edges.keys()) {
+    const found = visit(id);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
