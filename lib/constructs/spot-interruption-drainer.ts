@@ -11,7 +11,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import type { DrainerMetric } from '../functions/spot-interruption-drainer/contract';
-import { DrainerEnv, REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING } from '../functions/spot-interruption-drainer/contract';
+import { DRAINER_SERVICE_NAME, DrainerEnv, REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING } from '../functions/spot-interruption-drainer/contract';
 import { NotificationTopic } from './notification-topic';
 import { SpotInterruptionNotifier } from './spot-interruption-notifier';
 import { InlineNodeFunction } from './inline-node-function';
@@ -152,7 +152,7 @@ export class SpotInterruptionDrainer extends Construct {
     const arns = props.targetGroups.map((tg) => tg.targetGroupArn);
     const onRebalance = props.drainOnRebalanceRecommendation ?? true;
     this.function = new InlineNodeFunction(this, 'Handler', {
-      entry: join(__dirname, '..', 'functions', 'spot-interruption-drainer', 'handler'),
+      entry: join(__dirname, '..', 'functions', DRAINER_SERVICE_NAME, 'handler'),
       description: 'Drains Spot Instances on EC2 signals',
       serviceName: DRAINER_SERVICE_NAME,
       metricsNamespace: this.metricsNamespace,
@@ -230,9 +230,6 @@ export class SpotInterruptionDrainer extends Construct {
     });
   }
 }
-
-/** The drainer's Powertools service name: its metrics' `service` dimension. */
-const DRAINER_SERVICE_NAME = 'spot-interruption-drainer';
 
 interface Settings {
   readonly timeout: Duration;

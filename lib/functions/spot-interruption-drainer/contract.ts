@@ -3,6 +3,9 @@
  * Imports neither CDK nor the SDK, so both sides can load it.
  */
 
+/** The function's name in its folder, in the `SpotInterruptionDrainer` construct and as its Powertools service name. */
+export const DRAINER_SERVICE_NAME = 'spot-interruption-drainer';
+
 /** The EventBridge detail-type EC2 sends two minutes before it reclaims a Spot Instance. */
 export const SPOT_INTERRUPTION_WARNING = 'EC2 Spot Instance Interruption Warning';
 /**
