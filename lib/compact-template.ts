@@ -59,19 +59,22 @@ function segmentsOf(part: unknown): Segment[] | undefined {
     if (typeof value === 'string') return [{ name: value }];
   }
   // An inner Join already rewritten: read its text back into literal text and names.
-  if (key === 'Fn::Sub' && typeof value === 'string') {
-    const segments: Segment[] = [];
-    let last = 0;
-    for (const match of value.matchAll(/\$\{([^}]*)\}/g)) {
-      segments.push({ text: value.slice(last, match.index) });
-      const inner = match[1] as string;
-      segments.push(inner.startsWith('!') ? { text: `\${${inner.slice(1)}}` } : { name: inner });
-      last = match.index + match[0].length;
-    }
-    segments.push({ text: value.slice(last) });
-    return segments;
-  }
+  if (key === 'Fn::Sub' && typeof value === 'string') return subSegments(value);
   return undefined;
+}
+
+/** `Fn::Sub` text as literal text and names: `${!x}` is the literal `${x}`. */
+function subSegments(text: string): Segment[] {
+  const segments: Segment[] = [];
+  let last = 0;
+  for (const match of text.matchAll(/\$\{([^}]*)\}/g)) {
+    segments.push({ text: text.slice(last, match.index) });
+    const inner = match[1] as string;
+    segments.push(inner.startsWith('!') ? { text: `\${${inner.slice(1)}}` } : { name: inner });
+    last = match.index + match[0].length;
+  }
+  segments.push({ text: text.slice(last) });
+  return segments;
 }
 
 /**
@@ -133,8 +136,9 @@ function referencedIds(node: unknown, options: { readonly insideIf: boolean }, i
       const [text, variables] = Array.isArray(value) ? (value as [unknown, unknown]) : [value, undefined];
       if (typeof text === 'string') {
         const local = new Set(variables !== null && typeof variables === 'object' ? Object.keys(variables) : []);
-        for (const match of text.matchAll(/\$\{([^!}][^}]*)\}/g)) {
-          const name = (match[1] as string).split('.')[0] as string;
+        for (const segment of subSegments(text)) {
+          if (!('name' in segment)) continue;
+          const name = segment.name.split('.')[0] as string;
           if (!local.has(name)) into.add(name);
         }
       }
