@@ -10,10 +10,9 @@ import { CloudMapProber } from '../../lib/constructs/cloud-map-prober';
 import { OperationsDashboard, search } from '../../lib/constructs/operations-dashboard';
 import { SpotFargateService } from '../../lib/constructs/spot-fargate-service';
 import { WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
-import { SpotFleet } from '../../lib/constructs/spot-fleet';
 import { SpotInterruptionDrainer } from '../../lib/constructs/spot-interruption-drainer';
 import { ProberMetric } from '../../lib/functions/cloud-map-prober/contract';
-import { newApp, resourcesOfType } from '../support/app';
+import { fleetBehindLoadBalancer, newApp, resourcesOfType } from '../support/app';
 
 interface Widget {
   readonly type: string;
@@ -228,9 +227,7 @@ describe('addProber', () => {
 describe('addSpotFleet', () => {
   it("adds a row of the drainer's Spot signals, drains and ignored events, and the fleet's target against fulfilled capacity", () => {
     const { stack, dashboard } = setup();
-    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
-    const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.INSTANCE });
-    const fleet = new SpotFleet(stack, 'Fleet', { vpc, targetGroup: web.targetGroup, loadBalancerSecurityGroup: web.securityGroup, loadBalancer: web.loadBalancer });
+    const { web, fleet } = fleetBehindLoadBalancer(stack);
     const drainer = new SpotInterruptionDrainer(stack, 'Drainer', { targetGroups: [web.targetGroup] });
     dashboard.addSpotFleet(fleet, drainer);
     const [signals, capacity] = body(stack).widgets;

@@ -8,9 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { NotificationTopic } from '../../lib/constructs/notification-topic';
 import { OperatorAlarms } from '../../lib/constructs/operator-alarms';
 import { WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
-import { SpotFleet } from '../../lib/constructs/spot-fleet';
 import { SpotInterruptionDrainer } from '../../lib/constructs/spot-interruption-drainer';
-import { newApp, resourcesOfType, templateJson } from '../support/app';
+import { fleetBehindLoadBalancer, newApp, resourcesOfType, templateJson } from '../support/app';
 
 interface Built {
   readonly stack: Stack;
@@ -282,9 +281,7 @@ describe('addShortfall', () => {
 describe('addFleet', () => {
   it("goes off when the fleet's most target exceeds its fewest fulfilled capacity for three of EC2's five-minute points, a gap raising nothing", () => {
     const { stack, alarms } = setup();
-    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
-    const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.INSTANCE });
-    const fleet = new SpotFleet(stack, 'Fleet', { vpc, targetGroup: web.targetGroup, loadBalancerSecurityGroup: web.securityGroup, loadBalancer: web.loadBalancer });
+    const { fleet } = fleetBehindLoadBalancer(stack);
     alarms.addFleet(fleet);
     const dimensions = [{ Name: 'FleetRequestId', Value: { Ref: stack.getLogicalId(fleet.fleet) } }];
     expect(alarmsByPurpose(stack).FleetBelowTarget).toMatchObject({

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
+import type { Stack } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
+import { Vpc } from 'aws-cdk-lib/aws-ec2';
+import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { SpotFleet } from '../../lib/constructs/spot-fleet';
+import { WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
 import { PlainCloudFormationSynthesizer } from '../../lib/plain-cloudformation-synthesizer';
 
 const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as {
@@ -98,4 +103,12 @@ export function publicSubnetZones(template: Template): unknown[] {
   return resourcesOfType(template, 'AWS::EC2::Subnet')
     .filter(([id, p]) => p.MapPublicIpOnLaunch === true && tablesToInternet.has(tableOf.get(id)))
     .map(([, p]) => p.AvailabilityZone);
+}
+
+/** A Spot Fleet `Fleet` behind an instance-target `WebLoadBalancer` `Web`, in a two-AZ `Vpc`, all in `stack`. */
+export function fleetBehindLoadBalancer(stack: Stack): { web: WebLoadBalancer; fleet: SpotFleet } {
+  const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
+  const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.INSTANCE });
+  const fleet = new SpotFleet(stack, 'Fleet', { vpc, targetGroup: web.targetGroup, loadBalancerSecurityGroup: web.securityGroup, loadBalancer: web.loadBalancer });
+  return { web, fleet };
 }
