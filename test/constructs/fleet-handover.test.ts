@@ -1,5 +1,5 @@
 import type { CustomResource } from 'aws-cdk-lib';
-import { CfnParameter, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnParameter, Duration, Stack, Token } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CfnSpotFleet, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationTargetGroup, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -13,6 +13,7 @@ import { PINNED_IMAGE_ATTRIBUTE, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty
 import { handle } from '../../lib/functions/fleet-handover/handler';
 import { fakeContext } from '../support/lambda';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
+import { acknowledged, roleStatements } from '../support/constructs';
 
 const TARGET_GROUP = 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/spotwise-web/0123456789abcdef';
 
@@ -46,17 +47,8 @@ function build(props: Partial<FleetHandoverProps> = {}, config = fleetConfig()):
 
 const id = (stack: Stack, construct: IConstruct): string => stack.getLogicalId((construct.node.defaultChild ?? construct) as never);
 
-function roleStatements({ stack, handover, template }: Pick<Built, 'stack' | 'handover' | 'template'>): unknown[] {
-  const role = JSON.stringify([{ Ref: id(stack, handover.function.executionRole) }]);
-  return resourcesOfType(template, 'AWS::IAM::Policy')
-    .filter(([, p]) => JSON.stringify(p.Roles) === role)
-    .flatMap(([, p]) => (p.PolicyDocument as { Statement: unknown[] }).Statement);
-}
-
-function acknowledged(construct: IConstruct): string[] {
-  return construct.node.metadata
-    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-    .flatMap((entry) => Object.keys(entry.data as Record<string, string>));
+function functionStatements({ handover, template }: Pick<Built, 'handover' | 'template'>): unknown[] {
+  return roleStatements(template, handover.function.executionRole);
 }
 
 describe('FleetHandover', () => {
@@ -101,7 +93,7 @@ describe('FleetHandover', () => {
     const built = build();
     const logGroup = (templateJson(built.template).Resources[id(built.stack, built.handover.function)]?.Properties?.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
     const ec2 = (resource: string) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}/*` });
-    expect(roleStatements(built)).toEqual([
+    expect(functionStatements(built)).toEqual([
       { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] } },
       {
         Action: ['ec2:DescribeSpotFleetInstances', 'ec2:DescribeSpotFleetRequests', 'ec2:DescribeTags', 'elasticloadbalancing:DescribeTargetHealth'],
@@ -134,7 +126,7 @@ describe('FleetHandover', () => {
     const template = Template.fromStack(stack);
     const ref = { Ref: id(stack, targetGroup) };
     expect(templateJson(template).Resources[id(stack, resource)]?.Properties?.TargetGroupArn).toEqual(ref);
-    expect(roleStatements({ stack, handover, template })).toContainEqual(expect.objectContaining({ Action: ['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets'], Resource: ref }));
+    expect(functionStatements({ handover, template })).toContainEqual(expect.objectContaining({ Action: ['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets'], Resource: ref }));
   });
 
   it('accepts the longest healthyTimeout that fits, and a deregistration delay of 0', () => {
@@ -246,9 +238,9 @@ describe('FleetHandover.pinImage', () => {
   });
 
   it('grants the function nothing for the image, which it chooses without calling AWS', () => {
-    const withImage = roleStatements(pin());
+    const withImage = functionStatements(pin());
     expect(withImage).toHaveLength(5);
-    expect(withImage).toEqual(roleStatements(build()));
+    expect(withImage).toEqual(functionStatements(build()));
   });
 });
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CfnParameter, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { CfnParameter, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -18,6 +18,7 @@ import {
 } from '../../lib/constructs/inline-node-function';
 import { addSpotwiseStacks } from '../../lib/spotwise-app';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
+import { acknowledged, roleStatements } from '../support/constructs';
 
 /** A real handler of this project: it imports the ELB client from the runtime and Metrics from the Powertools layer. */
 const ENTRY = join(__dirname, '..', '..', 'lib', 'functions', 'spot-interruption-drainer', 'handler');
@@ -60,17 +61,8 @@ function functionProps(built: Built): Record<string, unknown> {
 }
 
 /** Every statement of the policies attached to the function's role. */
-function roleStatements({ stack, fn, template }: Built): { Action: string | string[]; Resource: unknown }[] {
-  const role = JSON.stringify([{ Ref: id(stack, fn.executionRole) }]);
-  return resourcesOfType(template, 'AWS::IAM::Policy')
-    .filter(([, p]) => JSON.stringify(p.Roles) === role)
-    .flatMap(([, p]) => (p.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement);
-}
-
-function acknowledged(construct: IConstruct): string[] {
-  return construct.node.metadata
-    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-    .flatMap((entry) => Object.keys(entry.data as Record<string, string>));
+function functionStatements({ fn, template }: Built): { Action: string | string[]; Resource: unknown }[] {
+  return roleStatements(template, fn.executionRole);
 }
 
 describe('code and runtime', () => {
@@ -106,7 +98,7 @@ describe('code and runtime', () => {
     });
     expect(built.fn).toBeInstanceOf(LambdaFunction);
     expect(built.fn.role).toBe(built.fn.executionRole);
-    expect(roleStatements(built)).toContainEqual(expect.objectContaining({ Action: 'sqs:SendMessage', Resource: 'arn:aws:sqs:us-east-2:123456789012:q' }));
+    expect(functionStatements(built)).toContainEqual(expect.objectContaining({ Action: 'sqs:SendMessage', Resource: 'arn:aws:sqs:us-east-2:123456789012:q' }));
   });
 
   it('times out after 30 s with 256 MiB by default', () => {
@@ -239,7 +231,7 @@ describe('logs and role', () => {
       },
     });
     const logGroup = (functionProps(built).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
-    expect(roleStatements(built)).toEqual([
+    expect(functionStatements(built)).toEqual([
       { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] } },
     ]);
     expect(acknowledged(fn.executionRole)).toEqual([]);
@@ -259,7 +251,7 @@ describe('logs and role', () => {
       SubnetIds: vpc.isolatedSubnets.map((subnet) => ({ Ref: id(stack, subnet) })),
       SecurityGroupIds: [{ 'Fn::GetAtt': [expect.stringMatching(/^FnSecurityGroup/) as unknown, 'GroupId'] }],
     });
-    const onStar = roleStatements(built).filter((s) => s.Resource === '*');
+    const onStar = functionStatements(built).filter((s) => s.Resource === '*');
     expect(onStar.flatMap((s) => ([] as string[]).concat(s.Action)).sort()).toEqual([
       'ec2:AssignPrivateIpAddresses',
       'ec2:CreateNetworkInterface',

@@ -12,7 +12,8 @@ import {
   SPOT_FLEET_SCALING_SERVICE_LINKED_ROLE,
   SPOT_SERVICE_LINKED_ROLES,
 } from '../../lib/constructs/service-linked-roles';
-import { newApp, resourcesOfType } from '../support/app';
+import { newApp } from '../support/app';
+import { acknowledged, roleStatements } from '../support/constructs';
 
 interface Built {
   readonly stack: Stack;
@@ -34,17 +35,8 @@ function synth(roles: readonly ServiceLinkedRoleSpec[]): Template {
 const id = (stack: Stack, construct: IConstruct): string => stack.getLogicalId((construct.node.defaultChild ?? construct) as never);
 
 /** Statements of the policies attached to the function's role. */
-function roleStatements({ stack, roles, template }: Built): unknown[] {
-  const role = JSON.stringify([{ Ref: id(stack, roles.function.executionRole) }]);
-  return resourcesOfType(template, 'AWS::IAM::Policy')
-    .filter(([, p]) => JSON.stringify(p.Roles) === role)
-    .flatMap(([, p]) => (p.PolicyDocument as { Statement: unknown[] }).Statement);
-}
-
-function acknowledged(construct: IConstruct): string[] {
-  return construct.node.metadata
-    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-    .flatMap((entry) => Object.keys(entry.data as Record<string, string>));
+function functionStatements({ roles, template }: Built): unknown[] {
+  return roleStatements(template, roles.function.executionRole);
 }
 
 /** `arn:<partition>:iam::<account>:role/aws-service-role/*`, as the template writes it. */
@@ -88,7 +80,7 @@ describe('ServiceLinkedRoles', () => {
     const built = build([...SPOT_SERVICE_LINKED_ROLES, SPOT_FLEET_SCALING_SERVICE_LINKED_ROLE]);
     const logGroup = Object.keys(built.template.findResources('AWS::Logs::LogGroup'));
     expect(logGroup).toHaveLength(1);
-    expect(roleStatements(built)).toEqual([
+    expect(functionStatements(built)).toEqual([
       { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logGroup[0], 'Arn'] } },
       { Action: 'iam:GetRole', Effect: 'Allow', Resource: SERVICE_LINKED_ROLE_PATH },
       {
@@ -140,7 +132,7 @@ describe('ServiceLinkedRoles', () => {
         { ServiceName: 'ec2.application-autoscaling.amazonaws.com', RoleName: 'AWSServiceRoleForApplicationAutoScaling_EC2SpotFleetRequest' },
       ],
     });
-    expect(roleStatements(built)).toContainEqual(
+    expect(functionStatements(built)).toContainEqual(
       expect.objectContaining({
         Action: 'iam:CreateServiceLinkedRole',
         Condition: { StringEquals: { 'iam:AWSServiceName': ['ecs.application-autoscaling.amazonaws.com', 'ec2.application-autoscaling.amazonaws.com'] } },

@@ -12,6 +12,7 @@ import type { SpotFleetProps } from '../../lib/constructs/spot-fleet';
 import { AL2023_AMI_PARAMETER, SpotAllocationStrategy, SpotFleet } from '../../lib/constructs/spot-fleet';
 import type { IngressRule } from '../support/app';
 import { ingressRules, newApp, resourcesOfType, templateJson } from '../support/app';
+import { acknowledged, roleStatements } from '../support/constructs';
 
 interface Host {
   readonly stack: Stack;
@@ -87,18 +88,6 @@ function only(template: Template, type: string): { id: string; resource: { Prope
 }
 
 /** Statements of the policies attached to `role`. */
-function roleStatements(stack: Stack, template: Template, role: IConstruct): unknown[] {
-  const roles = JSON.stringify([{ Ref: id(stack, role) }]);
-  return resourcesOfType(template, 'AWS::IAM::Policy')
-    .filter(([, p]) => JSON.stringify(p.Roles) === roles)
-    .flatMap(([, p]) => (p.PolicyDocument as { Statement: unknown[] }).Statement);
-}
-
-function acknowledged(construct: IConstruct): string[] {
-  return construct.node.metadata
-    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-    .flatMap((entry) => Object.keys(entry.data as Record<string, string>));
-}
 
 const SSM_IMAGE_PARAMETER_TYPE = 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>';
 
@@ -196,7 +185,7 @@ describe('instances', () => {
     });
     expect(role?.Properties).not.toHaveProperty('ManagedPolicyArns');
     expect(role?.Properties).not.toHaveProperty('Policies');
-    expect(roleStatements(stack, template, fleet.instanceRole)).toEqual([
+    expect(roleStatements(template, fleet.instanceRole)).toEqual([
       {
         Action: [
           'ssm:UpdateInstanceInformation',
@@ -389,7 +378,7 @@ describe('spot fleet', () => {
       { ServiceName: 'spotfleet.amazonaws.com', RoleName: 'AWSServiceRoleForEC2SpotFleet' },
       { ServiceName: 'ec2.application-autoscaling.amazonaws.com', RoleName: 'AWSServiceRoleForApplicationAutoScaling_EC2SpotFleetRequest' },
     ]);
-    expect(roleStatements(stack, template, fleet.serviceLinkedRoles.function.executionRole)).toContainEqual(
+    expect(roleStatements(template, fleet.serviceLinkedRoles.function.executionRole)).toContainEqual(
       expect.objectContaining({
         Action: 'iam:CreateServiceLinkedRole',
         Condition: { StringEquals: { 'iam:AWSServiceName': ['spot.amazonaws.com', 'spotfleet.amazonaws.com', 'ec2.application-autoscaling.amazonaws.com'] } },

@@ -1,4 +1,4 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { SpotInterruptionNotifierProps } from '../../lib/constructs/spot-interruption-notifier';
 import { SpotInterruptionNotifier } from '../../lib/constructs/spot-interruption-notifier';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
+import { acknowledged } from '../support/constructs';
 
 interface Built {
   readonly stack: Stack;
@@ -28,12 +29,6 @@ function build(props: Partial<SpotInterruptionNotifierProps> = {}): Built {
 
 function id(stack: Stack, construct: IConstruct): string {
   return stack.getLogicalId((construct.node.defaultChild ?? construct) as never);
-}
-
-function acknowledged(construct: IConstruct): string[] {
-  return construct.node.metadata
-    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-    .flatMap((entry) => Object.keys(entry.data as Record<string, string>));
 }
 
 describe('what it creates', () => {

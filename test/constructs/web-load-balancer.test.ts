@@ -8,11 +8,11 @@ import { SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import type { WebLoadBalancerProps } from '../../lib/constructs/web-load-balancer';
 import { ACM_CERTIFICATE_ARN_PATTERN, certificateArnParameter, WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
 import { ingressRules, newApp, resourcesOfType, templateJson } from '../support/app';
+import { acknowledged } from '../support/constructs';
 import { lintFiles, requirePinnedCfnLint } from '../support/cfn-lint';
 
 interface Built {
@@ -75,12 +75,6 @@ function waitsFor(template: Template): string[] | undefined {
 
 function id(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
   return stack.getLogicalId(construct.node.defaultChild as never);
-}
-
-function acknowledged(construct: IConstruct): string[] {
-  return construct.node.metadata
-    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-    .flatMap((entry) => Object.keys(entry.data as Record<string, string>));
 }
 
 describe('load balancer', () => {
