@@ -106,6 +106,15 @@ export class World {
     },
   };
 
+  /** Runs `step` after each of the clock's sleeps: something that happens while the handler waits. */
+  duringEachSleep(step: () => void | Promise<void>): void {
+    const sleep = this.clock.sleep;
+    this.clock.sleep = async (ms) => {
+      await sleep(ms);
+      await step();
+    };
+  }
+
   fleet(id: string, instances: string[], capacity = instances.length, state = 'active'): this {
     this.fleets.set(id, { state, capacity, instances });
     return this;

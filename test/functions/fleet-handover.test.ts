@@ -102,11 +102,9 @@ describe('fleet handover on create', () => {
     world.fleet(FLEET_B, [B1, B2]).register([B1], 'initial');
     world.tags.set(B2, `drained ${world.iso(-60_000)}`);
     world.pending.add(B2);
-    const sleep = world.clock.sleep;
-    world.clock.sleep = async (ms) => {
-      await sleep(ms);
+    world.duringEachSleep(() => {
       world.pending.delete(B2);
-    };
+    });
     const response = await world.run(event('Create', properties(FLEET_B)));
     expect(response.Status).toBe('SUCCESS');
     expect(world.called('RegisterTargets').map((c) => c.input)).toEqual([
@@ -293,13 +291,11 @@ describe('fleet handover of a scaled-out fleet, and its fence', () => {
     // Forward A to B: B's instances are in their health check. Another resource fails, and CloudFormation
     // updates back from B to A while the forward run still polls; the rollback finds A serving and drains B.
     world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([A1, A2]).register([B1, B2], 'initial');
-    const sleep = world.clock.sleep;
     let rollback: Promise<CloudFormationCustomResourceResponse> | undefined;
-    world.clock.sleep = async (ms) => {
-      await sleep(ms);
+    world.duringEachSleep(async () => {
       // After the forward run's first look, the rollback runs to its end before the forward run looks again.
       if (rollback === undefined) await (rollback = world.run(update(FLEET_B, FLEET_A)));
-    };
+    });
     const forward = await world.run(update(FLEET_A, FLEET_B));
 
     expect(await rollback).toMatchObject({ Status: 'SUCCESS' });
@@ -313,14 +309,12 @@ describe('fleet handover of a scaled-out fleet, and its fence', () => {
 
   it('does not deregister again an old instance that a rollback registered while the forward handover was still draining', async () => {
     world.fleet(FLEET_A, [A1]).fleet(FLEET_B, [B1]).register([A1, B1]);
-    const sleep = world.clock.sleep;
     let rollback: Promise<CloudFormationCustomResourceResponse> | undefined;
-    world.clock.sleep = async (ms) => {
-      await sleep(ms);
+    world.duringEachSleep(async () => {
       // The forward run's first sleep is in its drain, A1 deregistered; the rollback waits for A1 to leave,
       // registers it again and drains B.
       if (rollback === undefined) await (rollback = world.run(update(FLEET_B, FLEET_A)));
-    };
+    });
     const forward = await world.run(update(FLEET_A, FLEET_B));
 
     expect(await rollback).toMatchObject({ Status: 'SUCCESS' });
@@ -335,13 +329,11 @@ describe('fleet handover of a scaled-out fleet, and its fence', () => {
 
   it('deregisters an instance that joins the old fleet while it drains, and waits for it too', async () => {
     world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([A1, A2, B1, B2]);
-    const sleep = world.clock.sleep;
     let joined: string[] | undefined;
-    world.clock.sleep = async (ms) => {
-      await sleep(ms);
+    world.duringEachSleep(() => {
       // Once A is draining, Spot Fleet launches a replacement in A (an interruption) and registers it.
       if (joined === undefined && world.called('DeregisterTargets').length > 0) joined = world.launch(FLEET_A, 1);
-    };
+    });
     const response = await world.run(update(FLEET_A, FLEET_B));
 
     expect(response.Status).toBe('SUCCESS');
