@@ -8,6 +8,7 @@ import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
 import { compactTemplate } from '../lib/compact-template';
 import type { IngressRule } from './support/app';
 import { ingressRules, newApp, publicSubnetZones, resourcesOfType, templateJson } from './support/app';
+import { alarmsByPurpose } from './support/constructs';
 
 function synth(props: SpotFleetWebAppStackProps = {}): Template {
   return Template.fromStack(new SpotFleetWebAppStack(newApp(), 'SpotFleetWebApp', props));
@@ -415,18 +416,10 @@ describe('deployment', () => {
 });
 
 describe('alarms and dashboard', () => {
-  const alarmsByPurpose = (t: Template): Map<string, Record<string, unknown>> =>
-    new Map(
-      resourcesOfType(t, 'AWS::CloudWatch::Alarm').map(([, alarm]) => [
-        ((alarm.AlarmName as { 'Fn::Join': [string, [unknown, string]] })['Fn::Join'][1][1]).slice(1),
-        alarm,
-      ]),
-    );
-
   it("tells people through the stack's topic when each alarm goes off and when it comes back", () => {
     const topic = logicalId(template, 'AWS::SNS::Topic');
     const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm');
-    expect([...alarmsByPurpose(template).keys()].sort()).toEqual([
+    expect(Object.keys(alarmsByPurpose(template)).sort()).toEqual([
       'DrainFailures',
       'Drainer-DeadLetters',
       'FleetBelowTarget',
@@ -447,13 +440,13 @@ describe('alarms and dashboard', () => {
     const alarms = alarmsByPurpose(template);
     const lb = { Name: 'LoadBalancer', Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'), 'LoadBalancerFullName'] } };
     const tg = { Name: 'TargetGroup', Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup'), 'TargetGroupFullName'] } };
-    expect(alarms.get('LoadBalancer5xx')).toMatchObject({ Namespace: 'AWS/ApplicationELB', MetricName: 'HTTPCode_ELB_5XX_Count', Dimensions: [lb], Threshold: 10 });
-    expect(alarms.get('Target5xx')).toMatchObject({ MetricName: 'HTTPCode_Target_5XX_Count', Dimensions: [lb, tg], Threshold: 10 });
-    expect(alarms.get('UnhealthyHosts')).toMatchObject({ MetricName: 'UnHealthyHostCount', Dimensions: [lb, tg], Threshold: 1, EvaluationPeriods: 5 });
+    expect(alarms.LoadBalancer5xx).toMatchObject({ Namespace: 'AWS/ApplicationELB', MetricName: 'HTTPCode_ELB_5XX_Count', Dimensions: [lb], Threshold: 10 });
+    expect(alarms.Target5xx).toMatchObject({ MetricName: 'HTTPCode_Target_5XX_Count', Dimensions: [lb, tg], Threshold: 10 });
+    expect(alarms.UnhealthyHosts).toMatchObject({ MetricName: 'UnHealthyHostCount', Dimensions: [lb, tg], Threshold: 1, EvaluationPeriods: 5 });
   });
 
   it("sums the errors of every one of the stack's functions, missing data as zero", () => {
-    const alarm = alarmsByPurpose(template).get('FunctionErrors') as { Metrics: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Value: unknown }[] } } }[] };
+    const alarm = alarmsByPurpose(template).FunctionErrors as { Metrics: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Value: unknown }[] } } }[] };
     const functions = resourcesOfType(template, 'AWS::Lambda::Function').map(([id]) => ({ Ref: id }));
     expect(functions).toHaveLength(4);
     const summed = alarm.Metrics.filter((m) => m.MetricStat !== undefined);
@@ -463,7 +456,7 @@ describe('alarms and dashboard', () => {
   });
 
   it("alarms on any message the drainer hands back as failed, in this stack's drainer metrics", () => {
-    expect(alarmsByPurpose(template).get('DrainFailures')).toMatchObject({
+    expect(alarmsByPurpose(template).DrainFailures).toMatchObject({
       Namespace: 'Spotwise',
       MetricName: 'Failures',
       Dimensions: [
@@ -478,7 +471,7 @@ describe('alarms and dashboard', () => {
   });
 
   it("alarms when the fleet's fulfilled capacity stays below its target for 15 minutes", () => {
-    const alarm = alarmsByPurpose(template).get('FleetBelowTarget') as Record<string, unknown> & {
+    const alarm = alarmsByPurpose(template).FleetBelowTarget as Record<string, unknown> & {
       Metrics: { Id: string; Expression?: string; MetricStat?: { Period: number; Stat: string; Metric: { Namespace: string; MetricName: string; Dimensions: unknown[] } } }[];
     };
     const fleet = { Name: 'FleetRequestId', Value: { Ref: logicalId(template, 'AWS::EC2::SpotFleet') } };
@@ -530,7 +523,7 @@ describe('alarms and dashboard', () => {
 
   it('leaves the operator alarms, the dashboard and its URL out when operations is false, and keeps the dead-letter alarm', () => {
     const lean = synth({ operations: false });
-    expect([...alarmsByPurpose(lean).keys()]).toEqual(['Drainer-DeadLetters']);
+    expect(Object.keys(alarmsByPurpose(lean))).toEqual(['Drainer-DeadLetters']);
     lean.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
     expect(Object.keys(templateJson(lean).Outputs ?? {})).not.toContain('DashboardUrl');
   });

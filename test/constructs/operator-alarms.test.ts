@@ -10,6 +10,7 @@ import { OperatorAlarms } from '../../lib/constructs/operator-alarms';
 import { WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
 import { SpotInterruptionDrainer } from '../../lib/constructs/spot-interruption-drainer';
 import { fleetBehindLoadBalancer, newApp, resourcesOfType, templateJson } from '../support/app';
+import { alarmsByPurpose } from '../support/constructs';
 
 interface Built {
   readonly stack: Stack;
@@ -28,15 +29,8 @@ function id(stack: Stack, construct: { node: { defaultChild?: unknown } }): stri
 }
 
 /** Alarm properties by the purpose in their name, `<stack name>-<purpose>`. */
-function alarmsByPurpose(stack: Stack): Record<string, Record<string, unknown>> {
-  const template = Template.fromStack(stack);
-  return Object.fromEntries(
-    resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, p]) => {
-      const name = p.AlarmName as { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, string]] };
-      expect(name['Fn::Join'][1][0]).toEqual({ Ref: 'AWS::StackName' });
-      return [name['Fn::Join'][1][1].replace(/^-/, ''), p];
-    }),
-  );
+function alarmsOf(stack: Stack): Record<string, Record<string, unknown>> {
+  return alarmsByPurpose(Template.fromStack(stack));
 }
 
 const metric = new Metric({ namespace: 'Test', metricName: 'Things', period: Duration.minutes(1), statistic: 'Sum' });
@@ -74,7 +68,7 @@ describe('add', () => {
       datapointsToAlarm: 2,
       treatMissingData: TreatMissingData.BREACHING,
     });
-    expect(alarmsByPurpose(stack).Few).toMatchObject({
+    expect(alarmsOf(stack).Few).toMatchObject({
       ComparisonOperator: 'LessThanThreshold',
       EvaluationPeriods: 5,
       DatapointsToAlarm: 2,
@@ -126,7 +120,7 @@ describe('addLoadBalancer', () => {
     const vpc = new Vpc(built.stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
     const web = new WebLoadBalancer(built.stack, 'Web', { vpc, targetType: TargetType.IP });
     built.alarms.addLoadBalancer(web);
-    return { ...built, web, byPurpose: alarmsByPurpose(built.stack) };
+    return { ...built, web, byPurpose: alarmsOf(built.stack) };
   }
 
   it('adds three alarms, each to the topic both ways', () => {
@@ -215,7 +209,7 @@ describe('addFunctionErrors', () => {
       },
       ReturnData: false,
     });
-    expect(alarmsByPurpose(stack).FunctionErrors).toMatchObject({
+    expect(alarmsOf(stack).FunctionErrors).toMatchObject({
       Metrics: [{ Id: 'expr_1', Expression: 'FILL(e0,0)+FILL(e1,0)', Label: 'Errors', ReturnData: true }, errors(0), errors(1)],
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -227,7 +221,7 @@ describe('addFunctionErrors', () => {
   it('watches a single function the same way', () => {
     const { stack, alarms } = setup();
     alarms.addFunctionErrors(functions(stack, 1));
-    const [expression] = alarmsByPurpose(stack).FunctionErrors?.Metrics as { Expression: string }[];
+    const [expression] = alarmsOf(stack).FunctionErrors?.Metrics as { Expression: string }[];
     expect(expression?.Expression).toBe('FILL(e0,0)');
   });
 });
@@ -245,7 +239,7 @@ describe('addShortfall', () => {
     const { stack, alarms } = setup();
     const alarm = alarms.addShortfall('RunningBelowDesired', { expected, actual, periods: 5, description: 'Fewer running than desired.' });
     expect(alarms.alarms.get('RunningBelowDesired')).toBe(alarm);
-    expect(alarmsByPurpose(stack).RunningBelowDesired).toMatchObject({
+    expect(alarmsOf(stack).RunningBelowDesired).toMatchObject({
       AlarmDescription: 'Fewer running than desired.',
       Metrics: [
         { Id: 'expr_1', Expression: 'expected - actual', Label: 'Shortfall', ReturnData: true },
@@ -262,13 +256,13 @@ describe('addShortfall', () => {
   it('takes how a missing data point counts', () => {
     const { stack, alarms } = setup();
     alarms.addShortfall('Sparse', { expected, actual, periods: 3, description: 'x', treatMissingData: TreatMissingData.NOT_BREACHING });
-    expect(alarmsByPurpose(stack).Sparse?.TreatMissingData).toBe('notBreaching');
+    expect(alarmsOf(stack).Sparse?.TreatMissingData).toBe('notBreaching');
   });
 
   it('takes the period both metrics publish at', () => {
     const { stack, alarms } = setup();
     alarms.addShortfall('Slow', { expected, actual, periods: 3, period: Duration.minutes(5), description: 'x' });
-    const metrics = alarmsByPurpose(stack).Slow?.Metrics as { MetricStat?: { Period: number } }[];
+    const metrics = alarmsOf(stack).Slow?.Metrics as { MetricStat?: { Period: number } }[];
     expect(metrics.map((m) => m.MetricStat?.Period)).toEqual([undefined, 300, 300]);
   });
 
@@ -284,7 +278,7 @@ describe('addFleet', () => {
     const { fleet } = fleetBehindLoadBalancer(stack);
     alarms.addFleet(fleet);
     const dimensions = [{ Name: 'FleetRequestId', Value: { Ref: stack.getLogicalId(fleet.fleet) } }];
-    expect(alarmsByPurpose(stack).FleetBelowTarget).toMatchObject({
+    expect(alarmsOf(stack).FleetBelowTarget).toMatchObject({
       Metrics: [
         { Expression: 'expected - actual', ReturnData: true },
         { Id: 'expected', MetricStat: { Metric: { Namespace: 'AWS/EC2Spot', MetricName: 'TargetCapacity', Dimensions: dimensions }, Period: 300, Stat: 'Maximum' } },
@@ -304,7 +298,7 @@ describe('addDrainer', () => {
       targetGroups: [ApplicationTargetGroup.fromTargetGroupAttributes(stack, 'Tg', { targetGroupArn: 'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/web/0123456789abcdef' })],
     });
     alarms.addDrainer(drainer);
-    expect(alarmsByPurpose(stack).DrainFailures).toMatchObject({
+    expect(alarmsOf(stack).DrainFailures).toMatchObject({
       Namespace: 'Spotwise',
       MetricName: 'Failures',
       Dimensions: [

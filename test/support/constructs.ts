@@ -1,6 +1,7 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
+import { expect } from 'vitest';
 import { resourcesOfType } from './app';
 
 /** The validation rule ids acknowledged on `construct` itself (cdk-nag's among them). */
@@ -16,4 +17,15 @@ export function roleStatements<S = unknown>(template: Template, role: IConstruct
   return resourcesOfType(template, 'AWS::IAM::Policy')
     .filter(([, p]) => JSON.stringify(p.Roles) === roles)
     .flatMap(([, p]) => (p.PolicyDocument as { Statement: S[] }).Statement);
+}
+
+/** Every alarm's properties by the purpose in its name, `<stack name>-<purpose>`; any other name fails the test. */
+export function alarmsByPurpose(template: Template): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(
+    resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, p]) => {
+      const name = p.AlarmName as { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, string]] };
+      expect(name['Fn::Join'][1][0]).toEqual({ Ref: 'AWS::StackName' });
+      return [name['Fn::Join'][1][1].replace(/^-/, ''), p];
+    }),
+  );
 }
