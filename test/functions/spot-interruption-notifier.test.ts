@@ -123,6 +123,24 @@ describe('a run', () => {
     expect(deleted().sort()).toEqual(['rh0', 'rh1', 'rh2', 'rh3']);
   });
 
+  it('deletes a valid report that names no instance without publishing, so that it does not come back until the dead-letter queue', async () => {
+    queue(report(), report());
+
+    await expect(handler(scheduledEvent(), context)).resolves.toEqual({ reports: 2, instances: 0, published: false });
+
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(deleted().sort()).toEqual(['rh0', 'rh1']);
+  });
+
+  it('deletes a report that names no instance along with the ones it tells', async () => {
+    queue(report(), report(instance(3)));
+
+    await expect(handler(scheduledEvent(), context)).resolves.toEqual({ reports: 2, instances: 1, published: true });
+
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(deleted().sort()).toEqual(['rh0', 'rh1']);
+  });
+
   it('keeps the reports on the queue for the next run when publishing fails', async () => {
     queue(report(instance(1)), 'garbage');
     sns.on(PublishCommand).rejects(new Error('AuthorizationError'));

@@ -33,8 +33,9 @@ export interface NotifierRunSummary {
 /**
  * Runs on a schedule: gathers the drain reports that the drainer queued since the last run and tells people
  * in one message, so that a reclaim of hundreds reads as a few messages rather than hundreds. A report
- * that cannot be read is logged and deleted; if publishing fails, the reports stay on the queue for the
- * next run, and reach the dead-letter queue when their receive count runs out.
+ * that cannot be read is logged and deleted, and so is a valid one that names no instance, with nothing
+ * published; if publishing fails, the reports stay on the queue for the next run, and reach the
+ * dead-letter queue when their receive count runs out.
  */
 export const handler = async (_event: ScheduledEvent, context: Context): Promise<NotifierRunSummary> => {
   logger.addContext(context);
@@ -60,8 +61,11 @@ export const handler = async (_event: ScheduledEvent, context: Context): Promise
     const { subject, message } = composeNotification(stackName, instances);
     await sns.send(new snsSdk.PublishCommand({ TopicArn: topicArn, Subject: subject, Message: message }));
     logger.info('Told people about drained instances', { instances: instances.length, reports: reports.length });
-    await deleteAll(queueUrl, received.filter((m) => !unreadable.includes(m)));
+  } else if (reports.length > 0) {
+    // Nothing to tell, but read: left on the queue, they would come back every run until the dead-letter queue.
+    logger.info('Deleting drain reports that name no instance', { reports: reports.length });
   }
+  await deleteAll(queueUrl, received.filter((m) => !unreadable.includes(m)));
   metrics.addMetric('NotificationsSent', MetricUnit.Count, instances.length > 0 ? 1 : 0);
   metrics.addMetric('InstancesNotified', MetricUnit.Count, instances.length);
   metrics.publishStoredMetrics();
