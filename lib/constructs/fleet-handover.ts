@@ -11,6 +11,7 @@ import {
   HandoverProperty,
   PINNED_IMAGE_ATTRIBUTE,
   PINNED_IMAGE_RESOURCE_TYPE,
+  PINNED_IMAGE_SERVICE_TIMEOUT_SECONDS,
   PinnedImageProperty,
   POLL_INTERVAL_SECONDS,
   RESERVED_SECONDS,
@@ -132,7 +133,8 @@ export class FleetHandover extends Construct {
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: this.function.functionArn,
       resourceType: FLEET_HANDOVER_RESOURCE_TYPE,
-      // The function answers before its own timeout; this bounds the wait should it die without answering.
+      // The function's waits, its last calls and the retries of its answer all end before its own timeout;
+      // this bounds the wait should it die without answering, with room for Lambda to start it late.
       serviceTimeout: Duration.seconds(functionSeconds).plus(SERVICE_TIMEOUT_MARGIN),
       properties: {
         // The Ref makes a replacement of the fleet an update of this resource, and orders it after the fleet.
@@ -154,7 +156,7 @@ export class FleetHandover extends Construct {
     const pinned = new CustomResource(this, id, {
       serviceToken: this.function.functionArn,
       resourceType: PINNED_IMAGE_RESOURCE_TYPE,
-      serviceTimeout: Duration.minutes(2),
+      serviceTimeout: Duration.seconds(PINNED_IMAGE_SERVICE_TIMEOUT_SECONDS),
       properties: {
         [PinnedImageProperty.latestImageId]: images.latestImageId,
         [PinnedImageProperty.requestedImageId]: images.requestedImageId,

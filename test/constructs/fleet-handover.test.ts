@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { FleetHandoverProps } from '../../lib/constructs/fleet-handover';
 import { FleetHandover } from '../../lib/constructs/fleet-handover';
 import { addSpotwiseStacks } from '../../lib/spotwise-app';
-import { PINNED_IMAGE_ATTRIBUTE, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty } from '../../lib/functions/fleet-handover/contract';
+import { PINNED_IMAGE_ATTRIBUTE, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty, RESERVED_SECONDS } from '../../lib/functions/fleet-handover/contract';
 import { handle } from '../../lib/functions/fleet-handover/handler';
 import { fakeContext } from '../support/lambda';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
@@ -72,7 +72,7 @@ describe('FleetHandover', () => {
   it('runs its function for the healthy timeout, the drain and the margins, without Powertools, which it does not use', () => {
     const { stack, handover, template } = build();
     expect(templateJson(template).Resources[id(stack, handover.function)]?.Properties).toMatchObject({
-      Code: { ZipFile: handover.function.inlineCode },
+      Code: { ZipFile: handover.function.bundle },
       Timeout: 750,
       Runtime: 'nodejs24.x',
       Description: 'Hands the target group over to a new Spot Fleet; pins its AMI',
@@ -87,6 +87,20 @@ describe('FleetHandover', () => {
     const resources = templateJson(template).Resources;
     expect(resources[id(stack, handover.function)]?.Properties?.Timeout).toBe(300 + 300 + 30 + 30);
     expect(resources[id(stack, resource)]?.Properties).toMatchObject({ ServiceTimeout: '720', HealthyTimeoutSeconds: 300, DrainTimeoutSeconds: 330 });
+  });
+
+  it.each([
+    ['the defaults', {}],
+    ['the longest healthyTimeout that fits', { healthyTimeout: Duration.seconds(900 - 90 - 30 - 30) }],
+    ['no deregistration delay', { deregistrationDelay: Duration.seconds(0), healthyTimeout: Duration.seconds(10) }],
+  ])('waits for the handover\'s answer a minute longer than its function may run, which holds its waits and the answer\'s retries, with %s', (_case, props) => {
+    const { stack, handover, resource, template } = build(props);
+    const resources = templateJson(template).Resources;
+    const timeout = Number(resources[id(stack, handover.function)]?.Properties?.Timeout);
+    const { HealthyTimeoutSeconds, DrainTimeoutSeconds, ServiceTimeout } = resources[id(stack, resource)]?.Properties ?? {};
+    // The waits end RESERVED_SECONDS before the function's timeout, and the answer's retries a second before it.
+    expect(timeout).toBe(Number(HealthyTimeoutSeconds) + Number(DrainTimeoutSeconds) + RESERVED_SECONDS);
+    expect(Number(ServiceTimeout)).toBe(timeout + 60);
   });
 
   it('grants the reads on *, capacity changes on the account\'s fleets, its own tag alone on instances and registration changes on the target group alone, acknowledged for cdk-nag on its role', () => {

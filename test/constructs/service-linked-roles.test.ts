@@ -56,7 +56,7 @@ describe('ServiceLinkedRoles', () => {
       ],
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Code: { ZipFile: roles.function.inlineCode },
+      Code: { ZipFile: roles.function.bundle },
       Timeout: 120,
       Description: 'Creates missing service-linked roles',
     });
@@ -74,6 +74,14 @@ describe('ServiceLinkedRoles', () => {
 
   it('gives CloudFormation an answer within minutes even if its handler dies silently', () => {
     synth([ECS_SERVICE_LINKED_ROLE]).hasResourceProperties('Custom::ServiceLinkedRoles', { ServiceTimeout: '300' });
+  });
+
+  it('waits for the answer longer than its function may run, so that the answer\'s retries, which end before the function does, always count', () => {
+    const { stack, roles, template } = build([ECS_SERVICE_LINKED_ROLE]);
+    const resources = template.toJSON() as { Resources: Record<string, { Properties: Record<string, unknown> }> };
+    const timeout = Number(resources.Resources[id(stack, roles.function)]?.Properties.Timeout);
+    expect(timeout).toBe(120);
+    expect(Number(resources.Resources[id(stack, roles.resource)]?.Properties.ServiceTimeout)).toBeGreaterThan(timeout);
   });
 
   it('reads any service-linked role, but may create only those of the listed services', () => {

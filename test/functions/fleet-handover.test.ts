@@ -1,8 +1,10 @@
 import { DescribeSpotFleetInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { DeregisterTargetsCommandInput, RegisterTargetsCommandInput } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HANDOVER_TAG_KEY, HandoverProperty, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty } from '../../lib/functions/fleet-handover/contract';
+import { ResponseNotSent } from '../../lib/functions/common/cloudformation-response';
 import { handler } from '../../lib/functions/fleet-handover/handler';
 import type { Cleanup } from '../support/loopback';
 import { closeAll, httpServer } from '../support/loopback';
@@ -186,6 +188,88 @@ describe('fleet handover on replacement', () => {
     expect(more).toEqual([]);
     expect(registration?.at).toBeGreaterThanOrEqual(start + 30_000);
     expect(world.stateOf(A1)).toBe('healthy');
+  });
+
+  it('registers the rest of the previous fleet on rollback when ELB refuses one that no longer runs, and answers SUCCESS naming it', async () => {
+    // The forward update drained A; since then A1 was interrupted and is shutting down, still listed by the fleet.
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([B1, B2]);
+    for (const id of [A1, A2]) world.tags.set(id, `drained ${world.iso(-120_000)}`);
+    world.pending.add(A1);
+    const drainedTag = world.tags.get(A1);
+    const start = world.now;
+    const response = await world.run(update(FLEET_B, FLEET_A));
+
+    expect(response.Status).toBe('SUCCESS');
+    expect(response.Reason).toBe(
+      `Fleet ${FLEET_A} serves with 1 of 2 instances healthy: ELB would not register ${A1} again, which an earlier handover drained ` +
+        `(The following targets are not in a running state and cannot be registered: '${A1}') (log stream 2026/11/23/[$LATEST]0123456789abcdef0123456789abcdef)`,
+    );
+    const [together, alone, other, ...later] = world.called('RegisterTargets').map((c) => c.input);
+    // ELB refuses the pair; each alone, A2 goes in. A1 is tried again at every later look, in case it runs again.
+    expect([together, alone, other]).toEqual([
+      { TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A1 }, { Id: A2 }] },
+      { TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A1 }] },
+      { TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A2 }] },
+    ]);
+    expect(later.length).toBeGreaterThan(0);
+    expect(new Set(later.map((input) => JSON.stringify(input)))).toEqual(new Set([JSON.stringify({ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: A1 }] })]));
+    // Served by A2 alone once it is healthy, B is drained: the stack is back on the fleet it rolled back to.
+    const [deregistration, ...more] = world.called('DeregisterTargets');
+    expect(more).toEqual([]);
+    expect(deregistration?.input).toEqual({ TargetGroupArn: TARGET_GROUP, Targets: [{ Id: B1, Port: 80 }, { Id: B2, Port: 80 }] });
+    expect(deregistration?.at).toBeGreaterThanOrEqual(start + world.healthCheckMs);
+    expect(deregistration?.at).toBeLessThan(start + HEALTHY_TIMEOUT_S * 1000);
+    expect([world.stateOf(A1), world.stateOf(A2), world.stateOf(B1), world.stateOf(B2)]).toEqual([undefined, 'healthy', undefined, undefined]);
+    // A1 keeps its drained tag, so a later handover may still register it should it run again.
+    expect(world.tags.get(A1)).toBe(drainedTag);
+    expect(world.tags.get(A2)).toMatch(/^registered /);
+    expect(console.info).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`"message":"Not registered".*"${A1}"`)));
+  });
+
+  it('registers on rollback an instance ELB refused at first once it runs, and then answers SUCCESS without naming any', async () => {
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([B1, B2]);
+    for (const id of [A1, A2]) world.tags.set(id, `drained ${world.iso(-120_000)}`);
+    world.pending.add(A1);
+    world.duringEachSleep(() => {
+      world.pending.delete(A1);
+    });
+    const response = await world.run(update(FLEET_B, FLEET_A));
+
+    expect(response.Status).toBe('SUCCESS');
+    expect(response.Reason).toBeUndefined();
+    expect(world.called('RegisterTargets').map((c) => (c.input as RegisterTargetsCommandInput).Targets)).toEqual([[{ Id: A1 }, { Id: A2 }], [{ Id: A1 }], [{ Id: A2 }], [{ Id: A1 }]]);
+    expect([world.stateOf(A1), world.stateOf(A2), world.stateOf(B1), world.stateOf(B2)]).toEqual(['healthy', 'healthy', undefined, undefined]);
+  });
+
+  it('fails on rollback, naming the instances and leaving the failed fleet serving, when ELB refuses every one of the previous fleet', async () => {
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2]).register([B1, B2]);
+    for (const id of [A1, A2]) world.tags.set(id, `drained ${world.iso(-120_000)}`);
+    world.pending.add(A1).add(A2);
+    const response = await world.run(update(FLEET_B, FLEET_A));
+
+    expect(response.Status).toBe('FAILED');
+    expect(response.Reason).toMatch(
+      `Handover failed waiting for fleet ${FLEET_A} to serve: fleet ${FLEET_A} has 0 of 2 instances healthy in the target group after 600 s ` +
+        `(2 running, fleet activity fulfilled); ELB would not register ${A1}, ${A2} again, which an earlier handover drained ` +
+        `(The following targets are not in a running state and cannot be registered: '${A1}'); any others may be failing the health check`,
+    );
+    expect(world.called('DeregisterTargets')).toEqual([]);
+    expect([world.stateOf(B1), world.stateOf(B2)]).toEqual(['healthy', 'healthy']);
+  });
+
+  it('waits on rollback for the capacity less the refused instances, not for fewer', async () => {
+    // B was scaled out to 3: A is raised to 3, and its new instance must be healthy too before B is drained.
+    world.fleet(FLEET_A, [A1, A2]).fleet(FLEET_B, [B1, B2, B3]).register([B1, B2, B3]);
+    for (const id of [A1, A2]) world.tags.set(id, `drained ${world.iso(-120_000)}`);
+    world.pending.add(A1);
+    const response = await world.run(update(FLEET_B, FLEET_A));
+
+    expect(response.Status).toBe('SUCCESS');
+    expect(response.Reason).toMatch(`Fleet ${FLEET_A} serves with 2 of 3 instances healthy: ELB would not register ${A1} again`);
+    const launched = (world.fleets.get(FLEET_A)?.instances ?? []).slice(2);
+    expect(launched).toHaveLength(1);
+    expect([A2, ...launched].map((id) => world.stateOf(id))).toEqual(['healthy', 'healthy']);
+    expect(world.called('DeregisterTargets').map((c) => (c.input as DeregisterTargetsCommandInput).Targets?.length)).toEqual([3]);
   });
 
   it('fails without deregistering anything of the old fleet when the new one never gets healthy', async () => {
@@ -383,6 +467,83 @@ describe('fleet handover on delete', () => {
         },
       },
     ]);
+  });
+});
+
+describe('answering CloudFormation', () => {
+  const cleanups: Cleanup[] = [];
+  afterEach(() => closeAll(cleanups));
+
+  /** A response URL on 127.0.0.1 that answers each PUT with the next of `statuses`, then 200, and records the bodies. */
+  async function responseUrl(...statuses: number[]): Promise<{ url: string; bodies: CloudFormationCustomResourceResponse[] }> {
+    const bodies: CloudFormationCustomResourceResponse[] = [];
+    const port = await httpServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        bodies.push(JSON.parse(body) as CloudFormationCustomResourceResponse);
+        res.statusCode = statuses.shift() ?? 200;
+        res.end();
+      });
+    }, cleanups);
+    return { url: `http://127.0.0.1:${port}/response?X-Amz-Signature=x`, bodies };
+  }
+
+  function imageDelete(url: string): CloudFormationCustomResourceEvent {
+    return {
+      RequestType: 'Delete',
+      ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover',
+      ResponseURL: url,
+      StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/SpotFleetWebApp/guid',
+      RequestId: 'request-2',
+      LogicalResourceId: 'FleetHandoverImage',
+      ResourceType: PINNED_IMAGE_RESOURCE_TYPE,
+      PhysicalResourceId: 'ami-0123456789abcdef0',
+      ResourceProperties: { ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:fleet-handover', [PinnedImageProperty.requestedImageId]: '' },
+    };
+  }
+
+  beforeEach(() => {
+    vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    vi.spyOn(console, 'error').mockImplementation(() => undefined);
+  });
+
+  it('sends the same SUCCESS again, and never a FAILED, when the response URL answers a Delete with 503', async () => {
+    const { url, bodies } = await responseUrl(503);
+    await handler(event('Delete', properties(FLEET_A), undefined, url), world.context());
+    expect(bodies).toHaveLength(2);
+    expect(bodies[1]).toEqual(bodies[0]);
+    expect(bodies[0]).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: TARGET_GROUP });
+  });
+
+  it('answers a pinned image\'s Delete with SUCCESS again after a 503, never with FAILED', async () => {
+    const { url, bodies } = await responseUrl(503, 503);
+    await handler(imageDelete(url), world.context());
+    expect(bodies.map((b) => b.Status)).toEqual(['SUCCESS', 'SUCCESS', 'SUCCESS']);
+    expect(new Set(bodies.map((b) => JSON.stringify(b))).size).toBe(1);
+  });
+
+  it('fails the invocation, logged, after its one answer when the response URL refuses it, and sends no other', async () => {
+    const { url, bodies } = await responseUrl(403);
+    await expect(handler(imageDelete(url), world.context())).rejects.toThrow(ResponseNotSent);
+    expect(bodies.map((b) => b.Status)).toEqual(['SUCCESS']);
+    expect(console.error).toHaveBeenCalledWith(expect.stringMatching(/CloudFormation response not sent.*"status":"SUCCESS"/));
+  });
+
+  it('sends a handover\'s FAILED again as it is after a 503', async () => {
+    const { url, bodies } = await responseUrl(503);
+    await handler(event('Create', properties(FLEET_B, { [HandoverProperty.fleetRequestId]: 'sfr-nope' }), undefined, url), world.context());
+    expect(bodies.map((b) => b.Status)).toEqual(['FAILED', 'FAILED']);
+    expect(bodies[1]).toEqual(bodies[0]);
+  });
+
+  it('stops retrying its answer shortly before the function would time out', async () => {
+    const { url, bodies } = await responseUrl(...Array<number>(1_000).fill(503));
+    const started = performance.now();
+    // 1.5 s left: the answer gets the first 0.5 s, the rest is for logging the error and returning.
+    await expect(handler(event('Delete', properties(FLEET_A), undefined, url), world.context(1_500))).rejects.toThrow(/no attempt succeeded/);
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(bodies.length).toBeGreaterThanOrEqual(2);
   });
 });
 

@@ -3,17 +3,22 @@ import type { AddressInfo } from 'node:net';
 import { CreateServiceLinkedRoleCommand, GetRoleCommand, IAMClient, InvalidInputException, NoSuchEntityException } from '@aws-sdk/client-iam';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ResponseNotSent } from '../../lib/functions/common/cloudformation-response';
 import { handler } from '../../lib/functions/service-linked-roles/handler';
+import { fakeContext } from '../support/lambda';
 
 const iam = mockClient(IAMClient);
 const responses: Record<string, unknown>[] = [];
+/** The status the response URL answers each PUT with, in order; 200 once they run out. */
+const statuses: number[] = [];
 let responseUrl = '';
 const server = createServer((req, res) => {
   let body = '';
   req.on('data', (chunk: Buffer) => (body += chunk.toString()));
   req.on('end', () => {
     responses.push({ method: req.method, ...(JSON.parse(body) as Record<string, unknown>) });
+    res.statusCode = statuses.shift() ?? 200;
     res.end();
   });
 });
@@ -26,10 +31,17 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 beforeEach(() => {
   iam.reset();
   responses.length = 0;
+  statuses.length = 0;
   vi.stubEnv('PROPAGATION_WAIT_MS', '0');
+  vi.spyOn(console, 'info').mockImplementation(() => undefined);
+  vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+  vi.spyOn(console, 'error').mockImplementation(() => undefined);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
 });
 
-const context = { logStreamName: '2026/11/23/[$LATEST]abc' } as Context;
+const context = { ...fakeContext('service-linked-roles'), logStreamName: '2026/11/23/[$LATEST]abc' } satisfies Context;
 const SPOT_ROLES = [
   { ServiceName: 'spot.amazonaws.com', RoleName: 'AWSServiceRoleForEC2Spot' },
   { ServiceName: 'spotfleet.amazonaws.com', RoleName: 'AWSServiceRoleForEC2SpotFleet' },
@@ -140,6 +152,42 @@ describe('service-linked roles custom resource', () => {
     await handler(event('Create', roles), context);
     expect(iam.calls()).toHaveLength(0);
     expect(responses).toEqual([expect.objectContaining({ Status: 'FAILED', Reason: expect.stringMatching(/^Error: Roles must be a non-empty list/) as unknown })]);
+  });
+
+  it('sends its answer again when the response URL answers 503, and the same answer', async () => {
+    statuses.push(503);
+    iam.on(GetRoleCommand).rejects(missing()).on(CreateServiceLinkedRoleCommand).resolves({});
+    await handler(event('Create'), context);
+    expect(iam.commandCalls(CreateServiceLinkedRoleCommand)).toHaveLength(2);
+    expect(responses).toHaveLength(2);
+    expect(responses[1]).toEqual(responses[0]);
+    expect(responses[0]).toMatchObject({ Status: 'SUCCESS', RequestId: 'request-1' });
+  });
+
+  it('sends a FAILED answer again on a 503, without turning it into another answer', async () => {
+    statuses.push(503, 502);
+    iam.on(GetRoleCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+    await handler(event('Create'), context);
+    expect(responses.map((r) => r.Status)).toEqual(['FAILED', 'FAILED', 'FAILED']);
+    expect(new Set(responses.map((r) => JSON.stringify(r))).size).toBe(1);
+  });
+
+  it('fails the invocation, having logged it, when the response URL refuses the answer, and sends no other', async () => {
+    statuses.push(403);
+    iam.on(GetRoleCommand).resolves({});
+    await expect(handler(event('Update'), context)).rejects.toThrow(ResponseNotSent);
+    expect(responses).toEqual([expect.objectContaining({ Status: 'SUCCESS' })]);
+    expect(console.error).toHaveBeenCalledWith(expect.stringMatching(/CloudFormation response not sent/));
+  });
+
+  it('stops retrying before the function times out', async () => {
+    statuses.push(...Array<number>(1_000).fill(503));
+    iam.on(GetRoleCommand).resolves({});
+    const started = performance.now();
+    // 1.5 s left: the sender keeps 1 s back for the function to log and return.
+    await expect(handler(event('Update'), { ...context, getRemainingTimeInMillis: () => 1_500 })).rejects.toThrow(/no attempt succeeded/);
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(responses.length).toBeGreaterThanOrEqual(2);
   });
 
   it('leaves the account-wide roles in place when the stack is deleted', async () => {

@@ -112,18 +112,36 @@ export async function registrations(targetGroupArn: string): Promise<Registratio
   );
 }
 
+/** An instance ELB would not register, and what it said. */
+export interface Refusal {
+  readonly id: string;
+  readonly reason: string;
+}
+
 /**
- * Registers the instances on the group's port, and answers whether ELB took them. ELB refuses the whole call
- * (InvalidTarget) while any of them is not yet running: that is left for the next poll to try again.
+ * Registers the instances on the group's port, and answers those ELB refused. ELB refuses the whole call
+ * (InvalidTarget) while any one of them is not running; then each is tried alone, so that one instance that
+ * cannot be registered does not keep the others out.
  */
-export async function register(targetGroupArn: string, instanceIds: readonly string[]): Promise<boolean> {
-  try {
-    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: instanceIds.map((Id) => ({ Id })) }), options);
-    return true;
-  } catch (error) {
-    if ((error as Error).name !== 'InvalidTargetException') throw error;
-    return false;
+export async function register(targetGroupArn: string, instanceIds: readonly string[]): Promise<Refusal[]> {
+  const refusal = async (ids: readonly string[]): Promise<string | undefined> => {
+    try {
+      await elb.send(new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: ids.map((Id) => ({ Id })) }), options);
+      return undefined;
+    } catch (error) {
+      if ((error as Error).name !== 'InvalidTargetException') throw error;
+      return (error as Error).message;
+    }
+  };
+  const all = await refusal(instanceIds);
+  if (all === undefined) return [];
+  if (instanceIds.length === 1) return instanceIds.map((id) => ({ id, reason: all }));
+  const refused: Refusal[] = [];
+  for (const id of instanceIds) {
+    const reason = await refusal([id]);
+    if (reason !== undefined) refused.push({ id, reason });
   }
+  return refused;
 }
 
 /** Deregisters exactly these registrations: id, and port when registered with one. */

@@ -34,8 +34,9 @@ export const POLL_INTERVAL_SECONDS = 10;
 export const DRAIN_MARGIN_SECONDS = 30;
 
 /**
- * Kept back from the function's run time for the calls between the waits and the answer to CloudFormation:
- * a function that times out sends no answer at all.
+ * Kept back from the function's run time for the calls between the waits and the answer to CloudFormation,
+ * and for the answer's retries, which stop a second before the function's end: a function that times out
+ * sends no answer at all.
  */
 export const RESERVED_SECONDS = 30;
 
@@ -46,6 +47,12 @@ export const RESERVED_SECONDS = 30;
  * changes nothing never gives the launch template a new version, and the fleet is never replaced by it.
  */
 export const PINNED_IMAGE_RESOURCE_TYPE = 'Custom::PinnedImage';
+
+/**
+ * How long CloudFormation waits for the pinned image's answer. The function chooses at once, so the retries
+ * of its answer end well within this rather than at the function's timeout, which the handover sets.
+ */
+export const PINNED_IMAGE_SERVICE_TIMEOUT_SECONDS = 120;
 
 export const PinnedImageProperty = {
   /** The newest image, as CloudFormation resolved it for this deploy. */

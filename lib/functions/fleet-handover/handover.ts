@@ -1,4 +1,4 @@
-import type { Registration } from './aws';
+import type { Refusal, Registration } from './aws';
 import { deregister, describeFleet, fleetInstances, handoverTags, register, registrations, setCapacity, tag } from './aws';
 import { POLL_INTERVAL_SECONDS } from './contract';
 
@@ -64,6 +64,14 @@ export async function capacityOf(fleetId: string): Promise<number> {
   return request && !ENDED.test(request.state) ? request.targetCapacity : 0;
 }
 
+/** What {@link waitUntilServing} saw at its last look. */
+export interface Serving {
+  readonly healthy: number;
+  readonly capacity: number;
+  /** Instances an earlier handover drained that ELB would not register again at the last look: not running. */
+  readonly refused: readonly Refusal[];
+}
+
 /**
  * Waits until the fleet has at least its target capacity, and at least `atLeast`, of instances healthy in the
  * target group. Raises its target capacity to `atLeast` once, at the first look that finds it active and
@@ -71,9 +79,15 @@ export async function capacityOf(fleetId: string): Promise<number> {
  * instances missing from the group that an earlier handover drained (on rollback, the previous fleet's);
  * any other missing instance was taken out by someone else, the interruption drainer or a later handover,
  * and stays out. One still draining is left to finish first.
+ *
+ * An instance that ELB refuses to register again (it is no longer running: interrupted, terminated or
+ * stopped) is tried again at every look, but does not keep the others out, nor the answer: the fleet serves
+ * once the others make up the capacity less the refused ones, and at least one is healthy. A rollback so
+ * restores what can be restored, rather than fail and leave the stack in UPDATE_ROLLBACK_FAILED; Spot Fleet
+ * replaces an instance that ended, and registers the replacement itself. `refused` names them.
  */
-export async function waitUntilServing(fleet: FleetBehindTargetGroup, run: Run, atLeast = 0): Promise<{ healthy: number; capacity: number }> {
-  const seen = { healthy: 0, capacity: 0, running: 0, activity: '' };
+export async function waitUntilServing(fleet: FleetBehindTargetGroup, run: Run, atLeast = 0): Promise<Serving> {
+  const seen = { healthy: 0, capacity: 0, running: 0, activity: '', refused: [] as Refusal[] };
   let raised = false;
   await poll(
     run,
@@ -92,17 +106,28 @@ export async function waitUntilServing(fleet: FleetBehindTargetGroup, run: Run, 
       const registered = await registrations(fleet.targetGroupArn);
       const tags = await handoverTags(instances.filter((id) => !registered.some((r) => r.Id === id)));
       const back = [...tags].filter(([, value]) => (DRAINED.exec(value)?.[1] ?? run.start) < run.start).map(([id]) => id);
-      if (back.length > 0 && (await register(fleet.targetGroupArn, back))) await tag(back, stamp(run, 'registered'));
+      const refused = back.length > 0 ? await register(fleet.targetGroupArn, back) : [];
+      const taken = back.filter((id) => !refused.some((r) => r.id === id));
+      if (taken.length > 0) await tag(taken, stamp(run, 'registered'));
+      if (refused.map((r) => r.id).join() !== seen.refused.map((r) => r.id).join()) log('Not registered', { fleetId: fleet.fleetId, refused });
       const healthy = new Set(registered.filter((r) => r.State === 'healthy' && instances.includes(r.Id)).map((r) => r.Id));
       const capacity = Math.max(request.targetCapacity, atLeast);
-      Object.assign(seen, { healthy: healthy.size, capacity, running: instances.length, activity: request.activity });
-      return healthy.size >= capacity;
+      Object.assign(seen, { healthy: healthy.size, capacity, running: instances.length, activity: request.activity, refused });
+      return healthy.size >= capacity || (refused.length > 0 && healthy.size > 0 && healthy.size >= capacity - refused.length);
     },
     (seconds) =>
       `fleet ${fleet.fleetId} has ${seen.healthy} of ${seen.capacity} instances healthy in the target group after ${seconds} s ` +
-      `(${seen.running} running, fleet activity ${seen.activity}); its instances may be failing the health check, or Spot capacity may be short`,
+      `(${seen.running} running, fleet activity ${seen.activity}); ` +
+      (seen.refused.length > 0
+        ? `${refusals(seen.refused)}; any others may be failing the health check, or Spot capacity may be short`
+        : 'its instances may be failing the health check, or Spot capacity may be short'),
   );
   return seen;
+}
+
+/** Which instances ELB would not register again, and why, in a sentence for the log and CloudFormation. */
+export function refusals(refused: readonly Refusal[]): string {
+  return `ELB would not register ${refused.map((r) => r.id).join(', ')} again, which an earlier handover drained (${refused[0]?.reason ?? ''})`;
 }
 
 /**

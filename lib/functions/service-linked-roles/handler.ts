@@ -1,6 +1,6 @@
 import { CreateServiceLinkedRoleCommand, GetRoleCommand, IAMClient, NoSuchEntityException } from '@aws-sdk/client-iam';
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse, Context } from 'aws-lambda';
-import { sendResponse } from '../common/cloudformation-response';
+import { beforeInvocationEnds, sendResponse } from '../common/cloudformation-response';
 import { SERVICE_LINKED_ROLE_NAME, SERVICE_PRINCIPAL } from './names';
 
 /**
@@ -28,9 +28,9 @@ const DEFAULT_PROPAGATION_WAIT_MS = 10_000;
 
 let iam: IAMClient | undefined;
 /**
- * Bounded so that the worst case (two calls per role, each up to three attempts of at most 5 s, the
- * propagation wait and the response) stays inside the function timeout: a handler that times out sends
- * CloudFormation no response at all.
+ * Bounded so that the worst case (two calls per role, each up to three attempts of at most 5 s, and the
+ * propagation wait) leaves time in the function timeout for the response and its retries: a handler that
+ * times out sends CloudFormation no response at all.
  */
 const client = (): IAMClient =>
   (iam ??= new IAMClient({
@@ -89,7 +89,9 @@ export const handler = async (event: CloudFormationCustomResourceEvent, context:
       Reason: `${String(error)} (see log stream ${context.logStreamName})`.slice(0, 1000),
     });
   }
-  await sendResponse(event.ResponseURL, response);
+  // The one answer, tried again on a 5xx or a network error until shortly before the function times out; if
+  // it never gets through, the invocation fails with the reason, which the sender has logged.
+  await sendResponse(event.ResponseURL, response, { signal: beforeInvocationEnds(context) });
 };
 
 function rolesToEnsure(value: unknown): RoleToEnsure[] {
