@@ -1,20 +1,56 @@
 import { defineConfig } from 'vitest/config';
 
+const shared = {
+  environment: 'node',
+  // Stack synthesis runs esbuild and cdk-nag; give it room on a 2-core machine.
+  testTimeout: 60_000,
+  hookTimeout: 60_000,
+  // A passing run prints the summary; a failing test's logs still show.
+  silent: 'passed-only',
+  env: {
+    // The SDK warns on every fork that its 2027 releases need Node.js 22; the tests run on 20 deliberately.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  },
+} as const;
+
+/** The package in consumer apps, and `cdk deploy` against moto. */
+const INTEGRATION = ['test/package-entry.test.ts', 'test/cdk-deploy.integration.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    environment: 'node',
-    // Stack synthesis runs esbuild and cdk-nag; give it room on a 2-core machine.
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
     pool: 'forks',
     // Both cores: much of a test file's time is loading aws-cdk-lib, which runs as well beside another file.
     maxWorkers: 2,
-    // A passing run prints the summary; a failing test's logs still show.
-    silent: 'passed-only',
-    env: {
-      // The SDK warns on every fork that its 2027 releases need Node.js 22; the tests run on 20 deliberately.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
+    projects: [
+      {
+        test: {
+          ...shared,
+          // Slower, and run on their own: `npm run test:package` and `npm run test:deploy`.
+          name: 'integration',
+          include: INTEGRATION,
+          testTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'handlers',
+          // Handlers read their environment and create their SDK clients at module scope, as Lambda runs them:
+          // each test file loads them afresh.
+          include: ['test/functions/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'infrastructure',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/functions/**', ...INTEGRATION],
+          // Synthesis tests share no state but aws-cdk-lib, whose loading is most of a file's time: a worker
+          // loads it once for all the files it runs.
+          isolate: false,
+        },
+      },
+    ],
   },
 });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleInlineHandler, compressForInline } from '../lib/bundling';
+import { bundleInlineHandler } from '../lib/bundling';
 
 export interface ColdInitResult {
   readonly medianMs: number;
@@ -22,9 +22,7 @@ export interface ColdInitResult {
  * runtime and the layer.
  */
 export function writeInlineBundle(name: string, entry: string): { path: string; bytes: number } {
-  // The compressed bundle behind its loader, as the template carries it; `bytes` is the bundle's own size.
-  const bundle = bundleInlineHandler(entry);
-  return { ...writeBundle(name, compressForInline(bundle)), bytes: Buffer.byteLength(bundle) };
+  return writeBundle(name, bundleInlineHandler(entry));
 }
 
 /** Writes `code` (a bundle, or a template's inline `ZipFile`) to `.bench/<name>/index.js`, as CloudFormation names inline code. */

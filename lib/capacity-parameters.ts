@@ -14,7 +14,7 @@ export interface CapacityParameters {
  * maximum. A deploy that sets the minimum above the maximum is refused by Application Auto Scaling.
  */
 export function capacityParameters(scope: Construct, what: string, defaults: { readonly min: number; readonly max: number }): CapacityParameters {
-  requireCapacityRange(scope, defaults.min, defaults.max, "ELB's default quota of targets per target group.");
+  requireCapacityRange(scope, defaults.min, defaults.max, 'At least one must run; to stop them all, delete the stack.');
   const parameter = (id: string, value: number, description: string): number =>
     new CfnParameter(scope, id, { type: 'Number', default: value, minValue: 1, maxValue: MAX_TARGETS_PER_TARGET_GROUP, description }).valueAsNumber;
   return {

@@ -1,9 +1,11 @@
 import type { StackProps } from 'aws-cdk-lib';
 import { Aws, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
-import type { Schedule } from 'aws-cdk-lib/aws-events';
 import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
+import type { PropsOf, SettingsSchema } from './settings';
+import { checkSettings, setting } from './settings';
+import { dnsNameProblem, MAX_TARGETS_PER_TARGET_GROUP } from './validation';
 import type { Construct } from 'constructs';
 import { capacityParameters } from './capacity-parameters';
 import { CloudMapProber } from './constructs/cloud-map-prober';
@@ -13,68 +15,75 @@ import { OperatorAlarms } from './constructs/operator-alarms';
 import { PublicVpc } from './constructs/public-vpc';
 import { SpotFargateService } from './constructs/spot-fargate-service';
 import { certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
+import { powertoolsLayerParameter } from './constructs/inline-node-function';
 
 /** Docker Hub's official nginx at a pinned stable tag; `public.ecr.aws/nginx/nginx:<tag>` mirrors it. */
 export const DEFAULT_NGINX_IMAGE = 'nginx:1.28.0';
 
-export interface FargateServiceStackProps extends StackProps {
+/**
+ * FargateService's settings: its props, which the `spotwise.fargateService` context value sets too. Each is
+ * checked at synth whichever way it comes; the constructs check how they fit together.
+ */
+export const FARGATE_SERVICE_SETTINGS = {
   /**
    * Image the service runs. It must serve HTTP on port 80 and have `curl`, which the container health check
    * runs; the official nginx images do.
    * @default ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE)
    */
-  readonly image?: ContainerImage;
+  image: setting.parsed((name) => ContainerImage.fromRegistry(name)),
   /**
    * Fewest tasks the service keeps running, half of them on Fargate Spot; scale-in stops here. The default of
    * the `MinCapacity` parameter, which a deploy may override.
    * @default 2
    */
-  readonly minCapacity?: number;
+  minCapacity: setting.whole({ min: 1, max: MAX_TARGETS_PER_TARGET_GROUP, advice: 'At least one task must run; to stop them all, delete the stack.' }),
   /**
    * Most tasks scale-out may reach: the default of the `MaxCapacity` parameter.
    * @default 10
    */
-  readonly maxCapacity?: number;
+  maxCapacity: setting.whole({ min: 1, max: MAX_TARGETS_PER_TARGET_GROUP, advice: "1,000 is ELB's default quota of targets per target group." }),
   /**
    * Average CPU utilization, in percent, that target tracking aims for.
    * @default 50
    */
-  readonly targetCpuUtilization?: number;
+  targetCpuUtilization: setting.whole({ min: 1, max: 100 }),
   /**
    * Requests per task per minute that target tracking aims for.
    * @default 1000
    */
-  readonly requestsPerTarget?: number;
+  requestsPerTarget: setting.whole({ min: 1 }),
   /**
    * How long the ALB drains a stopping task, in whole seconds. ECS waits it out before SIGTERM, so together
    * with `stopTimeout` it must fit in the two-minute Spot warning less 20 s for ECS to react: at most 100 s.
    * @default Duration.seconds(30)
    */
-  readonly deregistrationDelay?: Duration;
+  deregistrationDelay: setting.duration({ unit: 'seconds', min: 0 }),
   /**
    * Time between SIGTERM and SIGKILL for the container, in whole seconds from 2 to 120; see
    * `deregistrationDelay` for the limit on both.
    * @default Duration.seconds(30)
    */
-  readonly stopTimeout?: Duration;
+  stopTimeout: setting.duration({ unit: 'seconds', min: 2, max: 120 }),
   /**
    * Private DNS namespace for Cloud Map. Each copy of the stack in one account and Region needs its own:
    * DiscoverInstances looks namespaces up by HTTP name, which Cloud Map suffixes with a hash when a name is
    * reused, so a second copy's prober would ask about the first one's namespace.
    * @default - `<stack name>.internal`, from the name the stack is deployed under
    */
-  readonly namespaceName?: string;
+  namespaceName: setting.text({ problem: dnsNameProblem }),
   /**
    * When the prober runs.
    * @default Schedule.rate(Duration.minutes(1))
    */
-  readonly probeSchedule?: Schedule;
+  probeSchedule: setting.rate({ contextKey: 'probeIntervalMinutes' }),
   /**
    * Per-probe timeout, in whole milliseconds; at least 100 ms. The prober's function timeout grows to hold it.
    * @default Duration.seconds(3)
    */
-  readonly probeTimeout?: Duration;
-}
+  probeTimeout: setting.duration({ unit: 'millis', min: 100 }),
+} satisfies SettingsSchema;
+
+export interface FargateServiceStackProps extends StackProps, PropsOf<typeof FARGATE_SERVICE_SETTINGS> {}
 
 /** nginx on ECS Fargate and Fargate Spot behind an ALB, registered in Cloud Map and probed every minute. */
 export class FargateServiceStack extends Stack {
@@ -90,6 +99,7 @@ export class FargateServiceStack extends Stack {
 
   constructor(scope: Construct, id: string, props: FargateServiceStackProps = {}) {
     super(scope, id, props);
+    checkSettings(this, FARGATE_SERVICE_SETTINGS, props);
 
     const email = notificationEmailParameter(this, 'alarms');
     const certificate = certificateArnParameter(this);
@@ -128,6 +138,7 @@ export class FargateServiceStack extends Stack {
       port: this.service.containerPort,
       schedule: props.probeSchedule,
       probeTimeout: props.probeTimeout,
+      powertoolsLayer: powertoolsLayerParameter(this),
     });
 
     this.notifications = new NotificationTopic(this, 'Notifications', { email: email.valueAsString, displayName: 'Spotwise alarms' });

@@ -1,166 +1,238 @@
-import { Duration } from 'aws-cdk-lib';
-import { InstanceType } from 'aws-cdk-lib/aws-ec2';
-import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
+import { Duration, Token } from 'aws-cdk-lib';
 import { Schedule } from 'aws-cdk-lib/aws-events';
-import type { FargateServiceStackProps } from './fargate-service-stack';
-import { SpotAllocationStrategy } from './constructs/spot-fleet';
-import type { SpotFleetWebAppStackProps } from './spot-fleet-web-app-stack';
-
-/** The context key that holds the app's settings, in cdk.json or as `-c spotwise='{…}'`. */
-export const SETTINGS_CONTEXT_KEY = 'spotwise';
-
-/** Both stacks' settings, as typed props: what `addSpotwiseStacks` takes. */
-export interface SpotwiseSettings {
-  /**
-   * Synth-time settings of the SpotFleetWebApp stack.
-   * @default - the stack's defaults
-   */
-  readonly spotFleetWebApp?: SpotFleetWebAppStackProps;
-  /**
-   * Synth-time settings of the FargateService stack.
-   * @default - the stack's defaults
-   */
-  readonly fargateService?: FargateServiceStackProps;
-}
-
-type Reader<T> = (value: unknown, path: string) => T;
-
-/** A setting that cannot be read, named by its path in the context and with what it must be. */
-export class SettingsError extends Error {
-  override readonly name = 'SettingsError';
-}
-
-const whole: Reader<number> = (value, path) => {
-  if (typeof value === 'number' && Number.isInteger(value)) return value;
-  throw new SettingsError(`${path} must be a whole number; got ${JSON.stringify(value)}.`);
-};
-const text: Reader<string> = (value, path) => {
-  if (typeof value === 'string' && value.trim() !== '') return value.trim();
-  throw new SettingsError(`${path} must be a non-empty string; got ${JSON.stringify(value)}.`);
-};
-const flag: Reader<boolean> = (value, path) => {
-  if (typeof value === 'boolean') return value;
-  throw new SettingsError(`${path} must be true or false; got ${JSON.stringify(value)}.`);
-};
-const seconds: Reader<Duration> = (value, path) => Duration.seconds(whole(value, path));
-const list: Reader<string[]> = (value, path) => {
-  const items = typeof value === 'string' ? value.split(',') : value;
-  if (Array.isArray(items)) return items.map((item, i) => text(item, `${path}[${i}]`));
-  throw new SettingsError(`${path} must be a list of strings, or one comma-separated string; got ${JSON.stringify(value)}.`);
-};
-const oneOf = <T extends string>(allowed: readonly T[]): Reader<T> => (value, path) => {
-  if (allowed.includes(value as T)) return value as T;
-  throw new SettingsError(`${path} must be one of ${allowed.join(', ')}; got ${JSON.stringify(value)}.`);
-};
-
-/** Reads `value` as an object of known keys only, each through its reader; an unknown key is an error, never ignored. */
-function object<T>(readers: { readonly [K in keyof T]: Reader<T[K]> }): Reader<Partial<T>> {
-  return (value, path) => {
-    if (value === undefined) return {};
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new SettingsError(`${path} must be an object; got ${JSON.stringify(value)}.`);
-    }
-    const result: Partial<T> = {};
-    for (const [key, raw] of Object.entries(value)) {
-      const read = (readers as Record<string, Reader<unknown> | undefined>)[key];
-      if (read === undefined) {
-        throw new SettingsError(`${path}.${key} is not a setting; the settings here are ${Object.keys(readers).join(', ')}.`);
-      }
-      (result as Record<string, unknown>)[key] = read(raw, `${path}.${key}`);
-    }
-    return result;
-  };
-}
-
-const drainer = object({
-  timeoutSeconds: whole,
-  batchSize: whole,
-  maxBatchingWindowSeconds: whole,
-  maxReceiveCount: whole,
-  notificationIntervalMinutes: whole,
-});
-
-const spotFleetWebApp = object({
-  instanceTypes: list,
-  allocationStrategy: oneOf(Object.values(SpotAllocationStrategy)),
-  minCapacity: whole,
-  maxCapacity: whole,
-  requestsPerTarget: whole,
-  capacityRebalance: flag,
-  operations: flag,
-  terminationDelaySeconds: seconds,
-  deregistrationDelaySeconds: seconds,
-  drainer,
-});
-
-const fargateService = object({
-  image: text,
-  minCapacity: whole,
-  maxCapacity: whole,
-  targetCpuUtilization: whole,
-  requestsPerTarget: whole,
-  deregistrationDelaySeconds: seconds,
-  stopTimeoutSeconds: seconds,
-  namespaceName: text,
-  probeIntervalMinutes: whole,
-  probeTimeoutMillis: whole,
-});
-
-const settings = object({ spotFleetWebApp, fargateService });
+import type { IConstruct } from 'constructs';
+import { describeDuration, SettingError } from './validation';
 
 /**
- * The settings in the `spotwise` context value, as stack props. The context is JSON: an object in cdk.json,
- * or a JSON string from `-c spotwise='{…}'`. Every key is checked; values then meet the constructs' own checks.
+ * One declared setting: how to read it from the `spotwise` context value (JSON), and what makes a value of it
+ * wrong whichever way it arrives, from the context or as a typed prop in code. A stack declares its settings
+ * once, as a {@link SettingsSchema}, and its props type is {@link PropsOf} that schema, so that adding a prop
+ * and its context key is one edit.
  */
-export function settingsFromContext(context: unknown): SpotwiseSettings {
-  let value = context;
-  if (typeof value === 'string') {
-    try {
-      value = JSON.parse(value) as unknown;
-    } catch {
-      throw new SettingsError(`The ${SETTINGS_CONTEXT_KEY} context value is not JSON: ${String(value).slice(0, 80)}`);
+export interface Setting<T> {
+  /** The context key, when it is not the prop's name. */
+  readonly contextKey?: string;
+  /** Added to the prop's name to make its context key: a number's unit, such as `Seconds`. */
+  readonly contextKeySuffix?: string;
+  /** `raw` from the context JSON as the prop's type; throws a {@link SettingError} that names `key`. */
+  read(raw: unknown, key: string): T;
+  /** What is wrong with `value` and what to do, or undefined when nothing is; for values given in code. */
+  problem?(value: T): string | undefined;
+  /** For a nested object of settings: its own schema, checked key by key. */
+  readonly schema?: SettingsSchema;
+}
+
+/** A stack's or a construct's settings, by prop name. */
+export type SettingsSchema = { readonly [prop: string]: Setting<unknown> };
+
+/**
+ * The props a schema declares, each optional and readonly. The schema's own property declarations carry the
+ * documentation, which editors show on these props.
+ */
+export type PropsOf<S> = { readonly [K in keyof S]?: S[K] extends Setting<infer T> ? T : never };
+
+/** The context key of the prop `prop` declared as `setting`. */
+function contextKeyOf(prop: string, setting: Setting<unknown>): string {
+  return setting.contextKey ?? `${prop}${setting.contextKeySuffix ?? ''}`;
+}
+
+const json = (value: unknown): string => JSON.stringify(value) ?? String(value);
+
+function fail(key: string, message: string): never {
+  throw new SettingError(key, message);
+}
+
+/** The setting kinds. Each checks its type on reading, and `problem` holds what else it requires. */
+export const setting = {
+  /** A whole number in `[min, max]`. */
+  whole(options: { readonly min: number; readonly max?: number; readonly advice?: string; readonly contextKey?: string }): Setting<number> {
+    const { min, max, advice } = options;
+    const problem = (value: number): string | undefined => {
+      if (Token.isUnresolved(value)) return undefined;
+      if (Number.isInteger(value) && value >= min && (max === undefined || value <= max)) return undefined;
+      const range = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
+      return `must be a whole number ${range}; got ${value}.${advice === undefined ? '' : ` ${advice}`}`;
+    };
+    return {
+      contextKey: options.contextKey,
+      read(raw, key) {
+        if (typeof raw !== 'number' || !Number.isInteger(raw)) fail(key, `must be a whole number; got ${json(raw)}.`);
+        const wrong = problem(raw);
+        if (wrong !== undefined) fail(key, wrong);
+        return raw;
+      },
+      problem,
+    };
+  },
+
+  /** `true` or `false`. */
+  flag(): Setting<boolean> {
+    return {
+      read(raw, key) {
+        if (typeof raw !== 'boolean') fail(key, `must be true or false; got ${json(raw)}.`);
+        return raw;
+      },
+    };
+  },
+
+  /** A non-empty string, with an optional check of its value. */
+  text(options: { readonly problem?: (value: string) => string | undefined } = {}): Setting<string> {
+    return {
+      read(raw, key) {
+        if (typeof raw !== 'string' || raw.trim() === '') fail(key, `must be a non-empty string; got ${json(raw)}.`);
+        const wrong = options.problem?.(raw.trim());
+        if (wrong !== undefined) fail(key, `${wrong}.`);
+        return raw.trim();
+      },
+      problem: (value) => (Token.isUnresolved(value) ? undefined : options.problem?.(value)),
+    };
+  },
+
+  /** One of `allowed`. */
+  oneOf<T extends string>(allowed: readonly T[]): Setting<T> {
+    return {
+      read(raw, key) {
+        if (!allowed.includes(raw as T)) fail(key, `must be one of ${allowed.join(', ')}; got ${json(raw)}.`);
+        return raw as T;
+      },
+    };
+  },
+
+  /**
+   * A duration, written in the context as a whole number of `unit` under the key `<prop><Unit>`, such as
+   * `deregistrationDelaySeconds: 90`. Errors quote it in that unit. Zero is refused unless `min` allows it.
+   */
+  duration(options: {
+    readonly unit: 'millis' | 'seconds' | 'minutes';
+    readonly min?: number;
+    readonly max?: number;
+    readonly advice?: string;
+  }): Setting<Duration> {
+    const { unit, min = 1, max, advice } = options;
+    const label = { millis: 'milliseconds', seconds: 'seconds', minutes: 'minutes' }[unit];
+    const inUnit = (value: Duration): number =>
+      unit === 'millis' ? value.toMilliseconds() : unit === 'seconds' ? value.toSeconds({ integral: false }) : value.toMinutes({ integral: false });
+    const problem = (value: Duration): string | undefined => {
+      if (value.isUnresolved()) return undefined;
+      const amount = inUnit(value);
+      if (Number.isInteger(amount) && amount >= min && (max === undefined || amount <= max)) return undefined;
+      const range = max === undefined ? `at least ${min}` : `from ${min} to ${max}`;
+      return `must be whole ${label}, ${range}; got ${describeDuration(value)}.${advice === undefined ? '' : ` ${advice}`}`;
+    };
+    return {
+      contextKeySuffix: { millis: 'Millis', seconds: 'Seconds', minutes: 'Minutes' }[unit],
+      read(raw, key) {
+        if (typeof raw !== 'number' || !Number.isInteger(raw)) fail(key, `must be a whole number of ${label}; got ${json(raw)}.`);
+        const value = Duration[unit](raw);
+        const wrong = problem(value);
+        if (wrong !== undefined) fail(key, wrong);
+        return value;
+      },
+      problem,
+    };
+  },
+
+  /** A list of strings, or one comma-separated string, each made into a `T`. */
+  list<T>(options: { readonly of: (name: string) => T; readonly problem?: (name: string) => string | undefined; readonly name: (value: T) => string }): Setting<readonly T[]> {
+    const problem = (values: readonly T[]): string | undefined => {
+      if (values.length === 0) return 'is empty; give at least one.';
+      for (const [i, value] of values.entries()) {
+        const name = options.name(value);
+        if (Token.isUnresolved(name)) continue;
+        const wrong = options.problem?.(name);
+        if (wrong !== undefined) return `[${i}]: ${wrong}.`;
+      }
+      return undefined;
+    };
+    return {
+      read(raw, key) {
+        const items: unknown = typeof raw === 'string' ? raw.split(',') : raw;
+        if (!Array.isArray(items)) fail(key, `must be a list of strings, or one comma-separated string; got ${json(raw)}.`);
+        const names = items.map((item: unknown, i) => {
+          if (typeof item !== 'string' || item.trim() === '') fail(`${key}[${i}]`, `must be a non-empty string; got ${json(item)}.`);
+          return item.trim();
+        });
+        if (names.length === 0) fail(key, 'is empty; give at least one.');
+        for (const [i, name] of names.entries()) {
+          const wrong = options.problem?.(name);
+          if (wrong !== undefined) fail(`${key}[${i}]`, `${wrong}.`);
+        }
+        const values = names.map(options.of);
+        return values;
+      },
+      problem,
+    };
+  },
+
+  /** A schedule at a fixed rate, written in the context as a whole number of minutes under `contextKey`. */
+  rate(options: { readonly contextKey: string }): Setting<Schedule> {
+    return {
+      contextKey: options.contextKey,
+      read(raw, key) {
+        if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1) fail(key, `must be a whole number of minutes, at least 1; got ${json(raw)}.`);
+        return Schedule.rate(Duration.minutes(raw));
+      },
+    };
+  },
+
+  /** A value read from a string, such as a container image from its name. */
+  parsed<T>(of: (name: string) => T): Setting<T> {
+    return {
+      read(raw, key) {
+        if (typeof raw !== 'string' || raw.trim() === '') fail(key, `must be a non-empty string; got ${json(raw)}.`);
+        return of(raw.trim());
+      },
+    };
+  },
+
+  /** A nested object of settings, such as the drainer's. `T` is the prop's type, which may hold more than the context can set. */
+  object<T>(schema: SettingsSchema): Setting<T> {
+    return {
+      read: (raw, key) => readSettings(schema, raw, key) as T,
+      problem: (value) => {
+        const wrong = settingsProblem(schema, value as Record<string, unknown>);
+        return wrong === undefined ? undefined : `.${wrong}`;
+      },
+      schema,
+    };
+  },
+};
+
+/**
+ * Reads `raw`, an object from the context, through `schema`: every key must be one the schema declares, and
+ * every value must pass its setting's checks. Returns the props, keyed by prop name.
+ */
+export function readSettings(schema: SettingsSchema, raw: unknown, key: string): Record<string, unknown> {
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(key, `must be an object; got ${json(raw)}.`);
+  const byContextKey = new Map(Object.entries(schema).map(([prop, s]) => [contextKeyOf(prop, s), { prop, setting: s }]));
+  const props: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    const declared = byContextKey.get(name);
+    if (declared === undefined) {
+      fail(`${key}.${name}`, `is not a setting; the settings here are ${[...byContextKey.keys()].join(', ')}.`);
     }
+    props[declared.prop] = declared.setting.read(value, `${key}.${name}`);
   }
-  const read = settings(value, SETTINGS_CONTEXT_KEY);
-  const fleet = read.spotFleetWebApp;
-  const fargate = read.fargateService;
-  const drain = fleet?.drainer;
-  return {
-    ...(fleet && {
-      spotFleetWebApp: {
-        ...(fleet.instanceTypes && { instanceTypes: fleet.instanceTypes.map((name) => new InstanceType(name)) }),
-        ...(fleet.allocationStrategy && { allocationStrategy: fleet.allocationStrategy }),
-        ...(fleet.minCapacity !== undefined && { minCapacity: fleet.minCapacity }),
-        ...(fleet.maxCapacity !== undefined && { maxCapacity: fleet.maxCapacity }),
-        ...(fleet.requestsPerTarget !== undefined && { requestsPerTarget: fleet.requestsPerTarget }),
-        ...(fleet.capacityRebalance !== undefined && { capacityRebalance: fleet.capacityRebalance }),
-        ...(fleet.operations !== undefined && { operations: fleet.operations }),
-        ...(fleet.terminationDelaySeconds && { terminationDelay: fleet.terminationDelaySeconds }),
-        ...(fleet.deregistrationDelaySeconds && { deregistrationDelay: fleet.deregistrationDelaySeconds }),
-        ...(drain && {
-          drainer: {
-            ...(drain.timeoutSeconds !== undefined && { timeout: Duration.seconds(drain.timeoutSeconds) }),
-            ...(drain.batchSize !== undefined && { batchSize: drain.batchSize }),
-            ...(drain.maxBatchingWindowSeconds !== undefined && { maxBatchingWindow: Duration.seconds(drain.maxBatchingWindowSeconds) }),
-            ...(drain.maxReceiveCount !== undefined && { maxReceiveCount: drain.maxReceiveCount }),
-            ...(drain.notificationIntervalMinutes !== undefined && { notificationInterval: Duration.minutes(drain.notificationIntervalMinutes) }),
-          },
-        }),
-      },
-    }),
-    ...(fargate && {
-      fargateService: {
-        ...(fargate.image && { image: ContainerImage.fromRegistry(fargate.image) }),
-        ...(fargate.minCapacity !== undefined && { minCapacity: fargate.minCapacity }),
-        ...(fargate.maxCapacity !== undefined && { maxCapacity: fargate.maxCapacity }),
-        ...(fargate.targetCpuUtilization !== undefined && { targetCpuUtilization: fargate.targetCpuUtilization }),
-        ...(fargate.requestsPerTarget !== undefined && { requestsPerTarget: fargate.requestsPerTarget }),
-        ...(fargate.deregistrationDelaySeconds && { deregistrationDelay: fargate.deregistrationDelaySeconds }),
-        ...(fargate.stopTimeoutSeconds && { stopTimeout: fargate.stopTimeoutSeconds }),
-        ...(fargate.namespaceName && { namespaceName: fargate.namespaceName }),
-        ...(fargate.probeIntervalMinutes !== undefined && { probeSchedule: Schedule.rate(Duration.minutes(fargate.probeIntervalMinutes)) }),
-        ...(fargate.probeTimeoutMillis !== undefined && { probeTimeout: Duration.millis(fargate.probeTimeoutMillis) }),
-      },
-    }),
-  };
+  return props;
+}
+
+/** The first problem with `props` under `schema`, naming the prop, or undefined. */
+function settingsProblem(schema: SettingsSchema, props: Record<string, unknown> | undefined): string | undefined {
+  for (const [prop, declared] of Object.entries(schema)) {
+    const value = props?.[prop];
+    if (value === undefined) continue;
+    const wrong = declared.problem?.(value);
+    if (wrong !== undefined) return `${prop}${wrong.startsWith('[') || wrong.startsWith('.') ? '' : ' '}${wrong}`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks props given in code against `schema`, as the context's are checked on reading: a construct used in
+ * another CDK app gets the same errors, naming `scope` and the prop.
+ */
+export function checkSettings(scope: IConstruct, schema: SettingsSchema, props: object): void {
+  const wrong = settingsProblem(schema, props as Record<string, unknown>);
+  if (wrong !== undefined) throw new SettingError(scope, wrong);
 }

@@ -1,7 +1,10 @@
 import type { StackProps } from 'aws-cdk-lib';
 import { CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
-import type { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { InstanceType } from 'aws-cdk-lib/aws-ec2';
+import type { PropsOf, SettingsSchema } from './settings';
+import { checkSettings, setting } from './settings';
+import { instanceTypeProblem, MAX_TARGETS_PER_TARGET_GROUP } from './validation';
 import type { Construct } from 'constructs';
 import { capacityParameters } from './capacity-parameters';
 import { FleetHandover } from './constructs/fleet-handover';
@@ -10,62 +13,66 @@ import { OperatorAlarms } from './constructs/operator-alarms';
 import { NotificationTopic, notificationEmailParameter } from './constructs/notification-topic';
 import { SpotFleetTroubleAlerts } from './constructs/spot-fleet-trouble-alerts';
 import { PublicVpc } from './constructs/public-vpc';
-import type { SpotAllocationStrategy } from './constructs/spot-fleet';
-import { AL2023_AMI_PARAMETER, SpotFleet } from './constructs/spot-fleet';
+import { AL2023_AMI_PARAMETER, SpotAllocationStrategy, SpotFleet } from './constructs/spot-fleet';
 import { INTERRUPTION_REACTION_BUDGET } from './spot-timing';
 import type { SpotInterruptionDrainerProps } from './constructs/spot-interruption-drainer';
-import { SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
+import { SPOT_INTERRUPTION_DRAINER_SETTINGS, SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
 import { SpotInterruptionRehearsal } from './constructs/spot-interruption-rehearsal';
 import { certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
+import { powertoolsLayerParameter } from './constructs/inline-node-function';
 
-export interface SpotFleetWebAppStackProps extends StackProps {
+/**
+ * SpotFleetWebApp's settings: its props, which the `spotwise.spotFleetWebApp` context value sets too. Each is
+ * checked at synth whichever way it comes; the constructs check how they fit together.
+ */
+export const SPOT_FLEET_WEB_APP_SETTINGS = {
   /**
    * How long the ALB drains an interrupted instance; it must finish inside the two-minute notice.
    * @default Duration.seconds(90)
    */
-  readonly deregistrationDelay?: Duration;
+  deregistrationDelay: setting.duration({ unit: 'seconds', min: 0 }),
   /**
    * Fewest instances the fleet keeps running; scale-in stops here. The default of the `MinCapacity` parameter,
    * which a deploy may override.
    * @default 2
    */
-  readonly minCapacity?: number;
+  minCapacity: setting.whole({ min: 1, max: MAX_TARGETS_PER_TARGET_GROUP, advice: 'At least one instance must run; to stop them all, delete the stack.' }),
   /**
    * Most instances scale-out may reach: the default of the `MaxCapacity` parameter.
    * @default 10
    */
-  readonly maxCapacity?: number;
+  maxCapacity: setting.whole({ min: 1, max: MAX_TARGETS_PER_TARGET_GROUP, advice: "1,000 is ELB's default quota of targets per target group." }),
   /**
    * Requests per instance per minute that the fleet's target tracking aims for.
    * @default 1000
    */
-  readonly requestsPerTarget?: number;
+  requestsPerTarget: setting.whole({ min: 1 }),
   /**
    * Whether the fleet replaces an instance when EC2 recommends a rebalance, before any interruption warning.
    * @default true
    */
-  readonly capacityRebalance?: boolean;
+  capacityRebalance: setting.flag(),
   /**
    * With capacity rebalancing, how long the fleet waits after launching a replacement before terminating
    * the instance it replaces; at least the drain: 20 s to react, the drainer's last retry, the deregistration delay.
    * @default - the drain plus 30 s
    */
-  readonly terminationDelay?: Duration;
+  terminationDelay: setting.duration({ unit: 'seconds' }),
   /**
    * Settings of the interruption drainer, such as its batch size and timeout.
    * @default - the drainer's defaults
    */
-  readonly drainer?: Omit<SpotInterruptionDrainerProps, 'targetGroups' | 'notificationTopic'>;
+  drainer: setting.object<Omit<SpotInterruptionDrainerProps, 'targetGroups' | 'notificationTopic'>>(SPOT_INTERRUPTION_DRAINER_SETTINGS),
   /**
    * How the fleet spreads capacity over instance pools.
    * @default SpotAllocationStrategy.DIVERSIFIED
    */
-  readonly allocationStrategy?: SpotAllocationStrategy;
+  allocationStrategy: setting.oneOf(Object.values(SpotAllocationStrategy)),
   /**
    * Instance types the fleet may use (x86_64).
    * @default DEFAULT_SPOT_INSTANCE_TYPES
    */
-  readonly instanceTypes?: readonly InstanceType[];
+  instanceTypes: setting.list({ of: (name) => new InstanceType(name), name: String, problem: instanceTypeProblem }),
   /**
    * Whether the stack carries its operator alarms (load balancer 5xx, unhealthy hosts, function errors, drain
    * failures, fleet below target) and its dashboard. With them the template is over the 51,200 bytes that
@@ -73,8 +80,10 @@ export interface SpotFleetWebAppStackProps extends StackProps {
    * it fits, and only the dead-letter alarm and the Spot messages reach people.
    * @default true
    */
-  readonly operations?: boolean;
-}
+  operations: setting.flag(),
+} satisfies SettingsSchema;
+
+export interface SpotFleetWebAppStackProps extends StackProps, PropsOf<typeof SPOT_FLEET_WEB_APP_SETTINGS> {}
 
 /**
  * A web app on an EC2 Spot Fleet behind an ALB that scales on requests per instance, rebalances ahead of
@@ -98,6 +107,7 @@ export class SpotFleetWebAppStack extends Stack {
 
   constructor(scope: Construct, id: string, props: SpotFleetWebAppStackProps = {}) {
     super(scope, id, props);
+    checkSettings(this, SPOT_FLEET_WEB_APP_SETTINGS, props);
 
     const email = notificationEmailParameter(this, 'Spot events and alarms');
 
@@ -120,6 +130,7 @@ export class SpotFleetWebAppStack extends Stack {
       // capacity rebalancing it would keep running, drained, while still counting as capacity.
       drainOnRebalanceRecommendation: props.capacityRebalance !== false,
       ...props.drainer,
+      powertoolsLayer: powertoolsLayerParameter(this),
       targetGroups: [this.loadBalancer.targetGroup],
       notificationTopic: this.notifications.topic,
     });

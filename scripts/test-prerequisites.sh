@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# What `npm test` needs besides node_modules: a real nginx (the prober's tests probe one on loopback) and
-# cfn-lint 1.51 (the templates are linted in every Region). On Debian or Ubuntu, as root or with sudo, it
-# installs what is missing; elsewhere it says exactly what to install, and fails.
+# What the tests need besides node_modules: a real nginx (the prober's tests probe one on loopback), cfn-lint
+# 1.51 (the templates are linted in every Region) and moto 5.2 with its server (`npm run test:deploy` runs
+# `cdk bootstrap` and `cdk deploy` against it). On Debian or Ubuntu, as root or with sudo, it installs what is
+# missing; elsewhere it says exactly what to install, and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,19 @@ fi
 # The package starts a system nginx on :80 where it can; the tests run their own on free loopback ports.
 if command -v systemctl >/dev/null 2>&1; then as_root systemctl stop nginx >/dev/null 2>&1 || true; fi
 if [ -f /run/nginx.pid ]; then as_root "$nginx_bin" -s quit >/dev/null 2>&1 || true; fi
+
+# moto, on the python3 the deploy test runs (MOTO_PYTHON, else python3 on PATH)
+MOTO_VERSION=5.2.1
+moto_python="${MOTO_PYTHON:-python3}"
+if ! "$moto_python" -c 'import moto, flask, werkzeug, boto3, sys; sys.exit(0 if moto.__version__.startswith("5.2.") else 1)' 2>/dev/null; then
+  if "$moto_python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >/dev/null 2>&1; then
+    echo "test prerequisites: installed moto $MOTO_VERSION for $moto_python"
+  else
+    echo "test prerequisites: moto 5.2 is missing. Install it: $moto_python -m pip install 'moto[server]==$MOTO_VERSION'," \
+      "or set MOTO_PYTHON to a Python that has it." >&2
+    exit 1
+  fi
+fi
 
 # cfn-lint
 have_cfn_lint() { "$1" --version 2>/dev/null | grep -q "cfn-lint ${CFN_LINT_VERSION%.*}\."; }

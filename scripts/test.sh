@@ -12,8 +12,9 @@ node_modules/.bin/eslint . >"$out/lint" 2>&1 &
 lint=$!
 
 status=0
-# The package's own test packs and installs it into consumer apps: `npm run test:package`.
-node_modules/.bin/vitest run --exclude test/package-entry.test.ts "$@" || status=1
+# Two tests run on their own: the package's packs and installs it into consumer apps (`npm run test:package`),
+# and the cdk deploy test runs the CDK CLI against moto (`npm run test:deploy`).
+node_modules/.bin/vitest run --project handlers --project infrastructure "$@" || status=1
 
 for check in typecheck lint; do
   if wait "${!check}"; then

@@ -10,14 +10,17 @@ import { addSpotwiseStacks } from '../lib/spotwise-app';
 import { FargateServiceStack } from '../lib/fargate-service-stack';
 import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { newApp } from './support/app';
 
-/** The template with what churns on every handler edit or CDK upgrade replaced by stable placeholders. */
-function normalised(stack: Stack): unknown {
-  const json = JSON.stringify(Template.fromStack(stack).toJSON(), (key, value: unknown) =>
-    key === 'ZipFile' && typeof value === 'string' ? '<inline handler bundle>' : value,
-  );
-  return JSON.parse(json.replace(/[0-9a-f]{64}/g, '<hash>')) as unknown;
+/** A stack's resources, by type, with how many of each: what a reviewer reads to see what a change adds or drops. */
+function inventory(stack: Stack): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const resource of Object.values(Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string }>)) {
+    counts[resource.Type] = (counts[resource.Type] ?? 0) + 1;
+  }
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 function nagAcknowledgements(root: IConstruct): { path: string; isStack: boolean; id: string; reason: string }[] {
@@ -126,7 +129,7 @@ describe('the Spotwise app', () => {
     }
   });
 
-  it('lets cdk deploy use the caller\'s credentials: no bootstrap roles, no staged template', () => {
+  it('writes plain templates for npm run synth: no bootstrap version parameter or rule, no bootstrap roles, no staged template', () => {
     const { assembly } = shared();
     for (const name of ['SpotFleetWebApp', 'FargateService']) {
       const artifact = assembly.getStackByName(name);
@@ -134,12 +137,49 @@ describe('the Spotwise app', () => {
       expect(artifact.cloudFormationExecutionRoleArn).toBeUndefined();
       expect(artifact.stackTemplateAssetObjectUrl).toBeUndefined();
       expect(artifact.requiresBootstrapStackVersion).toBeUndefined();
-      expect(Object.keys((artifact.template as { Parameters?: object }).Parameters ?? {})).not.toContain('BootstrapVersion');
+      const template = artifact.template as { Parameters?: object; Rules?: object };
+      expect(Object.keys(template.Parameters ?? {})).not.toContain('BootstrapVersion');
+      expect(template.Rules).toBeUndefined();
     }
     expect(assembly.artifacts.filter((a) => a.id.endsWith('.assets'))).toEqual([]);
   });
 
-  it('fails at synth when a construct adds an asset that plain CloudFormation cannot deploy', () => {
+  it('synthesizes for cdk deploy with CDK\'s default synthesizer: the template staged in the bootstrap bucket, the bootstrap version checked, no other asset', () => {
+    const app = newApp({ synthesizer: 'default' });
+    addSpotwiseStacks(app);
+    const assembly = app.synth();
+    for (const name of ['SpotFleetWebApp', 'FargateService']) {
+      const artifact = assembly.getStackByName(name);
+      expect(artifact.assumeRoleArn).toMatch(/cdk-hnb659fds-deploy-role/);
+      expect(artifact.stackTemplateAssetObjectUrl).toMatch(/^s3:\/\/cdk-hnb659fds-assets-/);
+      expect(artifact.requiresBootstrapStackVersion).toBe(6);
+      expect(Object.keys((artifact.template as { Parameters?: object }).Parameters ?? {})).toContain('BootstrapVersion');
+      const assets = assembly.tryGetArtifact(`${name}.assets`) as { file: string } | undefined;
+      const manifest = JSON.parse(readFileSync(assets?.file ?? '', 'utf8')) as { files: Record<string, { source: { path: string } }> };
+      // The stack's own template is its one file asset: the Lambda code is inline.
+      expect(Object.values(manifest.files).map((f) => f.source.path)).toEqual([`${name}.template.json`]);
+      // And it is the plain template, which cfn-lint checks, with only CDK's bootstrap version check added.
+      const plain = shared().assembly.getStackByName(name).template as Record<string, Record<string, unknown>>;
+      const deployed = artifact.template as Record<string, Record<string, unknown>>;
+      const { BootstrapVersion, ...parameters } = deployed.Parameters ?? {};
+      expect(BootstrapVersion).toMatchObject({ Type: 'AWS::SSM::Parameter::Value<String>', Default: '/cdk-bootstrap/hnb659fds/version' });
+      expect(parameters).toEqual(plain.Parameters);
+      expect(Object.keys(deployed.Rules ?? {})).toEqual(['CheckBootstrapVersion']);
+      expect({ ...deployed, Parameters: undefined, Rules: undefined }).toEqual({ ...plain, Parameters: undefined, Rules: undefined });
+    }
+  });
+
+  it('stays within the 460,800 bytes CloudFormation reads from S3, as synth writes each template', () => {
+    const { assembly } = shared();
+    for (const name of ['SpotFleetWebApp', 'FargateService']) {
+      const bytes = Buffer.byteLength(readFileSync(join(assembly.directory, `${name}.template.json`)));
+      expect(bytes, name).toBeLessThanOrEqual(460_800);
+      // Inline code as it is read makes the templates larger than the old 51,200-byte goal: a bucket carries them.
+      expect(bytes, name).toBeGreaterThan(51_200);
+    }
+  });
+
+  it('fails at synth, with the plain synthesizer, when a construct adds an asset that plain CloudFormation cannot deploy', () => {
     const { fargateService } = addSpotwiseStacks(newApp());
     expect(
       () =>
@@ -151,13 +191,94 @@ describe('the Spotwise app', () => {
     ).toThrow(/FargateService must deploy as plain CloudFormation, without an asset bucket.*Inline the code/);
   });
 
-  it('matches the normalised SpotFleetWebApp snapshot', () => {
-    const { spotFleetWebApp } = shared().stacks;
-    expect(normalised(spotFleetWebApp)).toMatchSnapshot();
+  it('holds these resources in SpotFleetWebApp', () => {
+    expect(inventory(shared().stacks.spotFleetWebApp)).toMatchInlineSnapshot(`
+      {
+        "AWS::ApplicationAutoScaling::ScalableTarget": 1,
+        "AWS::ApplicationAutoScaling::ScalingPolicy": 1,
+        "AWS::CloudWatch::Alarm": 7,
+        "AWS::CloudWatch::Dashboard": 1,
+        "AWS::EC2::FlowLog": 1,
+        "AWS::EC2::InternetGateway": 1,
+        "AWS::EC2::LaunchTemplate": 1,
+        "AWS::EC2::Route": 2,
+        "AWS::EC2::RouteTable": 2,
+        "AWS::EC2::SecurityGroup": 2,
+        "AWS::EC2::SecurityGroupEgress": 1,
+        "AWS::EC2::SecurityGroupIngress": 2,
+        "AWS::EC2::SpotFleet": 1,
+        "AWS::EC2::Subnet": 2,
+        "AWS::EC2::SubnetRouteTableAssociation": 2,
+        "AWS::EC2::VPC": 1,
+        "AWS::EC2::VPCGatewayAttachment": 1,
+        "AWS::ElasticLoadBalancingV2::Listener": 2,
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": 1,
+        "AWS::ElasticLoadBalancingV2::TargetGroup": 1,
+        "AWS::Events::Rule": 3,
+        "AWS::FIS::ExperimentTemplate": 1,
+        "AWS::IAM::InstanceProfile": 1,
+        "AWS::IAM::Policy": 6,
+        "AWS::IAM::Role": 8,
+        "AWS::KMS::Key": 1,
+        "AWS::Lambda::EventInvokeConfig": 1,
+        "AWS::Lambda::EventSourceMapping": 1,
+        "AWS::Lambda::Function": 4,
+        "AWS::Lambda::Permission": 1,
+        "AWS::Logs::LogGroup": 5,
+        "AWS::SNS::Subscription": 1,
+        "AWS::SNS::Topic": 1,
+        "AWS::SNS::TopicPolicy": 1,
+        "AWS::SQS::Queue": 3,
+        "AWS::SQS::QueuePolicy": 3,
+        "Custom::PinnedImage": 1,
+        "Custom::ServiceLinkedRoles": 1,
+        "Custom::SpotFleetHandover": 1,
+      }
+    `);
   });
 
-  it('matches the normalised FargateService snapshot', () => {
-    const { fargateService } = shared().stacks;
-    expect(normalised(fargateService)).toMatchSnapshot();
+  it('holds these resources in FargateService', () => {
+    expect(inventory(shared().stacks.fargateService)).toMatchInlineSnapshot(`
+      {
+        "AWS::ApplicationAutoScaling::ScalableTarget": 1,
+        "AWS::ApplicationAutoScaling::ScalingPolicy": 2,
+        "AWS::CloudWatch::Alarm": 8,
+        "AWS::CloudWatch::Dashboard": 1,
+        "AWS::EC2::FlowLog": 1,
+        "AWS::EC2::InternetGateway": 1,
+        "AWS::EC2::Route": 2,
+        "AWS::EC2::RouteTable": 2,
+        "AWS::EC2::SecurityGroup": 5,
+        "AWS::EC2::SecurityGroupEgress": 4,
+        "AWS::EC2::SecurityGroupIngress": 5,
+        "AWS::EC2::Subnet": 2,
+        "AWS::EC2::SubnetRouteTableAssociation": 2,
+        "AWS::EC2::VPC": 1,
+        "AWS::EC2::VPCEndpoint": 2,
+        "AWS::EC2::VPCGatewayAttachment": 1,
+        "AWS::ECS::Cluster": 1,
+        "AWS::ECS::ClusterCapacityProviderAssociations": 1,
+        "AWS::ECS::Service": 1,
+        "AWS::ECS::TaskDefinition": 1,
+        "AWS::ElasticLoadBalancingV2::Listener": 2,
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": 1,
+        "AWS::ElasticLoadBalancingV2::TargetGroup": 1,
+        "AWS::Events::Rule": 1,
+        "AWS::IAM::Policy": 4,
+        "AWS::IAM::Role": 5,
+        "AWS::KMS::Key": 1,
+        "AWS::Lambda::EventInvokeConfig": 1,
+        "AWS::Lambda::Function": 2,
+        "AWS::Lambda::Permission": 1,
+        "AWS::Logs::LogGroup": 4,
+        "AWS::Logs::MetricFilter": 1,
+        "AWS::SNS::Subscription": 1,
+        "AWS::SNS::Topic": 1,
+        "AWS::SNS::TopicPolicy": 1,
+        "AWS::ServiceDiscovery::PrivateDnsNamespace": 1,
+        "AWS::ServiceDiscovery::Service": 1,
+        "Custom::ServiceLinkedRoles": 1,
+      }
+    `);
   });
 });

@@ -282,7 +282,7 @@ describe('the service-linked roles custom resource role', () => {
           ResourceType: 'Custom::ServiceLinkedRoles',
           ResourceProperties: { ServiceToken: 'x', Roles: roles.map((r) => ({ ServiceName: r.serviceName, RoleName: r.roleName })) },
         },
-        { logStreamName: 's' } as never,
+        fakeContext('slr'),
       );
     } finally {
       vi.unstubAllEnvs();

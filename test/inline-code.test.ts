@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { inflateInlineCode } from '../lib/bundling';
 import { InlineNodeFunction } from '../lib/constructs/inline-node-function';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
 import { newApp } from './support/app';
@@ -42,11 +41,10 @@ describe('the inline Lambda code in the templates', () => {
     ]);
   });
 
-  it.each(functions.map((fn) => [fn.name, fn] as const))('%s carries its bundle, compressed, and gives it back whole', (_name, fn) => {
+  it.each(functions.map((fn) => [fn.name, fn] as const))('%s carries its bundle as it is, for people to read in the Lambda console', (_name, fn) => {
     const { construct, props } = fn;
     if (construct === undefined) throw new Error(`${fn.name} is not an InlineNodeFunction`);
-    expect(props.Code.ZipFile).toBe(construct.inlineCode);
-    expect(inflateInlineCode(props.Code.ZipFile)).toBe(construct.bundle);
+    expect(props.Code.ZipFile).toBe(construct.bundle);
   });
 
   it.each(functions.map((fn) => [fn.name, fn] as const))('%s loads as index.js and exports the handler of its bundle', (_name, fn) => {
@@ -55,14 +53,10 @@ describe('the inline Lambda code in the templates', () => {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'index.js'), fn.props.Code.ZipFile);
-    // The bundle on its own, beside it: what the loader runs must export what the bundle does.
-    writeFileSync(join(dir, 'bundle.js'), inflateInlineCode(fn.props.Code.ZipFile));
     expect(fn.props.Handler).toBe('index.handler');
-    const load = createRequire(join(dir, 'index.js'));
-    const loaded = load('./index.js') as Record<string, unknown>;
-    const bundle = load('./bundle.js') as Record<string, unknown>;
+    const loaded = createRequire(join(dir, 'index.js'))('./index.js') as Record<string, unknown>;
     expect(typeof loaded.handler).toBe('function');
-    expect(Object.keys(loaded).sort()).toEqual(Object.keys(bundle).sort());
-    expect((loaded.handler as () => unknown).toString()).toBe((bundle.handler as () => unknown).toString());
+    // The handler's own name, not a minified one: what a stack trace shows.
+    expect((loaded.handler as () => unknown).name).toMatch(/^handler\d?$/);
   });
 });

@@ -30,11 +30,11 @@ function consumerStack(lib: Pick<typeof entry, 'SpotInterruptionDrainer' | 'Clou
   return Template.fromStack(stack);
 }
 
-/** The bundle that the one function whose environment matches `variables` carries, compressed, in the template. */
+/** The bundle that the one function whose environment matches `variables` carries in the template. */
 function bundleOf(template: Template, variables: Record<string, unknown>): string {
   const found = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike(variables) } } }));
   expect(found, `functions with ${JSON.stringify(variables)}`).toHaveLength(1);
-  return entry.inflateInlineCode((found[0]?.Properties as { Code: { ZipFile: string } }).Code.ZipFile);
+  return (found[0]?.Properties as { Code: { ZipFile: string } }).Code.ZipFile;
 }
 
 function assertBothFunctions(template: Template): void {

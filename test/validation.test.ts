@@ -43,7 +43,7 @@ describe('requireCapacityRange', () => {
   it('fails when a bound is outside 1 to ELB\'s 1000 targets per target group, with the advice given for the minimum', () => {
     expect(() => requireCapacityRange(scope, 0, 5, 'Keep one.')).toThrow(/^Host\/Thing: minCapacity must be a whole number from 1 to 1000; got 0\. Keep one\.$/);
     expect(() => requireCapacityRange(scope, 1, 1001, 'Keep one.')).toThrow(
-      /^Host\/Thing: maxCapacity must be a whole number from 1 to 1000; got 1001\. ELB's default quota of targets per target group\.$/,
+      /^Host\/Thing: maxCapacity must be a whole number from 1 to 1000; got 1001\. 1,000 is ELB's default quota of targets per target group\.$/,
     );
     expect(MAX_TARGETS_PER_TARGET_GROUP).toBe(1000);
   });

@@ -1,4 +1,3 @@
-import { compactTemplate } from '../../lib/compact-template';
 import { addSpotwiseStacks } from '../../lib/spotwise-app';
 import { newApp } from '../../test/support/app';
 import type { EventSourceMappingConfig } from './lambda';
@@ -52,11 +51,11 @@ export interface Deployment {
   readonly warningRuleQueues: readonly string[];
 }
 
-/** Synthesizes the stack in-process, as `cdk synth` would, compacts it as `npm run synth` does, and reads it. */
+/** Synthesizes the stack in-process, as `cdk synth` would, and reads it. */
 export function synthesizeDeployment(): Deployment {
   const app = newApp();
   addSpotwiseStacks(app);
-  const template = compactTemplate(app.synth().getStackByName(STACK_NAME).template as { Resources: Resources });
+  const template = app.synth().getStackByName(STACK_NAME).template as { Resources: Resources };
   return readDeployment(template.Resources);
 }
 

@@ -8,6 +8,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IService as ICloudMapService } from 'aws-cdk-lib/aws-servicediscovery';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import type { ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import type { Ipv4Block } from '../functions/cloud-map-prober/contract';
@@ -114,6 +115,11 @@ export interface CloudMapProberProps {
    * @default - with `cluster`, a new endpoint whose security group admits this prober only
    */
   readonly ecsEndpoint?: IInterfaceVpcEndpoint;
+  /**
+   * The Powertools for AWS Lambda (TypeScript) layer of release POWERTOOLS_VERSION, for the function.
+   * @default - the layer Powertools publishes in the Region the stack deploys to, read at deploy time
+   */
+  readonly powertoolsLayer?: ILayerVersion;
 }
 
 /**
@@ -195,6 +201,7 @@ export class CloudMapProber extends Construct {
       metricsNamespace: this.metricsNamespace,
       timeout,
       logRetention: props.logRetention,
+      powertoolsLayer: props.powertoolsLayer,
       vpc: props.vpc,
       vpcSubnets: subnets,
       securityGroups: [this.securityGroup],

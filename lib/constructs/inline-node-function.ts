@@ -1,11 +1,11 @@
-import { Aws, CfnParameter, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, CfnDynamicReference, CfnDynamicReferenceService, CfnParameter, Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { Architecture, Code, Function as LambdaFunction, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import { bundleInlineHandler, compressForInline } from '../bundling';
+import { bundleInlineHandler } from '../bundling';
 import { requireWholeNumber } from '../validation';
 
 /**
@@ -20,8 +20,6 @@ export const POWERTOOLS_VERSION = '2.35.0';
  * accounts; some Regions stop at older versions), so a hard-coded ARN fails to create the functions there.
  */
 export const POWERTOOLS_LAYER_PARAMETER = `/aws/service/powertools/typescript/generic/all/${POWERTOOLS_VERSION}`;
-/** The stack's CloudFormation parameter holding the name of the SSM parameter that gives the layer's ARN. */
-export const POWERTOOLS_LAYER_PARAMETER_ID = 'PowertoolsLayerParameter';
 
 export interface InlineNodeFunctionProps {
   /** Absolute path of the handler module, with or without its `.ts`/`.js` extension; it must export `handler`. */
@@ -81,11 +79,20 @@ export interface InlineNodeFunctionProps {
    * @default true
    */
   readonly usePowertools?: boolean;
+  /**
+   * The Powertools for AWS Lambda (TypeScript) layer, of release {@link POWERTOOLS_VERSION}. A stack whose
+   * deployers must be able to choose it declares a parameter for it once, with {@link powertoolsLayerParameter},
+   * and gives the result to each function.
+   * @default - the layer Powertools publishes in the Region the stack deploys to, read at deploy time from
+   * {@link POWERTOOLS_LAYER_PARAMETER} through a dynamic reference; the stack gets no parameter
+   */
+  readonly powertoolsLayer?: ILayerVersion;
 }
 
 /**
- * A Lambda function whose TypeScript handler is bundled with esbuild at synth time and placed inline in
- * the template, so the stack deploys with plain `aws cloudformation deploy` and no asset bucket.
+ * A Lambda function whose TypeScript handler is bundled with esbuild at synth time and placed inline in the
+ * template, readable as it is in the Lambda console. It needs no asset, so it works with any synthesizer:
+ * CDK's default for `cdk deploy`, or one that writes plain templates.
  * It holds the project's function defaults: Node.js 24 on x86_64, a log group with retention, a role that
  * may write to that log group only, and the Powertools layer of the pinned release. It is a `Function`: grant, wire and
  * add policies to it as to any other.
@@ -93,9 +100,7 @@ export interface InlineNodeFunctionProps {
 export class InlineNodeFunction extends LambdaFunction {
   /** The execution role, created here rather than by `Function` so that it carries no managed policy. */
   public readonly executionRole: Role;
-  /** What the template carries and Lambda runs as `index.js`: the bundle, compressed, behind a loader. */
-  public readonly inlineCode: string;
-  /** The bundled handler, before compression. */
+  /** The bundled handler: what the template carries, and Lambda runs as `index.js`. */
   public readonly bundle: string;
 
   constructor(scope: Construct, id: string, props: InlineNodeFunctionProps) {
@@ -114,13 +119,12 @@ export class InlineNodeFunction extends LambdaFunction {
     });
     logGroup.grantWrite(role);
     const bundle = bundleInlineHandler(props.entry);
-    const code = compressForInline(bundle);
 
     super(scope, id, {
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.X86_64,
       handler: 'index.handler',
-      code: Code.fromInline(code),
+      code: Code.fromInline(bundle),
       description: props.description,
       timeout: props.timeout ?? Duration.seconds(30),
       memorySize,
@@ -141,9 +145,8 @@ export class InlineNodeFunction extends LambdaFunction {
       allowPublicSubnet: props.allowPublicSubnet,
     });
     this.executionRole = role;
-    this.inlineCode = code;
     this.bundle = bundle;
-    if (usePowertools) this.addLayers(powertoolsLayer(this));
+    if (usePowertools) this.addLayers(props.powertoolsLayer ?? publishedPowertoolsLayer(this));
     if (props.vpc !== undefined) {
       role.addToPrincipalPolicy(
         new PolicyStatement({
@@ -169,21 +172,24 @@ export class InlineNodeFunction extends LambdaFunction {
   }
 }
 
+/** The layer Powertools publishes for {@link POWERTOOLS_VERSION}, resolved by CloudFormation in the Region it deploys to. */
+function publishedPowertoolsLayer(scope: Construct): ILayerVersion {
+  const arn = new CfnDynamicReference(CfnDynamicReferenceService.SSM, POWERTOOLS_LAYER_PARAMETER);
+  return LayerVersion.fromLayerVersionArn(scope, 'PowertoolsLayer', Token.asString(arn));
+}
+
 /**
- * One layer per stack, read when the stack is deployed from the parameter Powertools publishes for
- * {@link POWERTOOLS_VERSION}. Where Powertools publishes none (China, and Regions newer than the release),
- * CloudFormation stops before creating anything and names the missing parameter; publish the layer there
- * yourself, store its ARN in an SSM parameter of your own and pass that parameter's name instead.
+ * Declares, in `scope` (a stack), the `PowertoolsLayerParameter` parameter: the name of an SSM parameter that
+ * holds the Powertools layer's ARN, {@link POWERTOOLS_LAYER_PARAMETER} by default, and returns that layer.
+ * Where Powertools publishes no parameter (China, and Regions newer than the release), CloudFormation stops
+ * before creating anything and names the missing one; deployers there publish the layer themselves, store
+ * its ARN in an SSM parameter of their own, and pass that parameter's name.
  */
-function powertoolsLayer(scope: Construct): ILayerVersion {
-  const stack = Stack.of(scope);
-  const id = 'PowertoolsLayer';
-  const existing = stack.node.tryFindChild(id) as ILayerVersion | undefined;
-  if (existing !== undefined) return existing;
-  const parameter = new CfnParameter(stack, POWERTOOLS_LAYER_PARAMETER_ID, {
+export function powertoolsLayerParameter(scope: Construct, id = 'PowertoolsLayerParameter'): ILayerVersion {
+  const parameter = new CfnParameter(scope, id, {
     type: 'AWS::SSM::Parameter::Value<String>',
     default: POWERTOOLS_LAYER_PARAMETER,
     description: `SSM parameter: Powertools ${POWERTOOLS_VERSION} layer ARN`,
   });
-  return LayerVersion.fromLayerVersionArn(stack, id, parameter.valueAsString);
+  return LayerVersion.fromLayerVersionArn(scope, `${id}Layer`, parameter.valueAsString);
 }

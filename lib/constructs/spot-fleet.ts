@@ -20,7 +20,7 @@ import { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
 import type { ApplicationLoadBalancer, ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { requireCapacityRange, requireWholeNumber, SettingError } from '../validation';
+import { instanceTypeProblem, requireCapacityRange, requireWholeNumber, SettingError } from '../validation';
 import { INTERRUPTION_REACTION_BUDGET, validateDeregistrationDelay } from '../spot-timing';
 import { ServiceLinkedRoles, SPOT_FLEET_SCALING_SERVICE_LINKED_ROLE, SPOT_SERVICE_LINKED_ROLES } from './service-linked-roles';
 
@@ -374,9 +374,6 @@ function validateTerminationDelay(scope: Construct, delay: Duration, drainTime: 
   }
 }
 
-/** `<family>.<size>`, the sizes EC2 names: `large`, `2xlarge`, `metal`, `metal-24xl`, … */
-const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.(?:nano|micro|small|medium|large|xlarge|[1-9][0-9]*xlarge|metal(?:-[1-9][0-9]*xl)?)$/;
-
 interface Sizing {
   readonly minCapacity: number;
   readonly maxCapacity: number;
@@ -393,9 +390,9 @@ function validate(scope: Construct, { minCapacity, maxCapacity, requestsPerTarge
     throw new SettingError(scope, 'instanceTypes is empty; give the fleet at least one instance type, and preferably three or more so that Spot can diversify.');
   }
   const names = instanceTypes.map((t) => t.toString());
-  const malformed = names.filter((name) => !INSTANCE_TYPE.test(name));
-  if (malformed.length > 0) {
-    throw new SettingError(scope, `instanceTypes ${malformed.join(', ')} are not EC2 instance types of the form <family>.<size>, such as m6i.large.`);
+  const problems = names.map(instanceTypeProblem).filter((problem) => problem !== undefined);
+  if (problems.length > 0) {
+    throw new SettingError(scope, `instanceTypes: ${problems.join('; ')}. List types EC2 offers, such as m6i.large.`);
   }
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate !== undefined) {

@@ -8,6 +8,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import type { DrainerMetric } from '../functions/spot-interruption-drainer/contract';
@@ -15,7 +16,9 @@ import { DRAINER_SERVICE_NAME, DrainerEnv, REBALANCE_RECOMMENDATION, SPOT_INTERR
 import { NotificationTopic } from './notification-topic';
 import { SpotInterruptionNotifier } from './spot-interruption-notifier';
 import { InlineNodeFunction } from './inline-node-function';
-import { requireWholeNumber, SettingError } from '../validation';
+import { SettingError } from '../validation';
+import type { PropsOf, SettingsSchema } from '../settings';
+import { checkSettings, setting } from '../settings';
 import { INTERRUPTION_REACTION_BUDGET, MAX_SPOT_DEREGISTRATION_DELAY, SPOT_INTERRUPTION_NOTICE } from '../spot-timing';
 
 export {
@@ -29,32 +32,45 @@ export {
  */
 const VISIBILITY_MARGIN = Duration.seconds(5);
 
-export interface SpotInterruptionDrainerProps {
-  /** Target groups to drain an interrupted instance from. Instances in none of them are ignored. */
-  readonly targetGroups: readonly ITargetGroup[];
+/**
+ * The drainer's settings: its props that the `spotwise` context can set too, each checked whichever way it comes.
+ * Ranges that depend on one another (the timeout, batching window and retries against the notice) are checked
+ * by the construct.
+ */
+export const SPOT_INTERRUPTION_DRAINER_SETTINGS = {
   /**
    * Maximum run time of one batch, the ELB SDK's throttling retries included. It sets the queue's
    * visibility timeout, and so how soon a failed message is tried again: timeout + batching window + 5 s.
    * @default Duration.seconds(30)
    */
-  readonly timeout?: Duration;
+  timeout: setting.duration({ unit: 'seconds' }),
   /**
    * Most messages in one batch. A larger batch drains a correlated reclaim with fewer ELB calls.
    * @default 1000
    */
-  readonly batchSize?: number;
+  batchSize: setting.whole({ min: 1, max: 10_000, advice: "Lambda's limit for a standard queue." }),
   /**
    * How long Lambda gathers messages before it invokes the function with a smaller batch. Every second
    * of it is taken from the two-minute notice.
    * @default Duration.seconds(1)
    */
-  readonly maxBatchingWindow?: Duration;
+  maxBatchingWindow: setting.duration({ unit: 'seconds', min: 0 }),
   /**
    * Deliveries of a message before it moves to the dead-letter queue. Every retry must start inside the
    * notice, less the reaction budget: after that the instance is gone, and a retry is worthless.
    * @default 3
    */
-  readonly maxReceiveCount?: number;
+  maxReceiveCount: setting.whole({ min: 1, max: 1000, advice: "SQS's limits." }),
+  /**
+   * How often drained instances are told on `notificationTopic`.
+   * @default Duration.minutes(1)
+   */
+  notificationInterval: setting.duration({ unit: 'minutes', min: 1, max: 60 }),
+} satisfies SettingsSchema;
+
+export interface SpotInterruptionDrainerProps extends PropsOf<typeof SPOT_INTERRUPTION_DRAINER_SETTINGS> {
+  /** Target groups to drain an interrupted instance from. Instances in none of them are ignored. */
+  readonly targetGroups: readonly ITargetGroup[];
   /**
    * Whether an EC2 instance rebalance recommendation also drains the instance, as the interruption warning
    * does. Under Spot Fleet capacity rebalancing (`launch-before-terminate`) the fleet terminates the
@@ -70,11 +86,6 @@ export interface SpotInterruptionDrainerProps {
    */
   readonly notificationTopic?: ITopic;
   /**
-   * How often drained instances are told on `notificationTopic`.
-   * @default Duration.minutes(1)
-   */
-  readonly notificationInterval?: Duration;
-  /**
    * Retention of the functions' logs.
    * @default RetentionDays.ONE_MONTH
    */
@@ -84,6 +95,11 @@ export interface SpotInterruptionDrainerProps {
    * @default 'Spotwise'
    */
   readonly metricsNamespace?: string;
+  /**
+   * The Powertools for AWS Lambda (TypeScript) layer of release POWERTOOLS_VERSION, for the drainer and notifier functions.
+   * @default - the layer Powertools publishes in the Region the stack deploys to, read at deploy time
+   */
+  readonly powertoolsLayer?: ILayerVersion;
 }
 
 /**
@@ -116,6 +132,7 @@ export class SpotInterruptionDrainer extends Construct {
 
   constructor(scope: Construct, id: string, props: SpotInterruptionDrainerProps) {
     super(scope, id);
+    checkSettings(this, SPOT_INTERRUPTION_DRAINER_SETTINGS, props);
     const settings = validate(this, props);
     this.lastRetryStart = settings.lastRetryStart;
     this.metricsNamespace = props.metricsNamespace ?? 'Spotwise';
@@ -145,6 +162,7 @@ export class SpotInterruptionDrainer extends Construct {
         deadLetterQueue: this.deadLetterQueue,
         interval: props.notificationInterval,
         logRetention: props.logRetention,
+      powertoolsLayer: props.powertoolsLayer,
         metricsNamespace: props.metricsNamespace,
       });
     }
@@ -161,6 +179,7 @@ export class SpotInterruptionDrainer extends Construct {
       // the notice; 512 MB halves that, for pennies at the rate interruptions arrive.
       memorySizeMiB: 512,
       logRetention: props.logRetention,
+      powertoolsLayer: props.powertoolsLayer,
       environment: {
         [DrainerEnv.targetGroupArns]: arns.join(','),
         [DrainerEnv.drainOnRebalance]: String(onRebalance),
@@ -263,9 +282,7 @@ function validate(scope: Construct, props: SpotInterruptionDrainerProps): Settin
     if (!Number.isInteger(windowS) || windowS < 0 || windowS > 20) {
       fail(`maxBatchingWindow must be whole seconds from 0 to 20; got ${windowS} s. Each second is taken from the two-minute notice.`);
     }
-    requireWholeNumber(scope, 'batchSize', batchSize, 1, 10_000, "Lambda's limit for a standard queue.");
     if (batchSize > 10 && windowS < 1) fail(`a batchSize above 10 needs a maxBatchingWindow of at least 1 s (Lambda's rule); got ${windowS} s.`);
-    requireWholeNumber(scope, 'maxReceiveCount', maxReceiveCount, 1, 1000, "SQS's limits.");
     if (windowS + timeoutS > budget) {
       fail(
         `maxBatchingWindow (${windowS} s) plus timeout (${timeoutS} s) must be at most ${budget} s: the ${SPOT_INTERRUPTION_NOTICE.toSeconds()} s ` +

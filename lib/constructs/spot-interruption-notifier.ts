@@ -6,11 +6,12 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { NotifierEnv } from '../functions/spot-interruption-notifier/contract';
 import { InlineNodeFunction } from './inline-node-function';
-import { requireWholeNumber, SettingError } from '../validation';
+import { describeDuration, requireWholeNumber, SettingError } from '../validation';
 
 /** A run reads, publishes and deletes in seconds; the margin covers SDK retries. */
 const NOTIFIER_TIMEOUT = Duration.seconds(30);
@@ -41,6 +42,11 @@ export interface SpotInterruptionNotifierProps {
    * @default 'Spotwise'
    */
   readonly metricsNamespace?: string;
+  /**
+   * The Powertools for AWS Lambda (TypeScript) layer of release POWERTOOLS_VERSION, for the function.
+   * @default - the layer Powertools publishes in the Region the stack deploys to, read at deploy time
+   */
+  readonly powertoolsLayer?: ILayerVersion;
 }
 
 /**
@@ -59,7 +65,7 @@ export class SpotInterruptionNotifier extends Construct {
     const interval = props.interval ?? Duration.minutes(1);
     const minutes = interval.toMinutes({ integral: false });
     if (!Number.isInteger(minutes) || minutes < 1 || minutes > 60) {
-      throw new SettingError(this, `interval must be whole minutes from 1 to 60; got ${interval.toHumanString()}.`);
+      throw new SettingError(this, `interval must be whole minutes from 1 to 60; got ${describeDuration(interval)}.`);
     }
     const maxReceiveCount = props.maxReceiveCount ?? 5;
     requireWholeNumber(this, 'maxReceiveCount', maxReceiveCount, 1, 1000, "SQS's limits.");
@@ -81,6 +87,7 @@ export class SpotInterruptionNotifier extends Construct {
       metricsNamespace: props.metricsNamespace ?? 'Spotwise',
       timeout: NOTIFIER_TIMEOUT,
       logRetention: props.logRetention,
+      powertoolsLayer: props.powertoolsLayer,
       environment: {
         [NotifierEnv.queueUrl]: this.queue.queueUrl,
         [NotifierEnv.topicArn]: props.topic.topicArn,

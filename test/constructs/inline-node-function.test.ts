@@ -9,13 +9,8 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import type { InlineNodeFunctionProps } from '../../lib/constructs/inline-node-function';
-import { bundleInlineHandler, compressForInline, inflateInlineCode } from '../../lib/bundling';
-import {
-  InlineNodeFunction,
-  POWERTOOLS_LAYER_PARAMETER,
-  POWERTOOLS_LAYER_PARAMETER_ID,
-  POWERTOOLS_VERSION,
-} from '../../lib/constructs/inline-node-function';
+import { bundleInlineHandler } from '../../lib/bundling';
+import { InlineNodeFunction, POWERTOOLS_LAYER_PARAMETER, POWERTOOLS_VERSION, powertoolsLayerParameter } from '../../lib/constructs/inline-node-function';
 import { addSpotwiseStacks } from '../../lib/spotwise-app';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
 import { acknowledged, roleStatements } from '../support/constructs';
@@ -25,8 +20,10 @@ const ENTRY = join(__dirname, '..', '..', 'lib', 'functions', 'spot-interruption
 
 const ROOT = join(__dirname, '..', '..');
 
-/** The layer, as every Powertools function of a stack names it: the ARN its stack parameter resolves to. */
+/** The layer, as a stack's functions name it when the stack declares the parameter: the ARN it resolves to. */
 const POWERTOOLS_LAYER = { Ref: 'PowertoolsLayerParameter' };
+/** The layer by default: Powertools' public parameter, resolved by CloudFormation, with no stack parameter. */
+const PUBLISHED_POWERTOOLS_LAYER = `{{resolve:ssm:/aws/service/powertools/typescript/generic/all/${POWERTOOLS_VERSION}}}`;
 
 /** The stack parameter, as the template declares it. */
 const POWERTOOLS_LAYER_PARAMETER_DECLARATION = {
@@ -72,24 +69,20 @@ describe('code and runtime', () => {
       Runtime: 'nodejs24.x',
       Architectures: ['x86_64'],
       Handler: 'index.handler',
-      Layers: [POWERTOOLS_LAYER],
+      Layers: [PUBLISHED_POWERTOOLS_LAYER],
     });
   });
 
-  it('carries its bundle compressed in the template, and exposes both the inline code and the bundle', () => {
+  it('carries its bundle in the template as it is, and exposes it', () => {
     const built = build();
     const props = functionProps(built);
     expect(Object.keys(props.Code as object)).toEqual(['ZipFile']);
     const code = (props.Code as { ZipFile: string }).ZipFile;
-    expect(code).toBe(built.fn.inlineCode);
-    expect(code).toBe(compressForInline(bundleInlineHandler(ENTRY)));
-    expect(code).not.toContain('DeregisterTargetsCommand');
-    const bundle = inflateInlineCode(code);
-    expect(bundle).toBe(built.fn.bundle);
-    expect(bundle).toBe(bundleInlineHandler(ENTRY));
-    expect(bundle).toContain('DeregisterTargetsCommand');
-    expect(bundle).toMatch(/require\("@aws-sdk\/client-elastic-load-balancing-v2"\)/);
-    expect(bundle).toMatch(/require\("@aws-lambda-powertools\/metrics"\)/);
+    expect(code).toBe(built.fn.bundle);
+    expect(code).toBe(bundleInlineHandler(ENTRY));
+    expect(code).toContain('DeregisterTargetsCommand');
+    expect(code).toMatch(/require\("@aws-sdk\/client-elastic-load-balancing-v2"\)/);
+    expect(code).toMatch(/require\("@aws-lambda-powertools\/metrics"\)/);
   });
 
   it('is a Function, so callers grant to it and add policies to it directly', () => {
@@ -141,21 +134,22 @@ describe('Powertools', () => {
     });
   });
 
-  it('reads the layer\'s ARN at deploy time from the SSM parameter Powertools publishes for the pinned release', () => {
-    const { stack, template } = build();
-    expect(POWERTOOLS_LAYER_PARAMETER_ID).toBe('PowertoolsLayerParameter');
+  it('reads the layer\'s ARN at deploy time from the SSM parameter Powertools publishes, and adds no stack parameter', () => {
+    const { template } = build({}, (host) => new InlineNodeFunction(host, 'Other', { entry: ENTRY, serviceName: 'other', metricsNamespace: 'Test' }));
     expect(POWERTOOLS_LAYER_PARAMETER).toBe(`/aws/service/powertools/typescript/generic/all/${POWERTOOLS_VERSION}`);
-    expect(templateJson(template).Parameters).toEqual({ PowertoolsLayerParameter: POWERTOOLS_LAYER_PARAMETER_DECLARATION });
-    expect(stack.node.findChild('PowertoolsLayerParameter')).toBeInstanceOf(CfnParameter);
+    expect(resourcesOfType(template, 'AWS::Lambda::Function').map(([, p]) => p.Layers)).toEqual([[PUBLISHED_POWERTOOLS_LAYER], [PUBLISHED_POWERTOOLS_LAYER]]);
+    expect(templateJson(template).Parameters).toBeUndefined();
     expect(resourcesOfType(template, 'AWS::Lambda::LayerVersion')).toEqual([]);
   });
 
-  it('shares one layer parameter among the functions of a stack', () => {
-    const { stack, template } = build({}, (host) => new InlineNodeFunction(host, 'Other', { entry: ENTRY, serviceName: 'other', metricsNamespace: 'Test' }));
-    const layers = resourcesOfType(template, 'AWS::Lambda::Function').map(([, p]) => p.Layers);
-    expect(layers).toEqual([[POWERTOOLS_LAYER], [POWERTOOLS_LAYER]]);
-    expect(Object.keys(templateJson(template).Parameters ?? {})).toEqual(['PowertoolsLayerParameter']);
-    expect(stack.node.tryFindChild('PowertoolsLayer')).toBeDefined();
+  it('takes the layer as a prop, such as the one a stack parameter names', () => {
+    const { stack, template } = build({}, (host) => {
+      const layer = powertoolsLayerParameter(host);
+      new InlineNodeFunction(host, 'Other', { entry: ENTRY, serviceName: 'other', metricsNamespace: 'Test', powertoolsLayer: layer });
+    });
+    expect(resourcesOfType(template, 'AWS::Lambda::Function').map(([, p]) => p.Layers)).toEqual([[PUBLISHED_POWERTOOLS_LAYER], [POWERTOOLS_LAYER]]);
+    expect(templateJson(template).Parameters).toEqual({ PowertoolsLayerParameter: POWERTOOLS_LAYER_PARAMETER_DECLARATION });
+    expect(stack.node.findChild('PowertoolsLayerParameter')).toBeInstanceOf(CfnParameter);
   });
 
   it('pins the release that the tests load: POWERTOOLS_VERSION is that of every @aws-lambda-powertools devDependency', () => {

@@ -566,7 +566,7 @@ describe('validation', () => {
     ['the minimum capacity is below 1', { minCapacity: 0 }, /^Host\/Fleet: minCapacity must be a whole number from 1 to 1000; got 0\. Delete the stack to stop all instances\.$/],
     ['the minimum capacity is negative', { minCapacity: -2 }, /minCapacity must be a whole number from 1 to 1000; got -2/],
     ['the minimum capacity is not a whole number', { minCapacity: 1.5 }, /minCapacity must be a whole number from 1 to 1000; got 1\.5/],
-    ['the maximum capacity is above ELB\'s 1000 targets per target group', { maxCapacity: 1001 }, /^Host\/Fleet: maxCapacity must be a whole number from 1 to 1000; got 1001\. ELB's default quota of targets per target group\.$/],
+    ['the maximum capacity is above ELB\'s 1000 targets per target group', { maxCapacity: 1001 }, /^Host\/Fleet: maxCapacity must be a whole number from 1 to 1000; got 1001\. 1,000 is ELB's default quota of targets per target group\.$/],
     ['the maximum capacity is 0', { maxCapacity: 0 }, /maxCapacity must be a whole number from 1 to 1000; got 0/],
     ['the minimum capacity is above the maximum', { minCapacity: 5, maxCapacity: 4 }, /^Host\/Fleet: minCapacity \(5\) is above maxCapacity \(4\); raise maxCapacity or lower minCapacity\.$/],
     ['the default minimum of 2 is above the maximum given', { maxCapacity: 1 }, /minCapacity \(2\) is above maxCapacity \(1\)/],
@@ -583,7 +583,8 @@ describe('validation', () => {
     ['the instance type list is empty', { instanceTypes: [] }, /instanceTypes is empty/],
     ['an instance type is listed twice', { instanceTypes: [new InstanceType('m5.large'), new InstanceType('m5.large')] }, /lists m5\.large twice/],
     ['an instance type is not x86_64 like the AMI', { instanceTypes: [new InstanceType('m5.large'), new InstanceType('m7g.large')] }, /m7g\.large are not x86_64/],
-    ['an instance type is misspelt, like m6i.larg', { instanceTypes: [new InstanceType('m5.large'), new InstanceType('m6i.larg')] }, /instanceTypes m6i\.larg are not EC2 instance types/],
+    ['an instance type is misspelt, like m6i.larg', { instanceTypes: [new InstanceType('m5.large'), new InstanceType('m6i.larg')] }, /^Host\/Fleet: instanceTypes: "m6i\.larg" names no EC2 instance size: there is no larg \(such as large, xlarge, 2xlarge\)\. List types EC2 offers, such as m6i\.large\.$/],
+    ['an instance family does not exist, like m6', { instanceTypes: [new InstanceType('m6.large')] }, /^Host\/Fleet: instanceTypes: "m6\.large" names no EC2 instance family: there is no m6 /],
   ])('fails when %s', (_name, props, message) => {
     expect(attempt(props)).toThrow(message);
     expect(attempt(props)).toThrow(path);

@@ -206,7 +206,7 @@ describe('validation', () => {
     ['the timeout is under 5 s', { timeout: Duration.seconds(4) }, /timeout must be whole seconds, at least 5/],
     ['the timeout does not fit the notice', { timeout: Duration.seconds(100), maxReceiveCount: 1 }, /plus timeout \(100 s\) must be at most 100 s/],
     ['the batching window eats the notice', { maxBatchingWindow: Duration.seconds(30) }, /maxBatchingWindow must be whole seconds from 0 to 20/],
-    ['the batch size is 0', { batchSize: 0 }, /batchSize must be a whole number from 1 to 10000/],
+    ['the batch size is 0', { batchSize: 0 }, /^Host\/Drainer: batchSize must be a whole number from 1 to 10000; got 0\. Lambda's limit for a standard queue\.$/],
     ['the batch size is above Lambda\'s limit', { batchSize: 10_001 }, /batchSize must be a whole number from 1 to 10000/],
     ['a batch above 10 has no window', { batchSize: 100, maxBatchingWindow: Duration.seconds(0) }, /batchSize above 10 needs a maxBatchingWindow of at least 1 s/],
     ['the receive count is 0', { maxReceiveCount: 0 }, /maxReceiveCount must be a whole number from 1 to 1000/],
@@ -221,8 +221,8 @@ describe('validation', () => {
   });
 
   it('fails when the notification interval is not whole minutes within an hour', () => {
-    expect(() => build({ notificationInterval: Duration.seconds(30) })).toThrow(/Host\/Drainer\/Notifier: interval must be whole minutes from 1 to 60/);
-    expect(() => build({ notificationInterval: Duration.hours(2) })).toThrow(/interval must be whole minutes from 1 to 60/);
+    expect(() => build({ notificationInterval: Duration.seconds(30) })).toThrow(/^Host\/Drainer: notificationInterval must be whole minutes, from 1 to 60; got 30 seconds\.$/);
+    expect(() => build({ notificationInterval: Duration.hours(2) })).toThrow(/^Host\/Drainer: notificationInterval must be whole minutes, from 1 to 60; got 2 hours\.$/);
   });
 });
 

@@ -120,8 +120,8 @@ describe('validation', () => {
   const path = /^Host\/Notifier: /;
   it.each<[string, Partial<SpotInterruptionNotifierProps>, RegExp]>([
     ['the interval is under a minute', { interval: Duration.seconds(30) }, /^Host\/Notifier: interval must be whole minutes from 1 to 60; got 30 seconds\.$/],
-    ['the interval is not whole minutes', { interval: Duration.seconds(90) }, /interval must be whole minutes from 1 to 60; got 1 minute 30 seconds/],
-    ['the interval is over an hour', { interval: Duration.minutes(61) }, /interval must be whole minutes from 1 to 60; got 1 hour 1 minute/],
+    ['the interval is not whole minutes', { interval: Duration.seconds(90) }, /interval must be whole minutes from 1 to 60; got 90 seconds\.$/],
+    ['the interval is over an hour', { interval: Duration.minutes(61) }, /interval must be whole minutes from 1 to 60; got 61 minutes\.$/],
     ['the interval is zero', { interval: Duration.minutes(0) }, /interval must be whole minutes from 1 to 60/],
     ['the receive count is 0', { maxReceiveCount: 0 }, /^Host\/Notifier: maxReceiveCount must be a whole number from 1 to 1000; got 0\. SQS's limits\.$/],
     ['the receive count is above SQS\'s 1000', { maxReceiveCount: 1001 }, /maxReceiveCount must be a whole number from 1 to 1000; got 1001/],

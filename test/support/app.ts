@@ -21,13 +21,19 @@ export interface NewAppOptions {
    * @default false
    */
   readonly cloudFormationValidation?: boolean;
+  /**
+   * `plain`: the stacks as `npm run synth` writes them to dist/, with no bootstrap. `default`: CDK's default
+   * synthesizer, as `cdk deploy` synthesizes them.
+   * @default 'plain'
+   */
+  readonly synthesizer?: 'plain' | 'default';
 }
 
 /** An App with the same feature flags and synthesizer as `bin/spotwise.ts`, so tests see what users deploy. */
 export function newApp(options: NewAppOptions = {}): App {
   return new App({
     context: cdkJson.context,
-    defaultStackSynthesizer: new PlainCloudFormationSynthesizer(),
+    defaultStackSynthesizer: options.synthesizer === 'default' ? undefined : new PlainCloudFormationSynthesizer(),
     builtinCloudFormationValidation: options.cloudFormationValidation ?? false,
   });
 }
