@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { App, Errors } from 'aws-cdk-lib';
+import { App, Errors } from 'aws-cdk-lib/core';
 import { PlainCloudFormationSynthesizer } from '../lib/plain-cloudformation-synthesizer';
 import { addSpotwiseStacks, SETTINGS_CONTEXT_KEY, settingsFromContext } from '../lib/spotwise-app';
 import { SettingError } from '../lib/validation';

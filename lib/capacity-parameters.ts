@@ -1,4 +1,4 @@
-import { CfnParameter } from 'aws-cdk-lib';
+import { CfnParameter } from 'aws-cdk-lib/core';
 import type { Construct } from 'constructs';
 import { MAX_TARGETS_PER_TARGET_GROUP, requireCapacityRange } from './validation';
 

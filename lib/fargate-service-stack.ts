@@ -1,5 +1,5 @@
-import type { StackProps } from 'aws-cdk-lib';
-import { Aws, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib/core';
+import { Aws, CfnOutput, Duration, Stack } from 'aws-cdk-lib/core';
 import { ContainerImage } from 'aws-cdk-lib/aws-ecs';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';

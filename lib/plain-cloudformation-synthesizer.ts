@@ -7,8 +7,8 @@ import type {
   FileAssetLocation,
   FileAssetSource,
   ISynthesisSession,
-} from 'aws-cdk-lib';
-import { StackSynthesizer } from 'aws-cdk-lib';
+} from 'aws-cdk-lib/core';
+import { StackSynthesizer } from 'aws-cdk-lib/core';
 
 /**
  * Synthesizes a stack for plain `aws cloudformation deploy`: no bootstrap version parameter or rule, no

@@ -1,4 +1,4 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib/core';
 import { Schedule } from 'aws-cdk-lib/aws-events';
 import type { IConstruct } from 'constructs';
 import { describeDuration, SettingError } from './validation';

@@ -1,5 +1,5 @@
-import type { StackProps } from 'aws-cdk-lib';
-import { CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib/core';
+import { CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib/core';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import type { PropsOf, SettingsSchema } from './settings';

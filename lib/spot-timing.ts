@@ -1,4 +1,4 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib/core';
 import type { IConstruct } from 'constructs';
 import { requireWholeNumber, SettingError } from './validation';
 

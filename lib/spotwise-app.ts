@@ -1,5 +1,5 @@
-import type { App, IStackSynthesizer } from 'aws-cdk-lib';
-import { Validations } from 'aws-cdk-lib';
+import type { App, IStackSynthesizer } from 'aws-cdk-lib/core';
+import { Validations } from 'aws-cdk-lib/core';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { FargateServiceStackProps } from './fargate-service-stack';
 import { FARGATE_SERVICE_SETTINGS, FargateServiceStack } from './fargate-service-stack';

@@ -1,5 +1,5 @@
-import type { Duration } from 'aws-cdk-lib';
-import { Token } from 'aws-cdk-lib';
+import type { Duration } from 'aws-cdk-lib/core';
+import { Token } from 'aws-cdk-lib/core';
 import { InstanceClass, InstanceSize } from 'aws-cdk-lib/aws-ec2';
 import type { IConstruct } from 'constructs';
 

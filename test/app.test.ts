@@ -1,5 +1,5 @@
-import type { App } from 'aws-cdk-lib';
-import { Stack, Validations } from 'aws-cdk-lib';
+import type { App } from 'aws-cdk-lib/core';
+import { Stack, Validations } from 'aws-cdk-lib/core';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Peer, Port, SecurityGroup } from 'aws-cdk-lib/aws-ec2';
 import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';

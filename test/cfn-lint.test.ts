@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CfnElement, Stack } from 'aws-cdk-lib';
+import { CfnElement, Stack } from 'aws-cdk-lib/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
 import { newApp } from './support/app';

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AppProps } from 'aws-cdk-lib';
-import { App, CfnResource, Stack } from 'aws-cdk-lib';
+import type { AppProps } from 'aws-cdk-lib/core';
+import { App, CfnResource, Stack } from 'aws-cdk-lib/core';
 import { DockerImageAsset } from 'aws-cdk-lib/aws-ecr-assets';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib/core';
 import { Template } from 'aws-cdk-lib/assertions';
 import { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import { FARGATE_SERVICE_SETTINGS } from '../lib/fargate-service-stack';

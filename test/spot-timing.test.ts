@@ -1,4 +1,4 @@
-import { App, Duration, Lazy, Stack } from 'aws-cdk-lib';
+import { App, Duration, Lazy, Stack } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import {

@@ -1,4 +1,4 @@
-import { App, Lazy, Stack } from 'aws-cdk-lib';
+import { App, Lazy, Stack } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { MAX_TARGETS_PER_TARGET_GROUP, requireCapacityRange, requireWholeNumber, SettingError } from '../lib/validation';

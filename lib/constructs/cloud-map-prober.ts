@@ -1,4 +1,4 @@
-import { Aws, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib/core';
 import type { IInterfaceVpcEndpoint, ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import type { ICluster } from 'aws-cdk-lib/aws-ecs';
 import { InterfaceVpcEndpoint, InterfaceVpcEndpointAwsService, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';

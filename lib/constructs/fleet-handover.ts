@@ -1,4 +1,4 @@
-import { CustomResource, Duration, Fn, Token, Validations } from 'aws-cdk-lib';
+import { CustomResource, Duration, Fn, Token, Validations } from 'aws-cdk-lib/core';
 import type { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
 import type { IApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';

@@ -1,4 +1,4 @@
-import { Aws, CfnDynamicReference, CfnDynamicReferenceService, CfnParameter, Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import { Aws, CfnDynamicReference, CfnDynamicReferenceService, CfnParameter, Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib/core';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';

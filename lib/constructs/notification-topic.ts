@@ -1,5 +1,5 @@
-import type { Duration } from 'aws-cdk-lib';
-import { Aws, CfnCondition, CfnParameter, Fn, Names, Token } from 'aws-cdk-lib';
+import type { Duration } from 'aws-cdk-lib/core';
+import { Aws, CfnCondition, CfnParameter, Fn, Names, Token } from 'aws-cdk-lib/core';
 import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';

@@ -1,4 +1,4 @@
-import { Aws, CfnMapping, Duration } from 'aws-cdk-lib';
+import { Aws, CfnMapping, Duration } from 'aws-cdk-lib/core';
 import type { IMetric, IWidget } from 'aws-cdk-lib/aws-cloudwatch';
 import { Dashboard, GraphWidget, MathExpression } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';

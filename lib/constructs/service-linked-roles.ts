@@ -1,4 +1,4 @@
-import { CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-import { Aws, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib/core';
 import { PredefinedMetric, ScalableTarget, ServiceNamespace } from 'aws-cdk-lib/aws-applicationautoscaling';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';

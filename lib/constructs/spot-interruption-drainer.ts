@@ -1,4 +1,4 @@
-import { Aws, Duration, Token, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Token, Validations } from 'aws-cdk-lib/core';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';

@@ -1,5 +1,5 @@
-import type { IAspect, ICfnConditionExpression } from 'aws-cdk-lib';
-import { AspectPriority, Aspects, Aws, CfnCondition, CfnResource, Fn, Token, Validations } from 'aws-cdk-lib';
+import type { IAspect, ICfnConditionExpression } from 'aws-cdk-lib/core';
+import { AspectPriority, Aspects, Aws, CfnCondition, CfnResource, Fn, Token, Validations } from 'aws-cdk-lib/core';
 import { CfnExperimentTemplate } from 'aws-cdk-lib/aws-fis';
 import { PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';

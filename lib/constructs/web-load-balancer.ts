@@ -1,4 +1,4 @@
-import { CfnParameter, CfnCondition, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnParameter, CfnCondition, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib/core';
 import type { IVpc } from 'aws-cdk-lib/aws-ec2';
 import { CfnSecurityGroupIngress, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import type { ApplicationListener, CfnListener, IApplicationTargetGroup, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';

@@ -1,5 +1,5 @@
-import type { CustomResource } from 'aws-cdk-lib';
-import { CfnParameter, Duration, Stack, Token } from 'aws-cdk-lib';
+import type { CustomResource } from 'aws-cdk-lib/core';
+import { CfnParameter, Duration, Stack, Token } from 'aws-cdk-lib/core';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CfnSpotFleet, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationTargetGroup, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';

@@ -1,5 +1,5 @@
-import type { CfnCondition } from 'aws-cdk-lib';
-import { Duration, Stack } from 'aws-cdk-lib';
+import type { CfnCondition } from 'aws-cdk-lib/core';
+import { Duration, Stack } from 'aws-cdk-lib/core';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Alarm, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';

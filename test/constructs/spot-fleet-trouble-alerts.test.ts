@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib/core';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
 import { describe, expect, it } from 'vitest';

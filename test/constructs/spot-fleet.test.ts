@@ -1,4 +1,4 @@
-import { CfnParameter, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { CfnParameter, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { ISubnet } from 'aws-cdk-lib/aws-ec2';
 import { InstanceType, SecurityGroup, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { App } from 'aws-cdk-lib';
-import { CfnWaitConditionHandle, Duration, Stack, Validations } from 'aws-cdk-lib';
+import type { App } from 'aws-cdk-lib/core';
+import { CfnWaitConditionHandle, Duration, Stack, Validations } from 'aws-cdk-lib/core';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
