@@ -13,8 +13,8 @@ const shared = {
   },
 } as const;
 
-/** The package in consumer apps, and `cdk deploy` against moto. */
-const INTEGRATION = ['test/package-entry.test.ts', 'test/cdk-deploy.integration.test.ts'];
+/** The package in consumer apps; the CDK CLI's deploy against moto, and its synth failing on bad settings. */
+const INTEGRATION = ['test/package-entry.test.ts', 'test/cdk-deploy.integration.test.ts', 'test/synth-errors.test.ts'];
 
 export default defineConfig({
   test: {
