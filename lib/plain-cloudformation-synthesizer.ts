@@ -11,10 +11,11 @@ import type {
 import { StackSynthesizer } from 'aws-cdk-lib/core';
 
 /**
- * Synthesizes a stack for plain `aws cloudformation deploy`: no bootstrap version parameter or rule, no
- * bootstrap roles for `cdk deploy` to assume (it deploys with the caller's credentials), the template
- * passed inline rather than staged in a bootstrap bucket, and a synth-time error for anything that would
- * need an asset upload, such as a Lambda bundled to a zip or a CDK-provided custom resource.
+ * Synthesizes a stack as a plain template, for `aws cloudformation deploy --s3-bucket` or the console's
+ * upload in an account that was never bootstrapped: no bootstrap version parameter or rule, no bootstrap
+ * roles, no staged template, and a synth-time error for anything that would need an asset upload, such as a
+ * Lambda bundled to a zip or a CDK-provided custom resource. `npm run synth` uses it; `cdk deploy` uses CDK's
+ * default synthesizer.
  *
  * `BootstraplessSynthesizer` refuses assets too, but still names the bootstrap deploy and execution roles.
  */

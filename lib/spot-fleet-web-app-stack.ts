@@ -59,10 +59,11 @@ export const SPOT_FLEET_WEB_APP_SETTINGS = {
    */
   terminationDelay: setting.duration({ unit: 'seconds' }),
   /**
-   * Settings of the interruption drainer, such as its batch size and timeout.
+   * Settings of the interruption drainer, such as its batch size and timeout. The stack gives it its target
+   * group, its topic and the Powertools layer of its `PowertoolsLayerParameter`.
    * @default - the drainer's defaults
    */
-  drainer: setting.object<Omit<SpotInterruptionDrainerProps, 'targetGroups' | 'notificationTopic'>>(SPOT_INTERRUPTION_DRAINER_SETTINGS),
+  drainer: setting.object<Omit<SpotInterruptionDrainerProps, 'targetGroups' | 'notificationTopic' | 'powertoolsLayer'>>(SPOT_INTERRUPTION_DRAINER_SETTINGS),
   /**
    * How the fleet spreads capacity over instance pools.
    * @default SpotAllocationStrategy.DIVERSIFIED
@@ -75,9 +76,8 @@ export const SPOT_FLEET_WEB_APP_SETTINGS = {
   instanceTypes: setting.list({ of: (name) => new InstanceType(name), name: String, problem: instanceTypeProblem }),
   /**
    * Whether the stack carries its operator alarms (load balancer 5xx, unhealthy hosts, function errors, drain
-   * failures, fleet below target) and its dashboard. With them the template is over the 51,200 bytes that
-   * `aws cloudformation deploy --template-file` sends inline, so that deploy needs `--s3-bucket`; without them
-   * it fits, and only the dead-letter alarm and the Spot messages reach people.
+   * failures, fleet below target) and its dashboard. Without them only the dead-letter alarm and the Spot
+   * messages reach people, and the stack costs the alarms' and the dashboard's monthly price less.
    * @default true
    */
   operations: setting.flag(),

@@ -191,6 +191,28 @@ describe('the Spotwise app', () => {
     ).toThrow(/FargateService must deploy as plain CloudFormation, without an asset bucket.*Inline the code/);
   });
 
+  it.each(['SpotFleetWebApp', 'FargateService'])('%s resolves the Powertools layer only through its one SSM parameter, with no layer account or ARN in the template', (name) => {
+    const template = shared().assembly.getStackByName(name).template as {
+      Parameters: Record<string, { Type?: string; Default?: string }>;
+      Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+    };
+    const layerParameters = Object.entries(template.Parameters).filter(([, p]) => p.Default?.startsWith('/aws/service/powertools/') === true);
+    expect(layerParameters).toEqual([
+      ['PowertoolsLayerParameter', { Type: 'AWS::SSM::Parameter::Value<String>', Default: '/aws/service/powertools/typescript/generic/all/2.35.0', Description: 'SSM parameter: Powertools 2.35.0 layer ARN' }],
+    ]);
+    // Every Powertools function, and only those, has the layer, and names it by the parameter alone.
+    const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+    const usesPowertools = ([, r]: (typeof functions)[number]): boolean =>
+      (r.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.POWERTOOLS_SERVICE_NAME !== undefined;
+    expect(functions.filter(usesPowertools).length).toBeGreaterThan(0);
+    for (const fn of functions) expect(fn[1].Properties?.Layers, fn[0]).toEqual(usesPowertools(fn) ? [{ Ref: 'PowertoolsLayerParameter' }] : undefined);
+    // The account Powertools publishes from in the commercial partition, and any layer ARN, appear nowhere.
+    const text = JSON.stringify(template);
+    expect(text).not.toContain('094274105915');
+    expect(text).not.toContain(':layer:');
+    expect(text).not.toContain('{{resolve:ssm:');
+  });
+
   it('holds these resources in SpotFleetWebApp', () => {
     expect(inventory(shared().stacks.spotFleetWebApp)).toMatchInlineSnapshot(`
       {

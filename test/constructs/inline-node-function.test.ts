@@ -11,7 +11,6 @@ import { describe, expect, it } from 'vitest';
 import type { InlineNodeFunctionProps } from '../../lib/constructs/inline-node-function';
 import { bundleInlineHandler } from '../../lib/bundling';
 import { InlineNodeFunction, POWERTOOLS_LAYER_PARAMETER, POWERTOOLS_VERSION, powertoolsLayerParameter } from '../../lib/constructs/inline-node-function';
-import { addSpotwiseStacks } from '../../lib/spotwise-app';
 import { newApp, resourcesOfType, templateJson } from '../support/app';
 import { acknowledged, roleStatements } from '../support/constructs';
 
@@ -169,31 +168,6 @@ describe('Powertools', () => {
     expect(props.Layers).toBeUndefined();
     expect(props.Environment).toEqual({ Variables: { TABLE: 'orders' } });
     expect(templateJson(built.template).Parameters).toBeUndefined();
-  });
-});
-
-describe('per-Region layer resolution', () => {
-  const { spotFleetWebApp, fargateService } = addSpotwiseStacks(newApp());
-
-  it.each([
-    ['SpotFleetWebApp', spotFleetWebApp],
-    ['FargateService', fargateService],
-  ] as const)('%s resolves the layer only through its SSM parameter, with no layer account or ARN in the template', (_name, stack) => {
-    const template = Template.fromStack(stack);
-    const json = templateJson(template);
-    expect(json.Parameters?.PowertoolsLayerParameter).toEqual(POWERTOOLS_LAYER_PARAMETER_DECLARATION);
-    expect(Object.values(json.Parameters ?? {}).filter((p) => (p as { Type?: string }).Type === POWERTOOLS_LAYER_PARAMETER_DECLARATION.Type)).toHaveLength(1);
-    // Every Powertools function, and only those, has the layer, and names it by the parameter alone.
-    const functions = resourcesOfType(template, 'AWS::Lambda::Function');
-    const powertools = functions.filter(([, p]) => (p.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.POWERTOOLS_SERVICE_NAME !== undefined);
-    expect(powertools.length).toBeGreaterThan(0);
-    for (const [id, p] of functions) expect(p.Layers, id).toEqual(powertools.some(([pid]) => pid === id) ? [POWERTOOLS_LAYER] : undefined);
-    for (const [id, p] of powertools) expect((p.Environment as { Variables: Record<string, unknown> }).Variables.METRICS_STACK, id).toEqual({ Ref: 'AWS::StackName' });
-    // The account Powertools publishes from in the commercial partition, and any layer ARN, appear nowhere.
-    const text = JSON.stringify(json);
-    expect(text).not.toContain('094274105915');
-    expect(text).not.toContain(':layer:');
-    expect(resourcesOfType(template, 'AWS::Lambda::LayerVersion')).toEqual([]);
   });
 });
 
