@@ -193,10 +193,10 @@ describe('the Spotwise app', () => {
 
   it.each(['SpotFleetWebApp', 'FargateService'])('%s resolves the Powertools layer only through its one SSM parameter, with no layer account or ARN in the template', (name) => {
     const template = shared().assembly.getStackByName(name).template as {
-      Parameters: Record<string, { Type?: string; Default?: string }>;
+      Parameters: Record<string, { Type?: string; Default?: unknown }>;
       Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
     };
-    const layerParameters = Object.entries(template.Parameters).filter(([, p]) => p.Default?.startsWith('/aws/service/powertools/') === true);
+    const layerParameters = Object.entries(template.Parameters).filter(([, p]) => typeof p.Default === 'string' && p.Default.startsWith('/aws/service/powertools/'));
     expect(layerParameters).toEqual([
       ['PowertoolsLayerParameter', { Type: 'AWS::SSM::Parameter::Value<String>', Default: '/aws/service/powertools/typescript/generic/all/2.35.0', Description: 'SSM parameter: Powertools 2.35.0 layer ARN' }],
     ]);
