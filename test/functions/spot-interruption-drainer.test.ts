@@ -238,8 +238,11 @@ describe('draining interrupted instances', () => {
 });
 
 describe('rebalance recommendations', () => {
-  it('drains our registered instance on a rebalance recommendation, and reports it as one', async () => {
-    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)], [TARGET_GROUP_API]: [registration(ME, 8080)] });
+  it('drains our registered instance on a recommendation at once when nothing waits and another instance is healthy in each group, and reports it as one', async () => {
+    const fake = fakeElb({
+      [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)],
+      [TARGET_GROUP_API]: [registration(ME, 8080), registration(OTHER, 8080)],
+    });
 
     await expect(invoke(sqsEvent(rebalanceRecommendation()))).resolves.toEqual(NO_FAILURES);
 
@@ -251,6 +254,7 @@ describe('rebalance recommendations', () => {
     );
     expect(fake.calls()).toHaveLength(4);
     expect(fake.state(TARGET_GROUP_WEB).map((target) => target.TargetHealth?.State)).toEqual(['draining', 'healthy']);
+    expect(fake.state(TARGET_GROUP_API).map((target) => target.TargetHealth?.State)).toEqual(['draining', 'healthy']);
     const [instance] = reports()[0]?.instances ?? [];
     expect(instance).toEqual({
       instanceId: ME,
@@ -312,7 +316,7 @@ describe('rebalance recommendations', () => {
 
   it('finds the instance already draining when the warning follows the recommendation in a later batch', async () => {
     vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
-    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
 
     await invoke(sqsEvent(rebalanceRecommendation()));
     await expect(invoke(sqsEvent(interruptionWarning()))).resolves.toEqual(NO_FAILURES);
@@ -366,7 +370,7 @@ describe('rebalance recommendations', () => {
     vi.stubEnv('DRAIN_ON_REBALANCE', undefined);
     vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
     expect(process.env).not.toHaveProperty('DRAIN_ON_REBALANCE');
-    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
 
     await invoke(sqsEvent(rebalanceRecommendation()));
 

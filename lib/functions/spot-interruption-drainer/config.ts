@@ -9,6 +9,10 @@ export interface DrainerConfig {
   readonly notificationQueueUrl?: string;
   /** Whether a rebalance recommendation drains its instance, or is acknowledged and ignored. */
   readonly drainOnRebalance: boolean;
+  /** Where a recommendation waits; without it nothing waits (the hold is 0). */
+  readonly rebalanceQueueUrl?: string;
+  /** How long after a recommendation's time its drain may wait for other targets to be healthy. */
+  readonly rebalanceHoldMs: number;
 }
 
 /** Where the function runs: only events from this account and Region are about instances it may drain. */
@@ -42,11 +46,20 @@ export function loadConfig(env: NodeJS.ProcessEnv): DrainerConfig {
   if (onRebalance !== 'true' && onRebalance !== 'false') {
     throw new ConfigurationError(`${DrainerEnv.drainOnRebalance} is ${JSON.stringify(onRebalance)}: set it to true or false.`);
   }
+  const rebalanceQueueUrl = env[DrainerEnv.rebalanceQueueUrl]?.trim();
+  const holdText = env[DrainerEnv.rebalanceHoldSeconds]?.trim() || '0';
+  if (!/^\d{1,5}$/.test(holdText)) {
+    throw new ConfigurationError(`${DrainerEnv.rebalanceHoldSeconds} is ${JSON.stringify(holdText)}: set it to a whole number of seconds.`);
+  }
+  const hasRebalanceQueue = rebalanceQueueUrl !== undefined && rebalanceQueueUrl !== '';
   return {
     // A repeated ARN would only repeat the same calls.
     targetGroupArns: [...new Set(arns)],
     drainOnRebalance: onRebalance === 'true',
     ...(queueUrl !== undefined && queueUrl !== '' && { notificationQueueUrl: queueUrl }),
+    ...(hasRebalanceQueue && { rebalanceQueueUrl }),
+    // Without a queue to wait on there is no waiting.
+    rebalanceHoldMs: hasRebalanceQueue ? Number(holdText) * 1000 : 0,
   };
 }
 

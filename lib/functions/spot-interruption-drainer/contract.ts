@@ -24,7 +24,45 @@ export const DrainerEnv = {
   notificationQueueUrl: 'NOTIFICATION_QUEUE_URL',
   /** `true` or `false`: whether a rebalance recommendation drains its instance. Unset means `true`. */
   drainOnRebalance: 'DRAIN_ON_REBALANCE',
+  /**
+   * The drainer's own queue, to which it sends back, delayed, a recommendation whose instance must wait for
+   * other targets to be healthy. Unset: nothing waits, and a recommendation drains at once unless its
+   * instance is the last healthy target.
+   */
+  rebalanceQueueUrl: 'REBALANCE_QUEUE_URL',
+  /** Whole seconds after a recommendation's time until which its drain may wait for other targets to be healthy. */
+  rebalanceHoldSeconds: 'REBALANCE_HOLD_SECONDS',
 } as const;
+
+/**
+ * ScalingConfig.MaximumConcurrency of the drainer's event source mapping: at most this many batches run at
+ * once, whatever Lambda's pollers do. 2 is the lowest Lambda allows. With {@link ELB_PACE_MS} it bounds the
+ * drainer's ELB calls for the whole account.
+ */
+export const DRAINER_MAX_CONCURRENCY = 2;
+
+/**
+ * The least time between two ELB calls of one kind in one invocation, and the least time an invocation that
+ * made a call of that kind keeps its concurrency slot after it: each of the {@link DRAINER_MAX_CONCURRENCY}
+ * slots then spends at most one token per interval of ELB's per-account bucket for that kind, however many
+ * environments, batches or retries there are. DeregisterTargets: 2 a second for the drainer, half of the 4 a
+ * second ELB's bucket is refilled with, so the rest of the account keeps the other half. DescribeTargetHealth:
+ * 4 a second, less than half of its 10.
+ */
+export const ELB_PACE_MS = { deregister: 1_000, describe: 500 } as const;
+
+/** The most targets one DeregisterTargets names: what the AWS Load Balancer Controller sends, on the ELB team's advice. */
+export const MAX_TARGETS_PER_DEREGISTRATION = 200;
+
+/** How long a waiting recommendation stays on the queue before the drainer looks at its target groups again. */
+export const REBALANCE_RECHECK_SECONDS = 30;
+
+/**
+ * The SQS message attribute (Number) on a recommendation the drainer sent back to wait: how many instances
+ * were healthy in its target group, the instance included, when the drainer first looked. Its drain waits
+ * until as many others are healthy: until a replacement serves.
+ */
+export const HEALTHY_AT_RECOMMENDATION_ATTRIBUTE = 'spotwise-healthy-at-recommendation';
 
 /**
  * The drainer's metrics, one EMF record per batch with every metric present (zeros included), so that
@@ -56,5 +94,12 @@ export const DrainerMetric = {
   ElbRetries: 'ElbRetries',
   /** Drain reports that could not be handed to the notifier. */
   NotificationFailures: 'NotificationFailures',
+  /** Recommendations sent back to the queue to wait until enough other targets are healthy. */
+  RecommendationsDeferred: 'RecommendationsDeferred',
+  /**
+   * Recommendations whose wait ran out while their instance was the last healthy target of a group: left in
+   * service and acknowledged; an interruption warning still drains it.
+   */
+  RecommendationsKept: 'RecommendationsKept',
 } as const;
 export type DrainerMetric = (typeof DrainerMetric)[keyof typeof DrainerMetric];
