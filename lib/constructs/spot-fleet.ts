@@ -1,28 +1,15 @@
-import { Aws, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib/core';
+import { Duration, Stack, Token, Validations } from 'aws-cdk-lib/core';
 import { PredefinedMetric, ScalableTarget, ServiceNamespace } from 'aws-cdk-lib/aws-applicationautoscaling';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
-import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
-import {
-  BlockDeviceVolume,
-  EbsDeviceVolumeType,
-  InstanceArchitecture,
-  InstanceType,
-  LaunchTemplate,
-  MachineImage,
-  OperatingSystemType,
-  Port,
-  SecurityGroup,
-  SubnetType,
-  UserData,
-} from 'aws-cdk-lib/aws-ec2';
-import type { CfnLaunchTemplate } from 'aws-cdk-lib/aws-ec2';
-import { CfnSpotFleet } from 'aws-cdk-lib/aws-ec2';
+import type { InstanceType, ISecurityGroup, IVpc, LaunchTemplate, SecurityGroup, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { CfnSpotFleet, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import type { ApplicationLoadBalancer, ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { instanceTypeProblem, requireCapacityRange, requireWholeNumber, SettingError } from '../validation';
+import { requireCapacityRange, requireWholeNumber, SettingError } from '../validation';
 import { INTERRUPTION_REACTION_BUDGET, validateDeregistrationDelay } from '../spot-timing';
 import { ServiceLinkedRoles, SPOT_FLEET_SCALING_SERVICE_LINKED_ROLE, SPOT_SERVICE_LINKED_ROLES } from './service-linked-roles';
+import { acknowledgeSessionManager, DEFAULT_SPOT_INSTANCE_TYPES, validateInstanceTypes, webServerLaunchTemplate } from './web-server-launch-template';
 
 /** How the fleet spreads its Spot capacity over the instance pools (types × AZs). */
 export enum SpotAllocationStrategy {
@@ -36,19 +23,7 @@ export enum SpotAllocationStrategy {
   LOWEST_PRICE = 'lowestPrice',
 }
 
-/** AWS's public pointer to the newest Amazon Linux 2023 AMI on the default kernel. */
-export const AL2023_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
-
-/** The key of the tag that marks a fleet's instances; see {@link SpotFleet.instanceTag}. */
-export const SPOT_FLEET_TAG_KEY = 'spotwise:fleet';
-
-/** Current-generation x86_64 types of one size, so any mix of them serves the same load. */
-export const DEFAULT_SPOT_INSTANCE_TYPES: readonly InstanceType[] = [
-  new InstanceType('c6i.large'),
-  new InstanceType('m6i.large'),
-  new InstanceType('c5.large'),
-  new InstanceType('m5.large'),
-];
+export { AL2023_AMI_PARAMETER, DEFAULT_SPOT_INSTANCE_TYPES, SPOT_FLEET_TAG_KEY } from './web-server-launch-template';
 
 export interface SpotFleetProps {
   readonly vpc: IVpc;
@@ -182,75 +157,18 @@ export class SpotFleet extends Construct {
       throw new SettingError(this, 'terminationDelay and drainTime apply only to capacity rebalancing; set capacityRebalance to true or leave them out.');
     }
 
-    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+    const servers = webServerLaunchTemplate(this, {
       vpc: props.vpc,
-      description: 'Spot Fleet web servers: HTTP from the ALB only, no SSH',
-      // Outbound stays open: the web server is installed from the distribution's repositories at boot.
-      allowAllOutbound: true,
+      loadBalancerSecurityGroup: props.loadBalancerSecurityGroup,
+      launchedBy: 'Spot Fleet',
+      imageId: props.imageId,
+      instanceName: props.instanceName,
     });
-    this.securityGroup.addIngressRule(props.loadBalancerSecurityGroup, Port.tcp(80), 'HTTP from the ALB');
-    props.loadBalancerSecurityGroup.addEgressRule(this.securityGroup, Port.tcp(80), 'HTTP to the Spot Fleet');
-
-    this.instanceRole = new Role(this, 'InstanceRole', {
-      assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Spot Fleet web servers: SSM Session Manager access only',
-    });
-    // Not AmazonSSMManagedInstanceCore: it also grants ssm:GetParameter(s) on every parameter in the Region,
-    // which an internet-facing web server has no use for. These are the actions AWS's Session Manager guide
-    // lists for a custom instance profile without S3 or KMS session logging.
-    this.instanceRole.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: [
-          'ssm:UpdateInstanceInformation',
-          'ssmmessages:CreateControlChannel',
-          'ssmmessages:CreateDataChannel',
-          'ssmmessages:OpenControlChannel',
-          'ssmmessages:OpenDataChannel',
-        ],
-        resources: ['*'],
-      }),
-    );
-    Validations.of(this.instanceRole).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-      reason:
-        "Session Manager's documented minimum for the SSM Agent: the ssmmessages actions name no resource, and " +
-        'the instance registering itself has no ARN before launch. No parameter, document or S3 access.',
-    });
-
-    this.launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
-      // Resolved by CloudFormation at deploy time: no lookup at synth.
-      machineImage:
-        props.imageId === undefined
-          ? MachineImage.fromSsmParameter(AL2023_AMI_PARAMETER, { os: OperatingSystemType.LINUX })
-          : { getImage: () => ({ imageId: props.imageId as string, osType: OperatingSystemType.LINUX, userData: UserData.forLinux() }) },
-      requireImdsv2: true,
-      httpPutResponseHopLimit: 1,
-      securityGroup: this.securityGroup,
-      role: this.instanceRole,
-      userData: webServerUserData(),
-      blockDevices: [
-        {
-          deviceName: '/dev/xvda',
-          volume: BlockDeviceVolume.ebs(8, { volumeType: EbsDeviceVolumeType.GP3, encrypted: true }),
-        },
-      ],
-    });
-    // The construct's path inside its stack is unique there, and stack names are unique per account and Region.
-    const pathInStack = this.node.scopes.slice(this.node.scopes.indexOf(Stack.of(this)) + 1).map((scope) => scope.node.id).join('/');
-    this.instanceTag = { key: SPOT_FLEET_TAG_KEY, value: Fn.join('/', [Aws.STACK_NAME, pathInStack]) };
-    // Instances only: tags on their volumes and on the launch template itself would cost template bytes and
-    // serve nothing here. Set directly, since the Tags aspect writes all three.
-    const cfnLaunchTemplate = this.launchTemplate.node.defaultChild as CfnLaunchTemplate;
-    cfnLaunchTemplate.addPropertyDeletionOverride('TagSpecifications');
-    cfnLaunchTemplate.addPropertyOverride('LaunchTemplateData.TagSpecifications', [
-      {
-        ResourceType: 'instance',
-        Tags: [
-          { Key: 'Name', Value: props.instanceName ?? Fn.join('-', [Aws.STACK_NAME, 'web']) },
-          { Key: this.instanceTag.key, Value: this.instanceTag.value },
-        ],
-      },
-    ]);
+    this.securityGroup = servers.securityGroup;
+    this.instanceRole = servers.instanceRole;
+    acknowledgeSessionManager(this.instanceRole);
+    this.launchTemplate = servers.launchTemplate;
+    this.instanceTag = servers.instanceTag;
 
     this.fleetRole = new Role(this, 'FleetRole', {
       assumedBy: new ServicePrincipal('spotfleet.amazonaws.com'),
@@ -386,37 +304,5 @@ function validate(scope: Construct, { minCapacity, maxCapacity, requestsPerTarge
   requireCapacityRange(scope, minCapacity, maxCapacity, 'Delete the stack to stop all instances.');
   requireWholeNumber(scope, 'requestsPerTarget', requestsPerTarget, 1, undefined, 'A target of 0 requests would scale out without end.');
   validateDeregistrationDelay(scope, deregistrationDelay);
-  if (instanceTypes.length === 0) {
-    throw new SettingError(scope, 'instanceTypes is empty; give the fleet at least one instance type, and preferably three or more so that Spot can diversify.');
-  }
-  const names = instanceTypes.map((t) => t.toString());
-  const problems = names.map(instanceTypeProblem).filter((problem) => problem !== undefined);
-  if (problems.length > 0) {
-    throw new SettingError(scope, `instanceTypes: ${problems.join('; ')}. List types EC2 offers, such as m6i.large.`);
-  }
-  const duplicate = names.find((name, i) => names.indexOf(name) !== i);
-  if (duplicate !== undefined) {
-    throw new SettingError(scope, `instanceTypes lists ${duplicate} twice; list each type once.`);
-  }
-  const arm = instanceTypes.filter((t) => t.architecture !== InstanceArchitecture.X86_64);
-  if (arm.length > 0) {
-    throw new SettingError(
-      scope,
-      `instanceTypes ${arm.join(', ')} are not x86_64, but the launch template's Amazon Linux 2023 AMI is; use x86_64 types.`,
-    );
-  }
-}
-
-/** nginx answering `hello from <instance-id> in <az>`, read from IMDSv2, so a user can watch the ALB spread load. */
-function webServerUserData(): UserData {
-  const userData = UserData.forLinux();
-  userData.addCommands(
-    'set -euo pipefail',
-    'dnf install -y nginx',
-    'TOKEN=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H "X-aws-ec2-metadata-token-ttl-seconds: 300")',
-    'md() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "http://169.254.169.254/latest/meta-data/$1"; }',
-    'echo "hello from $(md instance-id) in $(md placement/availability-zone)" > /usr/share/nginx/html/index.html',
-    'systemctl enable --now nginx',
-  );
-  return userData;
+  validateInstanceTypes(scope, instanceTypes, 'fleet');
 }
