@@ -54,7 +54,8 @@ export const SPOT_FLEET_WEB_APP_SETTINGS = {
   capacityRebalance: setting.flag(),
   /**
    * With capacity rebalancing, how long the fleet waits after launching a replacement before terminating
-   * the instance it replaces; at least the drain: 20 s to react, the drainer's last retry, the deregistration delay.
+   * the instance it replaces; at least the drain: 20 s to react, the drainer's hold for a replacement
+   * (`drainer.rebalanceHold`) and its last retry, the deregistration delay.
    * @default - the drain plus 30 s
    */
   terminationDelay: setting.duration({ unit: 'seconds' }),
@@ -156,11 +157,12 @@ export class SpotFleetWebAppStack extends Stack {
       loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
       loadBalancer: this.loadBalancer.loadBalancer,
       deregistrationDelay: this.loadBalancer.deregistrationDelay,
-      // A rebalanced instance is terminated only once the drainer's last retry has drained it.
+      // A rebalanced instance is terminated only once the drainer has waited out its hold for a replacement,
+      // started its last try at the deregistration, and the deregistration delay has passed.
       drainTime:
         props.capacityRebalance === false
           ? undefined
-          : INTERRUPTION_REACTION_BUDGET.plus(this.drainer.lastRetryStart).plus(this.loadBalancer.deregistrationDelay),
+          : INTERRUPTION_REACTION_BUDGET.plus(this.drainer.lastRebalanceDrainStart).plus(this.loadBalancer.deregistrationDelay),
       ...capacity,
       requestsPerTarget: props.requestsPerTarget,
       capacityRebalance: props.capacityRebalance,

@@ -27,7 +27,7 @@ import { handler as slrHandler } from '../lib/functions/service-linked-roles/han
 import { handler as notify } from '../lib/functions/spot-interruption-notifier/handler';
 import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
 import { HANDOVER_TARGET_GROUP, runHandoverReplacement } from './functions/fleet-handover.scenarios';
-import { NOTIFICATION_QUEUE_URL, runDrainerScenarios, TARGET_GROUP_API, TARGET_GROUP_WEB } from './functions/spot-interruption-drainer.scenarios';
+import { DRAINER_QUEUE_URL, NOTIFICATION_QUEUE_URL, runDrainerScenarios, TARGET_GROUP_API, TARGET_GROUP_WEB } from './functions/spot-interruption-drainer.scenarios';
 import { newApp } from './support/app';
 import { fakeContext, scheduledEvent } from './support/lambda';
 import type { Cleanup } from './support/loopback';
@@ -85,14 +85,15 @@ describe('the drainer and notifier roles', () => {
     const calls = await runDrainerScenarios({ targetGroupArns: [TARGET_GROUP_WEB, TARGET_GROUP_API] });
     const called = new Map<string, Set<string>>();
     for (const call of calls) {
-      const action = `${call.service}:${call.command}`;
+      // SendMessageBatch is authorised as sqs:SendMessage.
+      const action = `${call.service}:${call.command === 'SendMessageBatch' ? 'SendMessage' : call.command}`;
       const input = call.input as { TargetGroupArn?: string; QueueUrl?: string };
       const resource = input.TargetGroupArn ?? input.QueueUrl;
       expect(resource, `${call.command} without a target group or queue`).toBeDefined();
       called.set(action, (called.get(action) ?? new Set()).add(resource as string));
     }
     expect([...called.keys()].sort()).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:DescribeTargetHealth', 'sqs:SendMessage']);
-    expect(called.get('sqs:SendMessage')).toEqual(new Set([NOTIFICATION_QUEUE_URL]));
+    expect(called.get('sqs:SendMessage')).toEqual(new Set([NOTIFICATION_QUEUE_URL, DRAINER_QUEUE_URL]));
 
     const { stack, template, drainer } = drainerStack();
     const statements = functionRoleStatements(template, 'TARGET_GROUP_ARNS');
@@ -104,13 +105,14 @@ describe('the drainer and notifier roles', () => {
     // IAM has no resource-level permission for DescribeTargetHealth: a target group ARN would deny it.
     expect(granted.get('elasticloadbalancing:DescribeTargetHealth')).toEqual(['*']);
 
-    // SQS: what the handler calls on the notification queue, and what Lambda's event source mapping calls on
-    // the warning queue with the function's role. Nothing else.
+    // SQS: what the handler calls on the notification queue and, sending recommendations back to wait, on the
+    // warning queue, and what Lambda's event source mapping calls on the warning queue with the function's role.
+    // Nothing else.
     const sqsGrants = grantsFor(statements, 'sqs');
     const notificationQueue = arnOf(stack, drainer.notifier?.queue as Queue);
     const warningQueue = arnOf(stack, drainer.queue);
     expect(Object.fromEntries(sqsGrants)).toEqual({
-      'sqs:SendMessage': [notificationQueue],
+      'sqs:SendMessage': [notificationQueue, warningQueue],
       ...Object.fromEntries(
         ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'].map((a) => [a, [warningQueue]]),
       ),

@@ -94,8 +94,8 @@ describe('spot fleet', () => {
       AllocationStrategy: 'diversified',
       ReplaceUnhealthyInstances: true,
       ExcessCapacityTerminationPolicy: 'default',
-      // 20 s to react + the drainer's last retry at 73 s + 90 s of draining + 30 s of margin.
-      SpotMaintenanceStrategies: { CapacityRebalance: { ReplacementStrategy: 'launch-before-terminate', TerminationDelay: 213 } },
+      // 20 s to react + the drainer's 300 s rebalance hold + its last retry at 73 s + 90 s of draining + 30 s of margin.
+      SpotMaintenanceStrategies: { CapacityRebalance: { ReplacementStrategy: 'launch-before-terminate', TerminationDelay: 513 } },
     });
   });
 
@@ -220,11 +220,17 @@ describe('spot fleet', () => {
     expect(() => synth({ requestsPerTarget: 0 })).toThrow(/^SpotFleetWebApp: requestsPerTarget must be a whole number of at least 1; got 0\.$/);
   });
 
-  it('fails when the termination delay is shorter than the drain', () => {
-    expect(() => synth({ terminationDelay: Duration.seconds(180) })).toThrow(
-      /^SpotFleetWebApp\/SpotFleet: terminationDelay \(180 s\) is shorter than the drain \(183 s: .*give at least 183 s\.$/,
+  it('fails when the termination delay is shorter than the drain: 20 s to react, the 300 s rebalance hold, the last retry at 73 s, the 90 s delay', () => {
+    expect(() => synth({ terminationDelay: Duration.seconds(480) })).toThrow(
+      /^SpotFleetWebApp\/SpotFleet: terminationDelay \(480 s\) is shorter than the drain \(483 s: .*give at least 483 s\.$/,
     );
-    expect(() => synth({ terminationDelay: Duration.seconds(183) })).not.toThrow();
+    expect(() => synth({ terminationDelay: Duration.seconds(483) })).not.toThrow();
+  });
+
+  it('lengthens the termination delay by the drainer\'s rebalance hold', () => {
+    expect(fleetConfig(synth({ drainer: { rebalanceHold: Duration.seconds(60) } }))).toMatchObject({
+      SpotMaintenanceStrategies: { CapacityRebalance: { ReplacementStrategy: 'launch-before-terminate', TerminationDelay: 20 + 60 + 73 + 90 + 30 } },
+    });
   });
 });
 

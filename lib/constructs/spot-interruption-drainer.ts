@@ -12,7 +12,13 @@ import type { ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import type { DrainerMetric } from '../functions/spot-interruption-drainer/contract';
-import { DRAINER_SERVICE_NAME, DrainerEnv, REBALANCE_RECOMMENDATION, SPOT_INTERRUPTION_WARNING } from '../functions/spot-interruption-drainer/contract';
+import {
+  DRAINER_MAX_CONCURRENCY,
+  DRAINER_SERVICE_NAME,
+  DrainerEnv,
+  REBALANCE_RECOMMENDATION,
+  SPOT_INTERRUPTION_WARNING,
+} from '../functions/spot-interruption-drainer/contract';
 import { NotificationTopic } from './notification-topic';
 import { SpotInterruptionNotifier } from './spot-interruption-notifier';
 import { InlineNodeFunction } from './inline-node-function';
@@ -66,6 +72,14 @@ export const SPOT_INTERRUPTION_DRAINER_SETTINGS = {
    * @default Duration.minutes(1)
    */
   notificationInterval: setting.duration({ unit: 'minutes', min: 1, max: 60 }),
+  /**
+   * How long after a rebalance recommendation its drain may wait for a replacement to be healthy. Until then
+   * the instance drains only once its target groups have, without it, as many healthy instances as they had
+   * with it; after it, if any other instance is healthy. It never drains while it is the last. The fleet's
+   * termination delay must cover this wait as well as the drain.
+   * @default Duration.minutes(5)
+   */
+  rebalanceHold: setting.duration({ unit: 'seconds', min: 0, max: 3600 }),
 } satisfies SettingsSchema;
 
 export interface SpotInterruptionDrainerProps extends PropsOf<typeof SPOT_INTERRUPTION_DRAINER_SETTINGS> {
@@ -125,6 +139,12 @@ export class SpotInterruptionDrainer extends Construct {
    * delay, after its signal.
    */
   public readonly lastRetryStart: Duration;
+  /**
+   * How long after a rebalance recommendation the drainer may still start (or retry) its instance's
+   * deregistration: the hold, then `lastRetryStart` for the last look. Equal to `lastRetryStart` when draining
+   * on recommendations is off.
+   */
+  public readonly lastRebalanceDrainStart: Duration;
   /** Present when `notificationTopic` is given. */
   public readonly notifier?: SpotInterruptionNotifier;
   /** CloudWatch namespace of the drainer's metrics. */
@@ -135,6 +155,9 @@ export class SpotInterruptionDrainer extends Construct {
     checkSettings(this, SPOT_INTERRUPTION_DRAINER_SETTINGS, props);
     const settings = validate(this, props);
     this.lastRetryStart = settings.lastRetryStart;
+    const onRebalance = props.drainOnRebalanceRecommendation ?? true;
+    const rebalanceHold = onRebalance ? settings.rebalanceHold : Duration.seconds(0);
+    this.lastRebalanceDrainStart = rebalanceHold.plus(settings.lastRetryStart);
     this.metricsNamespace = props.metricsNamespace ?? 'Spotwise';
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
@@ -168,7 +191,6 @@ export class SpotInterruptionDrainer extends Construct {
     }
 
     const arns = props.targetGroups.map((tg) => tg.targetGroupArn);
-    const onRebalance = props.drainOnRebalanceRecommendation ?? true;
     this.function = new InlineNodeFunction(this, 'Handler', {
       entry: join(__dirname, '..', 'functions', DRAINER_SERVICE_NAME, 'handler'),
       description: 'Drains Spot Instances on EC2 signals',
@@ -184,6 +206,10 @@ export class SpotInterruptionDrainer extends Construct {
         [DrainerEnv.targetGroupArns]: arns.join(','),
         [DrainerEnv.drainOnRebalance]: String(onRebalance),
         ...(this.notifier && { [DrainerEnv.notificationQueueUrl]: this.notifier.queue.queueUrl }),
+        ...(onRebalance && {
+          [DrainerEnv.rebalanceQueueUrl]: this.queue.queueUrl,
+          [DrainerEnv.rebalanceHoldSeconds]: String(rebalanceHold.toSeconds()),
+        }),
       },
     });
     // DescribeTargetHealth has no resource-level permissions in IAM: a target group ARN here would deny it.
@@ -199,14 +225,17 @@ export class SpotInterruptionDrainer extends Construct {
     this.function.addToRolePolicy(
       new PolicyStatement({ actions: ['elasticloadbalancing:DeregisterTargets'], resources: arns }),
     );
-    if (this.notifier !== undefined) {
-      this.function.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.notifier.queue.queueArn] }));
-    }
+    // Drain reports to the notifier; recommendations that must wait, back to the drainer's own queue.
+    const sendsTo = [...(this.notifier ? [this.notifier.queue.queueArn] : []), ...(onRebalance ? [this.queue.queueArn] : [])];
+    if (sendsTo.length > 0) this.function.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: sendsTo }));
     this.function.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: settings.batchSize,
         maxBatchingWindow: settings.maxBatchingWindow,
         reportBatchItemFailures: true,
+        // With the handler's pace, this bounds the drainer's ELB calls whatever Lambda's pollers do: at most
+        // this many batches at once, each spending at most one DeregisterTargets a second.
+        maxConcurrency: DRAINER_MAX_CONCURRENCY,
       }),
     );
 
@@ -257,6 +286,7 @@ interface Settings {
   readonly maxReceiveCount: number;
   readonly visibilityTimeout: Duration;
   readonly lastRetryStart: Duration;
+  readonly rebalanceHold: Duration;
 }
 
 /**
@@ -273,6 +303,7 @@ function validate(scope: Construct, props: SpotInterruptionDrainerProps): Settin
   const batchSize = props.batchSize ?? 1000;
   const maxBatchingWindow = props.maxBatchingWindow ?? Duration.seconds(1);
   const maxReceiveCount = props.maxReceiveCount ?? 3;
+  const rebalanceHold = props.rebalanceHold ?? Duration.minutes(5);
   const budget = MAX_SPOT_DEREGISTRATION_DELAY.toSeconds();
 
   const timeoutS = timeout.toSeconds({ integral: false });
@@ -301,5 +332,5 @@ function validate(scope: Construct, props: SpotInterruptionDrainerProps): Settin
   }
   const visibilityTimeout = timeout.plus(maxBatchingWindow).plus(VISIBILITY_MARGIN);
   const lastRetryStart = Duration.seconds(windowS + (maxReceiveCount - 1) * visibilityTimeout.toSeconds());
-  return { timeout, batchSize, maxBatchingWindow, maxReceiveCount, visibilityTimeout, lastRetryStart };
+  return { timeout, batchSize, maxBatchingWindow, maxReceiveCount, visibilityTimeout, lastRetryStart, rebalanceHold };
 }

@@ -100,7 +100,7 @@ describe('delivery', () => {
     ]);
   });
 
-  it('feeds the function through an event source mapping with a 1 s window, large batches and per-message failures', () => {
+  it('feeds the function through an event source mapping with a 1 s window, large batches, per-message failures and at most 2 batches at once', () => {
     const { stack, drainer, template } = build();
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [id(stack, drainer.queue), 'Arn'] },
@@ -108,7 +108,32 @@ describe('delivery', () => {
       BatchSize: 1000,
       MaximumBatchingWindowInSeconds: 1,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
+      // Lambda's lowest: with the handler's pace, what bounds the drainer's ELB calls.
+      ScalingConfig: { MaximumConcurrency: 2 },
     });
+  });
+
+  it('lets a recommendation wait on its own queue for 5 minutes by default, which the last rebalance drain start includes', () => {
+    const { stack, drainer, template } = build();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ REBALANCE_QUEUE_URL: { Ref: id(stack, drainer.queue) }, REBALANCE_HOLD_SECONDS: '300' }) },
+    });
+    expect(drainer.lastRetryStart.toSeconds()).toBe(73);
+    expect(drainer.lastRebalanceDrainStart.toSeconds()).toBe(300 + 73);
+  });
+
+  it('takes the rebalance hold as a prop, and has none when draining on recommendations is off', () => {
+    expect(build({ rebalanceHold: Duration.seconds(90) }).drainer.lastRebalanceDrainStart.toSeconds()).toBe(90 + 73);
+    const off = build({ drainOnRebalanceRecommendation: false });
+    expect(off.drainer.lastRebalanceDrainStart.toSeconds()).toBe(73);
+    const variables = Object.values(off.template.findResources('AWS::Lambda::Function'))
+      .map((f) => (f.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment?.Variables ?? {})
+      .find((v) => 'TARGET_GROUP_ARNS' in v);
+    expect(variables).not.toHaveProperty('REBALANCE_QUEUE_URL');
+  });
+
+  it('fails when the rebalance hold is not whole seconds', () => {
+    expect(() => build({ rebalanceHold: Duration.millis(1500) })).toThrow(/^Host\/Drainer: rebalanceHold must be whole seconds, from 0 to 3600; got 1500 milliseconds\.$/);
   });
 
   it('retries a failed message inside the notice: visibility of timeout + window + 5 s, three deliveries, then the dead-letter queue', () => {

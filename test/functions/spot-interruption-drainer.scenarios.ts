@@ -17,7 +17,8 @@ import type {
   TargetHealthDescription,
   TargetHealthStateEnum,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import type { EventBridgeEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../lib/functions/spot-interruption-drainer/handler';
@@ -123,6 +124,10 @@ export interface RecordedCall {
 
 /** The queue URL that `runScenario` gives the handler, and its ARN. */
 export const NOTIFICATION_QUEUE_URL = 'https://sqs.us-east-2.amazonaws.com/123456789012/spotwise-notifications';
+/** The drainer's own queue, to which `runScenario`'s handler sends recommendations back to wait. */
+export const DRAINER_QUEUE_URL = 'https://sqs.us-east-2.amazonaws.com/123456789012/spotwise-drainer-queue';
+/** The hold `runScenario` gives the handler, as the construct does by default. */
+export const REBALANCE_HOLD_SECONDS = 300;
 
 /**
  * In-memory target groups behind `mockClient(ElasticLoadBalancingV2Client)`. Deregistration moves a
@@ -234,8 +239,14 @@ export async function runScenario(scenario: Scenario, { quiet = true } = {}): Pr
   for (const [arn, error] of Object.entries(scenario.describeFailures ?? {})) elb.failDescribe(arn, error);
   const sqs = mockClient(SQSClient);
   sqs.on(SendMessageCommand).resolves({ MessageId: 'report' });
-  const previousQueue = process.env.NOTIFICATION_QUEUE_URL;
+  sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({
+    Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id, MessageId: `waiting-${entry.Id}`, MD5OfMessageBody: '' })),
+    Failed: [],
+  }));
+  const previous = Object.fromEntries(['NOTIFICATION_QUEUE_URL', 'REBALANCE_QUEUE_URL', 'REBALANCE_HOLD_SECONDS'].map((key) => [key, process.env[key]]));
   process.env.NOTIFICATION_QUEUE_URL = NOTIFICATION_QUEUE_URL;
+  process.env.REBALANCE_QUEUE_URL = DRAINER_QUEUE_URL;
+  process.env.REBALANCE_HOLD_SECONDS = String(REBALANCE_HOLD_SECONDS);
   const restoreOutput = quiet ? silenceOutput() : () => undefined;
   try {
     const failures: string[][] = [];
@@ -255,8 +266,10 @@ export async function runScenario(scenario: Scenario, { quiet = true } = {}): Pr
     restoreOutput();
     elb.restore();
     sqs.restore();
-    if (previousQueue === undefined) delete process.env.NOTIFICATION_QUEUE_URL;
-    else process.env.NOTIFICATION_QUEUE_URL = previousQueue;
+    for (const [key, value] of Object.entries(previous)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
   }
 }
 
@@ -295,9 +308,16 @@ export function drainerScenarios(first = TARGET_GROUP_WEB, second = TARGET_GROUP
       batches: [[interruptionWarning()]],
     },
     {
+      // The recommendation waits (sent back to the drainer's queue) until a replacement serves; the warning drains at once.
       name: 'two target groups, a rebalance recommendation, then the warning in a later batch',
       targetGroups: { [first]: [registration(me, 80), registration(other, 80)], [second]: [registration(me, 8080)] },
       batches: [[rebalanceRecommendation()], [interruptionWarning()]],
+    },
+    {
+      // Sent now, so its hold has not run out: it waits, sent back to the drainer's queue.
+      name: 'two target groups, a fresh recommendation for every instance, waiting for replacements',
+      targetGroups: { [first]: [registration(me, 80), registration(other, 80)], [second]: [registration(me, 8080), registration(other, 8080)] },
+      batches: [[recommendationFor(me, new Date().toISOString()), recommendationFor(other, new Date().toISOString())]],
     },
     {
       name: 'two target groups, duplicate delivery in a later batch',
