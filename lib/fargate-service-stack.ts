@@ -13,12 +13,15 @@ import { NotificationTopic, notificationEmailParameter } from './constructs/noti
 import { OperationsDashboard } from './constructs/operations-dashboard';
 import { OperatorAlarms } from './constructs/operator-alarms';
 import { PublicVpc } from './constructs/public-vpc';
-import { SpotFargateService } from './constructs/spot-fargate-service';
-import { certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
+import { SpotFargateService, UNPRIVILEGED_HTTP_PORT } from './constructs/spot-fargate-service';
+import { accessLogsParameters, certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
 import { powertoolsLayerParameter } from './constructs/inline-node-function';
 
-/** Docker Hub's official nginx at a pinned stable tag; `public.ecr.aws/nginx/nginx:<tag>` mirrors it. */
-export const DEFAULT_NGINX_IMAGE = 'nginx:1.28.0';
+/**
+ * NGINX's unprivileged build of nginx on Docker Hub, at a pinned stable tag: the official image's Debian base
+ * and configuration, but run as the `nginx` user (uid 101) on port 8080, with its pid and temporary files under /tmp.
+ */
+export const DEFAULT_NGINX_IMAGE = 'nginxinc/nginx-unprivileged:1.28.0';
 
 /**
  * FargateService's settings: its props, which the `spotwise.fargateService` context value sets too. Each is
@@ -26,8 +29,9 @@ export const DEFAULT_NGINX_IMAGE = 'nginx:1.28.0';
  */
 export const FARGATE_SERVICE_SETTINGS = {
   /**
-   * Image the service runs. It must serve HTTP on port 80 and have `curl`, which the container health check
-   * runs; the official nginx images do.
+   * Image the service runs. It must serve HTTP on port 8080 as uid 101, writing only to /tmp and
+   * /var/cache/nginx (the root filesystem is read-only, every Linux capability dropped), and have `curl`,
+   * which the container health check runs; `nginxinc/nginx-unprivileged` does.
    * @default ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE)
    */
   image: setting.parsed((name) => ContainerImage.fromRegistry(name)),
@@ -110,6 +114,8 @@ export class FargateServiceStack extends Stack {
       vpc,
       certificateArn: certificate.valueAsString,
       targetType: TargetType.IP,
+      targetPort: UNPRIVILEGED_HTTP_PORT,
+      ...accessLogsParameters(this),
       deregistrationDelay: props.deregistrationDelay ?? Duration.seconds(30),
     });
     this.namespace = new PrivateDnsNamespace(this, 'Namespace', {
@@ -123,6 +129,7 @@ export class FargateServiceStack extends Stack {
       loadBalancerSecurityGroup: this.loadBalancer.securityGroup,
       namespace: this.namespace,
       image: props.image ?? ContainerImage.fromRegistry(DEFAULT_NGINX_IMAGE),
+      containerPort: UNPRIVILEGED_HTTP_PORT,
       ...capacity,
       targetCpuUtilization: props.targetCpuUtilization,
       requestsPerTarget: props.requestsPerTarget,

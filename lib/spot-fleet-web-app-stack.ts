@@ -18,7 +18,7 @@ import { INTERRUPTION_REACTION_BUDGET } from './spot-timing';
 import type { SpotInterruptionDrainerProps } from './constructs/spot-interruption-drainer';
 import { SPOT_INTERRUPTION_DRAINER_SETTINGS, SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
 import { SpotInterruptionRehearsal } from './constructs/spot-interruption-rehearsal';
-import { certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
+import { accessLogsParameters, certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
 import { powertoolsLayerParameter } from './constructs/inline-node-function';
 
 /**
@@ -120,6 +120,7 @@ export class SpotFleetWebAppStack extends Stack {
       vpc,
       certificateArn: certificate.valueAsString,
       targetType: TargetType.INSTANCE,
+      ...accessLogsParameters(this),
       deregistrationDelay: props.deregistrationDelay ?? Duration.seconds(90),
     });
     this.notifications = new NotificationTopic(this, 'Notifications', {

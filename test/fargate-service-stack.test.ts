@@ -48,7 +48,7 @@ describe('service', () => {
   it('sits behind the ALB target group, reached on the container port', () => {
     template.hasResourceProperties('AWS::ECS::Service', {
       LoadBalancers: [
-        { ContainerName: 'Web', ContainerPort: 80, TargetGroupArn: { Ref: logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup') } },
+        { ContainerName: 'Web', ContainerPort: 8080, TargetGroupArn: { Ref: logicalId(template, 'AWS::ElasticLoadBalancingV2::TargetGroup') } },
       ],
     });
   });
@@ -65,8 +65,8 @@ describe('service', () => {
     synth({ namespaceName: 'blue.internal' }).hasResourceProperties('AWS::ServiceDiscovery::PrivateDnsNamespace', { Name: 'blue.internal' });
   });
 
-  it('runs nginx from Docker Hub at a pinned tag, never latest', () => {
-    expect(DEFAULT_NGINX_IMAGE).toMatch(/^nginx:\d+\.\d+\.\d+$/);
+  it('runs the unprivileged nginx from Docker Hub at a pinned tag, never latest', () => {
+    expect(DEFAULT_NGINX_IMAGE).toMatch(/^nginxinc\/nginx-unprivileged:\d+\.\d+\.\d+$/);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [Match.objectLike({ Image: DEFAULT_NGINX_IMAGE })],
     });
@@ -127,6 +127,23 @@ describe('load balancer', () => {
     });
   });
 
+  it('sends to and health-checks the tasks on 8080, the port nginx serves on unprivileged', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, Protocol: 'HTTP' });
+    // No HealthCheckPort: the ALB checks each target on the port it is registered with, the container's.
+    const [[, group]] = resourcesOfType(template, 'AWS::ElasticLoadBalancingV2::TargetGroup') as [[string, Record<string, unknown>]];
+    expect(group.HealthCheckPort).toBeUndefined();
+  });
+
+  it('drops invalid header fields, and turns access logs on when the AccessLogsBucket parameter names a bucket', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.bucket', Value: { Ref: 'AccessLogsBucket' } },
+        { Key: 'access_logs.s3.enabled', Value: { 'Fn::If': [Match.anyValue(), 'true', 'false'] } },
+      ]),
+    });
+  });
+
   it('takes the deregistration delay as a prop', () => {
     synth({ deregistrationDelay: Duration.seconds(45) }).hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '45' }]),
@@ -140,12 +157,12 @@ describe('security group edges', () => {
       .filter(([, p]) => JSON.stringify(p.GroupId) === JSON.stringify({ 'Fn::GetAtt': [group, 'GroupId'] }))
       .map(([, p]) => ({ from: (p.SourceSecurityGroupId as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0], port: p.FromPort, to: p.ToPort }));
 
-  it('lets only the ALB and the prober reach the tasks, on port 80', () => {
+  it('lets only the ALB and the prober reach the tasks, on port 8080', () => {
     expect(templateJson(template).Resources[ids.task]?.Properties?.SecurityGroupIngress).toBeUndefined();
     expect(ingressTo(ids.task).sort((a, b) => a.from.localeCompare(b.from))).toEqual(
       [
-        { from: ids.alb, port: 80, to: 80 },
-        { from: ids.prober, port: 80, to: 80 },
+        { from: ids.alb, port: 8080, to: 8080 },
+        { from: ids.prober, port: 8080, to: 8080 },
       ].sort((a, b) => a.from.localeCompare(b.from)),
     );
   });
@@ -160,13 +177,13 @@ describe('security group edges', () => {
     expect(ingressTo(ids.ecsEndpoint)).toEqual([{ from: ids.prober, port: 443, to: 443 }]);
   });
 
-  it('lets the prober out only to the tasks on 80 and the two endpoints on 443', () => {
+  it('lets the prober out only to the tasks on 8080 and the two endpoints on 443', () => {
     const egress = resourcesOfType(template, 'AWS::EC2::SecurityGroupEgress')
       .filter(([, p]) => JSON.stringify(p.GroupId) === JSON.stringify({ 'Fn::GetAtt': [ids.prober, 'GroupId'] }))
       .map(([, p]) => ({ to: (p.DestinationSecurityGroupId as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0], port: p.FromPort }));
     expect(egress.sort((a, b) => a.to.localeCompare(b.to))).toEqual(
       [
-        { to: ids.task, port: 80 },
+        { to: ids.task, port: 8080 },
         { to: ids.endpoint, port: 443 },
         { to: ids.ecsEndpoint, port: 443 },
       ].sort((a, b) => a.to.localeCompare(b.to)),
@@ -272,7 +289,7 @@ describe('validation', () => {
 describe('deployment', () => {
   it('needs no CDK bootstrap and no assets', () => {
     const json = templateJson(template);
-    expect(Object.keys(json.Parameters ?? {}).sort()).toEqual(['CertificateArn', 'MaxCapacity', 'MinCapacity', 'NotificationEmail', 'PowertoolsLayerParameter']);
+    expect(Object.keys(json.Parameters ?? {}).sort()).toEqual(['AccessLogsBucket', 'AccessLogsPrefix', 'CertificateArn', 'MaxCapacity', 'MinCapacity', 'NotificationEmail', 'PowertoolsLayerParameter']);
     for (const [, fn] of resourcesOfType(template, 'AWS::Lambda::Function')) {
       expect(Object.keys(fn.Code as object)).toEqual(['ZipFile']);
     }

@@ -3,7 +3,7 @@ import { Aws, CfnCondition, CfnParameter, Fn, Names, Token } from 'aws-cdk-lib/c
 import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
-import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { AccountRootPrincipal, PolicyDocument, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { CfnSubscription} from 'aws-cdk-lib/aws-sns';
 import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
@@ -58,6 +58,7 @@ export class NotificationTopic extends Construct {
     super(scope, id);
     this.key = new Key(this, 'Key', {
       enableKeyRotation: true,
+      policy: accountKeyPolicy(),
     });
     this.topic = new Topic(this, 'Topic', {
       displayName: props.displayName,
@@ -173,6 +174,29 @@ export class NotificationTopic extends Construct {
       }),
     );
   }
+}
+
+/**
+ * CDK's default key policy, which lets the account's IAM policies decide every action on the key (`kms:*` for the
+ * account), except that a grant may be created only by an AWS service acting for a principal of the account
+ * (`kms:GrantIsForAWSResource`), as AWS's own default key policy allows it. Without that, anyone the account
+ * lets call `kms:CreateGrant` could hand the key's use to any principal, outside IAM. Administration (describe,
+ * enable, disable, rotate, tag, schedule deletion, change the policy) stays with the account's IAM policies.
+ */
+function accountKeyPolicy(): PolicyDocument {
+  const account = new AccountRootPrincipal();
+  return new PolicyDocument({
+    statements: [
+      new PolicyStatement({ sid: 'AccountIamPoliciesExceptCreateGrant', principals: [account], notActions: ['kms:CreateGrant'], resources: ['*'] }),
+      new PolicyStatement({
+        sid: 'CreateGrantForAwsServicesOnly',
+        principals: [account],
+        actions: ['kms:CreateGrant'],
+        resources: ['*'],
+        conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      }),
+    ],
+  });
 }
 
 /** The `NotificationEmail` parameter: empty for no subscription, or one address, told about `what`. */

@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib/core';
+import { Aws, Duration, RemovalPolicy, Token } from 'aws-cdk-lib/core';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ISecurityGroup, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
@@ -10,6 +10,8 @@ import {
   CpuArchitecture,
   FargateService,
   FargateTaskDefinition,
+  Capability,
+  LinuxParameters,
   LogDrivers,
   OperatingSystemFamily,
   Protocol,
@@ -29,6 +31,27 @@ export const HALF_SPOT_STRATEGY: readonly CapacityProviderStrategy[] = [
   { capacityProvider: 'FARGATE_SPOT', weight: 1 },
 ];
 
+/**
+ * Port nginx serves on unprivileged: above 1024, so it binds without root or `CAP_NET_BIND_SERVICE`. It is what
+ * `nginxinc/nginx-unprivileged` listens on.
+ */
+export const UNPRIVILEGED_HTTP_PORT = 8080;
+
+/** uid of the `nginx` user in the official and the unprivileged nginx images. */
+export const NGINX_USER = '101';
+
+/**
+ * Where nginx writes at run time when its root filesystem is read-only: the unprivileged image keeps its pid
+ * and every `*_temp_path` under /tmp, and /var/cache/nginx is where the official configuration puts caches.
+ */
+export const NGINX_SCRATCH_PATHS: readonly string[] = ['/tmp', '/var/cache/nginx'];
+
+/**
+ * CloudWatch Logs' space-delimited pattern for an nginx access-log line with a 5xx status: the sixth field, after
+ * the bracketed time and the quoted request, each of which counts as one field.
+ */
+export const SERVER_ERRORS_FILTER_PATTERN = '[ip, identity, user, timestamp, request, status_code=5*, bytes, ...]';
+
 /** ECS refuses a Fargate `stopTimeout` above this. */
 const MAX_FARGATE_STOP_TIMEOUT = Duration.seconds(120);
 
@@ -46,14 +69,32 @@ export interface SpotFargateServiceProps {
   /**
    * Image to run. Pin a tag: a moving tag makes every task a different release. The container health check
    * runs `curl`, so the image must have it; without it every task fails its health check and the deployment
-   * rolls back.
+   * rolls back. The container runs as `user` with a read-only root filesystem and no Linux capabilities, so
+   * the image must serve as that user on `containerPort` and write only under `scratchPaths`, as
+   * `nginxinc/nginx-unprivileged` does.
    */
   readonly image: ContainerImage;
   /**
-   * Port the container serves HTTP on.
-   * @default 80
+   * Port the container serves HTTP on: above 1024, since the container runs as a non-root user without capabilities.
+   * @default UNPRIVILEGED_HTTP_PORT (8080)
    */
   readonly containerPort?: number;
+  /**
+   * User (`uid`, `uid:gid` or a name the image knows) the container runs as; never root.
+   * @default NGINX_USER ('101', nginx in the nginx images)
+   */
+  readonly user?: string;
+  /**
+   * Directories the container may write to. The root filesystem is read-only; each of these is a task volume
+   * (Fargate ephemeral storage) mounted read-write, emptied when the task stops.
+   * @default NGINX_SCRATCH_PATHS (/tmp and /var/cache/nginx)
+   */
+  readonly scratchPaths?: readonly string[];
+  /**
+   * The container's hard memory limit, at most the task's `memoryLimitMiB`: above it, ECS stops the container.
+   * @default - the task's memoryLimitMiB
+   */
+  readonly containerMemoryLimitMiB?: number;
   /**
    * Fewest tasks Application Auto Scaling keeps, spread over FARGATE and FARGATE_SPOT. ECS starts a new service
    * with one task; registering the scalable target then raises it to this.
@@ -159,7 +200,11 @@ export class SpotFargateService extends Construct {
     const requestsPerTarget = props.requestsPerTarget ?? 1000;
     const scaleOutCooldown = props.scaleOutCooldown ?? Duration.seconds(60);
     const scaleInCooldown = props.scaleInCooldown ?? Duration.seconds(300);
-    this.containerPort = props.containerPort ?? 80;
+    this.containerPort = props.containerPort ?? UNPRIVILEGED_HTTP_PORT;
+    const taskMemoryMiB = props.memoryLimitMiB ?? 512;
+    const containerMemoryMiB = props.containerMemoryLimitMiB ?? taskMemoryMiB;
+    const user = props.user ?? NGINX_USER;
+    const scratchPaths = props.scratchPaths ?? NGINX_SCRATCH_PATHS;
     requireWholeNumber(
       this,
       'stopTimeout',
@@ -172,6 +217,14 @@ export class SpotFargateService extends Construct {
     validateScaling(this, { minCapacity, maxCapacity, targetCpuUtilization, requestsPerTarget, scaleOutCooldown, scaleInCooldown });
     requireListener(this, props.targetGroup);
     requireWholeNumber(this, 'containerPort', this.containerPort, 1, 65535);
+    if (!Token.isUnresolved(this.containerPort) && this.containerPort <= 1024) {
+      throw new SettingError(
+        this,
+        `containerPort ${this.containerPort} is a privileged port, which the container's non-root user without capabilities cannot bind. ` +
+          `Serve above 1024, such as ${UNPRIVILEGED_HTTP_PORT} as nginxinc/nginx-unprivileged does.`,
+      );
+    }
+    validateHardening(this, { user, scratchPaths, taskMemoryMiB, containerMemoryMiB });
     if (props.deregistrationDelay !== undefined) validateSpotShutdown(this, props.deregistrationDelay, stopTimeout);
 
     this.cluster = new Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ContainerInsights.ENHANCED });
@@ -198,13 +251,17 @@ export class SpotFargateService extends Construct {
 
     this.taskDefinition = new FargateTaskDefinition(this, 'Task', {
       cpu: props.cpu ?? 256,
-      memoryLimitMiB: props.memoryLimitMiB ?? 512,
+      memoryLimitMiB: taskMemoryMiB,
       // Fargate Spot has no ARM capacity.
       runtimePlatform: { cpuArchitecture: CpuArchitecture.X86_64, operatingSystemFamily: OperatingSystemFamily.LINUX },
     });
     const container = this.taskDefinition.addContainer('Web', {
       image: props.image,
       essential: true,
+      user,
+      readonlyRootFilesystem: true,
+      memoryLimitMiB: containerMemoryMiB,
+      linuxParameters: dropAllCapabilities(this),
       portMappings: [{ containerPort: this.containerPort, protocol: Protocol.TCP }],
       stopTimeout,
       logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'web' }),
@@ -216,6 +273,12 @@ export class SpotFargateService extends Construct {
         startPeriod: Duration.seconds(10),
       },
     });
+
+    for (const [index, containerPath] of scratchPaths.entries()) {
+      const name = `scratch${index}`;
+      this.taskDefinition.addVolume({ name });
+      container.addMountPoints({ sourceVolume: name, containerPath, readOnly: false });
+    }
 
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -263,8 +326,9 @@ export class SpotFargateService extends Construct {
 
     this.serverErrorsFilter = new MetricFilter(this, 'ServerErrors', {
       logGroup: this.logGroup,
-      // nginx's default `combined` access log: ip - user [time] "request" status bytes "referer" "agent"
-      filterPattern: FilterPattern.literal('[ip, identity, user, timestamp, request, status_code=5*, bytes, ...]'),
+      // The nginx images' `main` access log, `combined` and then "x-forwarded-for":
+      // ip - user [time] "request" status bytes "referer" "agent" "forwarded"
+      filterPattern: FilterPattern.literal(SERVER_ERRORS_FILTER_PATTERN),
       // A namespace per stack: a metric filter cannot add a constant dimension, and two copies of the stack in
       // one account must not add up their errors.
       metricNamespace: `Spotwise/${Aws.STACK_NAME}`,
@@ -293,6 +357,40 @@ export class SpotFargateService extends Construct {
 
 /** Container Insights' per-service task counts. */
 export type ServiceTaskMetricName = 'RunningTaskCount' | 'DesiredTaskCount' | 'PendingTaskCount';
+
+/** Every Linux capability dropped: nginx as a non-root user on a port above 1024 needs none. */
+function dropAllCapabilities(scope: Construct): LinuxParameters {
+  const linuxParameters = new LinuxParameters(scope, 'LinuxParameters');
+  linuxParameters.dropCapabilities(Capability.ALL);
+  return linuxParameters;
+}
+
+interface HardeningSettings {
+  readonly user: string;
+  readonly scratchPaths: readonly string[];
+  readonly taskMemoryMiB: number;
+  readonly containerMemoryMiB: number;
+}
+
+function validateHardening(scope: Construct, s: HardeningSettings): void {
+  if (!Token.isUnresolved(s.user) && /^\s*(root|0)(:.*)?$/.test(s.user)) {
+    throw new SettingError(scope, `user must not be root; got '${s.user}'. Give the image's unprivileged user, such as '101' for the nginx images.`);
+  }
+  for (const path of s.scratchPaths) {
+    if (!Token.isUnresolved(path) && (!path.startsWith('/') || path === '/')) {
+      throw new SettingError(scope, `scratchPaths has '${path}'; give absolute directories below /, such as '/tmp'.`);
+    }
+  }
+  if (new Set(s.scratchPaths).size !== s.scratchPaths.length) throw new SettingError(scope, 'scratchPaths names a directory twice; give each once.');
+  requireWholeNumber(
+    scope,
+    'containerMemoryLimitMiB',
+    s.containerMemoryMiB,
+    6,
+    Token.isUnresolved(s.taskMemoryMiB) ? undefined : s.taskMemoryMiB,
+    "A container's hard limit must fit in its task's memory (memoryLimitMiB); leave it out to use the task's.",
+  );
+}
 
 interface ScalingSettings {
   readonly minCapacity: number;

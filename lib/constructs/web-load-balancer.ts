@@ -45,10 +45,23 @@ export interface WebLoadBalancerProps {
    */
   readonly targetPort?: number;
   /**
-   * Bucket for ALB access logs. It needs the bucket policy ELB log delivery requires in your region.
-   * @default - no access logs
+   * Bucket for ALB access logs, in the load balancer's Region; CDK adds the bucket policy ELB log delivery needs.
+   * @default - no access logs, unless `accessLogsBucketName` is given
    */
   readonly accessLogsBucket?: IBucket;
+  /**
+   * Name of an existing bucket for ALB access logs, such as a `CfnParameter`'s value (see `accessLogsParameters`).
+   * An empty value turns access logs off, through the `hasAccessLogs` condition. The bucket must be in the load
+   * balancer's Region, with the bucket policy ELB log delivery needs there (docs/operations.md); this construct
+   * does not change it. Not with `accessLogsBucket`.
+   * @default - no access logs, unless `accessLogsBucket` is given
+   */
+  readonly accessLogsBucketName?: string;
+  /**
+   * Prefix of the access-log objects in `accessLogsBucketName`, without a leading or trailing slash; may be empty.
+   * @default - none: objects start at `AWSLogs/<account>/`
+   */
+  readonly accessLogsPrefix?: string;
   /**
    * ACM certificate for HTTPS, in the load balancer's Region. With one, an HTTPS :443 listener forwards to the
    * target group and HTTP :80 redirects to it (301). A literal ARN does this unconditionally. A token, such as
@@ -87,6 +100,8 @@ export class WebLoadBalancer extends Construct {
   public readonly httpsListener?: ApplicationListener;
   /** With a token `certificateArn`: true when its value is not empty. Put outputs about HTTPS under it. */
   public readonly hasCertificate?: CfnCondition;
+  /** With a token `accessLogsBucketName`: true when its value is not empty, and so access logs are on. */
+  public readonly hasAccessLogs?: CfnCondition;
   public readonly targetGroup: ApplicationTargetGroup;
   /** `https://<alb dns name>/` with a certificate, else `http://<alb dns name>/`; a `Fn::If` with a token ARN. */
   public readonly url: string;
@@ -121,8 +136,13 @@ export class WebLoadBalancer extends Construct {
       securityGroup: this.securityGroup,
       dropInvalidHeaderFields: true,
     });
+    if (props.accessLogsBucket !== undefined && props.accessLogsBucketName !== undefined) {
+      throw new SettingError(this, 'accessLogsBucket and accessLogsBucketName are both given; give the bucket, or its name, not both.');
+    }
     if (props.accessLogsBucket !== undefined) {
       this.loadBalancer.logAccessLogs(props.accessLogsBucket, this.node.id);
+    } else if (props.accessLogsBucketName !== undefined) {
+      this.hasAccessLogs = this.logAccessLogsTo(props.accessLogsBucketName, props.accessLogsPrefix ?? '');
     } else {
       Validations.of(this.loadBalancer).acknowledge({
         id: 'AwsSolutions::AwsSolutions-ELB2',
@@ -211,6 +231,33 @@ export class WebLoadBalancer extends Construct {
     this.url = `${Fn.conditionIf(hasCertificate.logicalId, 'https', 'http').toString()}://${dnsName}/`;
   }
 
+  /**
+   * Access logs to a bucket named by a literal or a token. ELB's own default attributes are `enabled` false with
+   * an empty bucket and prefix, so an empty name sets exactly those; only `enabled` needs the condition.
+   */
+  private logAccessLogsTo(bucketName: string, prefix: string): CfnCondition | undefined {
+    if (!Token.isUnresolved(prefix) && (prefix.startsWith('/') || prefix.endsWith('/') || /AWSLogs/.test(prefix))) {
+      throw new SettingError(this, `accessLogsPrefix '${prefix}' must not start or end with '/' or contain 'AWSLogs'; ELB refuses it. Give a name such as 'web'.`);
+    }
+    this.loadBalancer.setAttribute('access_logs.s3.bucket', bucketName);
+    this.loadBalancer.setAttribute('access_logs.s3.prefix', prefix);
+    let condition: CfnCondition | undefined;
+    if (Token.isUnresolved(bucketName)) {
+      condition = new CfnCondition(this, 'HasAccessLogs', { expression: Fn.conditionNot(Fn.conditionEquals(bucketName, '')) });
+      this.loadBalancer.setAttribute('access_logs.s3.enabled', Fn.conditionIf(condition.logicalId, 'true', 'false').toString());
+    } else {
+      if (bucketName === '') throw new SettingError(this, 'accessLogsBucketName is empty. Give a bucket name, or leave it out for no access logs.');
+      this.loadBalancer.setAttribute('access_logs.s3.enabled', 'true');
+    }
+    Validations.of(this.loadBalancer).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-ELB2',
+      reason:
+        'Access logs are turned on at deploy time by naming a bucket (the AccessLogsBucket parameter), which needs a ' +
+        'Region-specific bucket policy the stack cannot write for a bucket it does not own; empty leaves them off.',
+    });
+    return condition;
+  }
+
   private checkCertificateArn(arn: string): void {
     if (arn === '') {
       throw new SettingError(this, 'certificateArn is empty. Give an ACM certificate ARN for HTTPS, or leave certificateArn out for HTTP only.');
@@ -242,4 +289,29 @@ export function certificateArnParameter(scope: Construct): CfnParameter {
     allowedPattern: `^$|${ACM_CERTIFICATE_ARN_PATTERN}`,
     constraintDescription: 'must be empty or an ACM certificate ARN',
   });
+}
+
+/** Bucket names S3 accepts today: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit. */
+const BUCKET_NAME_PATTERN = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
+
+/**
+ * The `AccessLogsBucket` and `AccessLogsPrefix` parameters both stacks take, as WebLoadBalancer props: spread
+ * the result into them. An empty bucket leaves access logs off.
+ */
+export function accessLogsParameters(scope: Construct): Pick<WebLoadBalancerProps, 'accessLogsBucketName' | 'accessLogsPrefix'> {
+  const bucket = new CfnParameter(scope, 'AccessLogsBucket', {
+    type: 'String',
+    default: '',
+    description: 'Optional: an S3 bucket in this Region, with the ELB log delivery policy, for the ALB access logs. Empty: no access logs.',
+    allowedPattern: `^$|${BUCKET_NAME_PATTERN}`,
+    constraintDescription: 'must be empty or an S3 bucket name',
+  });
+  const prefix = new CfnParameter(scope, 'AccessLogsPrefix', {
+    type: 'String',
+    default: '',
+    description: 'Optional: prefix of the access-log objects in AccessLogsBucket, without slashes at either end.',
+    allowedPattern: '^$|^[^/].*[^/]$|^[^/]$',
+    constraintDescription: 'must not start or end with a slash',
+  });
+  return { accessLogsBucketName: bucket.valueAsString, accessLogsPrefix: prefix.valueAsString };
 }

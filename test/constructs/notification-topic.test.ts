@@ -60,6 +60,34 @@ function setup(): { stack: Stack; topic: NotificationTopic } {
 }
 
 describe('NotificationTopic', () => {
+  it("lets the account's IAM policies administer and use the key, and create grants only for AWS services", () => {
+    const { stack } = setup();
+    const account = { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']] } };
+    const statements = keyStatements(Template.fromStack(stack));
+    expect(statements).toEqual([
+      { Sid: 'AccountIamPoliciesExceptCreateGrant', Effect: 'Allow', Principal: account, NotAction: 'kms:CreateGrant', Resource: '*' },
+      {
+        Sid: 'CreateGrantForAwsServicesOnly',
+        Effect: 'Allow',
+        Principal: account,
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      },
+    ]);
+    // No statement anywhere in the policy allows kms:* or an unconditioned CreateGrant.
+    expect(JSON.stringify(statements)).not.toContain('"kms:*"');
+  });
+
+  it('keeps the grant rule when EventBridge and CloudWatch are admitted', () => {
+    const { stack, topic } = setup();
+    topic.notifyOnAlarm(newAlarm(stack, 'Purpose'));
+    topic.notifyOn(new Rule(stack, 'Rule', { schedule: Schedule.rate(Duration.minutes(1)) }), RuleTargetInput.fromText('hello'));
+    const statements = keyStatements(Template.fromStack(stack));
+    const granting = statements.filter((s) => JSON.stringify(s.Action ?? '').includes('kms:CreateGrant') || JSON.stringify(s.Action ?? '').includes('kms:*'));
+    expect(granting).toEqual([expect.objectContaining({ Sid: 'CreateGrantForAwsServicesOnly', Condition: { Bool: { 'kms:GrantIsForAWSResource': 'true' } } })]);
+  });
+
   it('admits EventBridge to neither topic nor key until a rule is wired', () => {
     const { stack } = setup();
     const json = JSON.stringify(Template.fromStack(stack).toJSON());

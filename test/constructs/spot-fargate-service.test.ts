@@ -53,7 +53,7 @@ function build(props: Partial<SpotFargateServiceProps> = {}, options: BuildOptio
     targetGroup,
     loadBalancerSecurityGroup,
     namespace,
-    image: ContainerImage.fromRegistry('nginx:1.28.0'),
+    image: ContainerImage.fromRegistry('nginxinc/nginx-unprivileged:1.28.0'),
     ...props,
   });
   return { stack, vpc, targetGroup, listener, loadBalancerSecurityGroup, namespace, service, template: Template.fromStack(stack) };
@@ -70,6 +70,12 @@ function id(stack: Stack, construct: { node: { defaultChild?: unknown } }): stri
 
 type ContainerDefinition = {
   Name: string;
+  User?: string;
+  Privileged?: boolean;
+  ReadonlyRootFilesystem?: boolean;
+  Memory?: number;
+  LinuxParameters?: { Capabilities?: { Drop?: string[]; Add?: string[] } };
+  MountPoints?: { SourceVolume: string; ContainerPath: string; ReadOnly: boolean }[];
   PortMappings: { ContainerPort: number }[];
   HealthCheck: { Command: string[] };
   StopTimeout: number;
@@ -152,7 +158,7 @@ describe('service', () => {
   it('registers in the namespace it is given with SRV records carrying the container port, health managed by ECS', () => {
     const { stack, namespace, service, template } = build();
     template.hasResourceProperties('AWS::ECS::Service', {
-      ServiceRegistries: [{ RegistryArn: { 'Fn::GetAtt': [id(stack, service.cloudMapService), 'Arn'] }, ContainerName: 'Web', ContainerPort: 80 }],
+      ServiceRegistries: [{ RegistryArn: { 'Fn::GetAtt': [id(stack, service.cloudMapService), 'Arn'] }, ContainerName: 'Web', ContainerPort: 8080 }],
     });
     template.hasResourceProperties('AWS::ServiceDiscovery::Service', {
       Name: 'web',
@@ -166,7 +172,7 @@ describe('service', () => {
   it('registers its tasks in the target group it is given', () => {
     const { stack, targetGroup, template } = build();
     template.hasResourceProperties('AWS::ECS::Service', {
-      LoadBalancers: [{ ContainerName: 'Web', ContainerPort: 80, TargetGroupArn: { Ref: id(stack, targetGroup) } }],
+      LoadBalancers: [{ ContainerName: 'Web', ContainerPort: 8080, TargetGroupArn: { Ref: id(stack, targetGroup) } }],
     });
   });
 
@@ -286,27 +292,61 @@ describe('task', () => {
   it('has a container health check and a 30 s stop timeout inside the two-minute warning', () => {
     const web = container(build().template);
     expect(web.HealthCheck.Command[0]).toBe('CMD-SHELL');
-    expect(web.HealthCheck.Command[1]).toContain('http://localhost:80/');
+    expect(web.HealthCheck.Command[1]).toContain('http://localhost:8080/');
     expect(web.StopTimeout).toBe(30);
     expect(web.StopTimeout).toBeLessThan(120);
   });
 
   it('serves, is health-checked, registered and admitted on the container port it is given', () => {
-    const { stack, loadBalancerSecurityGroup, service, template } = build({ containerPort: 8080 });
+    const { stack, loadBalancerSecurityGroup, service, template } = build({ containerPort: 8443 });
     const web = container(template);
-    expect(web.PortMappings).toEqual([expect.objectContaining({ ContainerPort: 8080 })]);
-    expect(web.HealthCheck.Command[1]).toContain('http://localhost:8080/');
+    expect(web.PortMappings).toEqual([expect.objectContaining({ ContainerPort: 8443 })]);
+    expect(web.HealthCheck.Command[1]).toContain('http://localhost:8443/');
     template.hasResourceProperties('AWS::ECS::Service', {
-      ServiceRegistries: [Match.objectLike({ ContainerPort: 8080 })],
-      LoadBalancers: [Match.objectLike({ ContainerPort: 8080 })],
+      ServiceRegistries: [Match.objectLike({ ContainerPort: 8443 })],
+      LoadBalancers: [Match.objectLike({ ContainerPort: 8443 })],
     });
     template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       GroupId: { 'Fn::GetAtt': [id(stack, service.securityGroup), 'GroupId'] },
       SourceSecurityGroupId: { 'Fn::GetAtt': [id(stack, loadBalancerSecurityGroup), 'GroupId'] },
-      FromPort: 8080,
-      ToPort: 8080,
+      FromPort: 8443,
+      ToPort: 8443,
     });
+    expect(service.containerPort).toBe(8443);
+  });
+
+  it('serves on 8080 by default, an unprivileged port, as nginxinc/nginx-unprivileged does', () => {
+    const { service, template } = build();
+    expect(container(template).PortMappings).toEqual([expect.objectContaining({ ContainerPort: 8080 })]);
     expect(service.containerPort).toBe(8080);
+  });
+
+  it('runs the container as uid 101 with a read-only root filesystem, every Linux capability dropped and a memory hard limit', () => {
+    const web = container(build().template);
+    expect(web).toMatchObject({
+      User: '101',
+      ReadonlyRootFilesystem: true,
+      Memory: 512,
+      LinuxParameters: { Capabilities: { Drop: ['ALL'] } },
+    });
+    expect(web.LinuxParameters?.Capabilities?.Add).toBeUndefined();
+    expect(web.Privileged).toBeUndefined();
+  });
+
+  it('gives nginx writable scratch space only at /tmp and /var/cache/nginx, as task volumes', () => {
+    const { template } = build();
+    const web = container(template);
+    expect(web.MountPoints).toEqual([
+      { SourceVolume: 'scratch0', ContainerPath: '/tmp', ReadOnly: false },
+      { SourceVolume: 'scratch1', ContainerPath: '/var/cache/nginx', ReadOnly: false },
+    ]);
+    // A volume with no host and no configuration is a bind mount on the task's ephemeral storage.
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { Volumes: [{ Name: 'scratch0' }, { Name: 'scratch1' }] });
+  });
+
+  it('takes the user, scratch paths and container memory limit as props', () => {
+    const web = container(build({ user: '1000:1000', scratchPaths: ['/scratch'], memoryLimitMiB: 1024, containerMemoryLimitMiB: 768 }).template);
+    expect(web).toMatchObject({ User: '1000:1000', Memory: 768, MountPoints: [{ SourceVolume: 'scratch0', ContainerPath: '/scratch', ReadOnly: false }] });
   });
 
   it('logs through awslogs to a log group with retention', () => {
@@ -381,8 +421,8 @@ describe('security group', () => {
     const alb = { 'Fn::GetAtt': [id(stack, loadBalancerSecurityGroup), 'GroupId'] };
     expect(templateJson(template).Resources[id(stack, service.securityGroup)]?.Properties?.SecurityGroupIngress).toBeUndefined();
     const ingress = resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress').filter(([, p]) => JSON.stringify(p.GroupId) === JSON.stringify(tasks));
-    expect(ingress.map(([, p]) => [p.SourceSecurityGroupId, p.FromPort, p.ToPort])).toEqual([[alb, 80, 80]]);
-    template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', { GroupId: alb, DestinationSecurityGroupId: tasks, FromPort: 80, ToPort: 80 });
+    expect(ingress.map(([, p]) => [p.SourceSecurityGroupId, p.FromPort, p.ToPort])).toEqual([[alb, 8080, 8080]]);
+    template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', { GroupId: alb, DestinationSecurityGroupId: tasks, FromPort: 8080, ToPort: 8080 });
   });
 });
 
@@ -450,6 +490,26 @@ describe('validation', () => {
 
   it('fails when the target group is on no listener, as scaling on requests per target needs its load balancer', () => {
     expect(() => build({}, { listener: false })).toThrow(/^Host\/Service: targetGroup Host\/Targets is not on any listener, .*add it to a listener before creating the service\.$/);
+  });
+
+  it('fails when the container port is 1024 or below, which a non-root user without capabilities cannot bind', () => {
+    expect(attempt({ containerPort: 80 })).toThrow(/^Host\/Service: containerPort 80 is a privileged port, .* Serve above 1024, such as 8080/);
+    expect(() => build({ containerPort: 1025 })).not.toThrow();
+  });
+
+  it('fails when the user is root', () => {
+    expect(attempt({ user: 'root' })).toThrow(/^Host\/Service: user must not be root; got 'root'\./);
+    expect(attempt({ user: '0:0' })).toThrow(/^Host\/Service: user must not be root; got '0:0'\./);
+  });
+
+  it('fails when a scratch path is not an absolute directory below /, or is given twice', () => {
+    expect(attempt({ scratchPaths: ['tmp'] })).toThrow(/^Host\/Service: scratchPaths has 'tmp'; give absolute directories/);
+    expect(attempt({ scratchPaths: ['/'] })).toThrow(/^Host\/Service: scratchPaths has '\/'/);
+    expect(attempt({ scratchPaths: ['/tmp', '/tmp'] })).toThrow(/^Host\/Service: scratchPaths names a directory twice/);
+  });
+
+  it("fails when the container's memory limit is above the task's", () => {
+    expect(attempt({ containerMemoryLimitMiB: 513 })).toThrow(/^Host\/Service: containerMemoryLimitMiB must be a whole number from 6 to 512; got 513\. /);
   });
 
   it('fails when the container port is not a TCP port', () => {

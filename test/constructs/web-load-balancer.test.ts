@@ -10,7 +10,7 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import type { WebLoadBalancerProps } from '../../lib/constructs/web-load-balancer';
-import { ACM_CERTIFICATE_ARN_PATTERN, certificateArnParameter, WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
+import { accessLogsParameters, ACM_CERTIFICATE_ARN_PATTERN, certificateArnParameter, WebLoadBalancer } from '../../lib/constructs/web-load-balancer';
 import { ingressRules, newApp, resourcesOfType, templateJson } from '../support/app';
 import { acknowledged } from '../support/constructs';
 import { lintFiles, requirePinnedCfnLint } from '../support/cfn-lint';
@@ -134,6 +134,81 @@ describe('load balancer', () => {
       ]),
     });
     expect(acknowledged(web.loadBalancer)).toEqual([]);
+  });
+});
+
+describe('access logs through the AccessLogsBucket parameter', () => {
+  function withParameters(): Built & { condition: string } {
+    const app = newApp();
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const stack = new Stack(app, 'Host', { env: { region: 'us-east-2' } });
+    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
+    Validations.of(vpc).acknowledge({ id: 'AwsSolutions::AwsSolutions-VPC7', reason: 'A VPC for these tests only; PublicVpc has flow logs.' });
+    const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.IP, ...accessLogsParameters(stack) });
+    const template = Template.fromStack(stack);
+    return { stack, vpc, web, template, condition: stack.resolve(web.hasAccessLogs?.logicalId) as string };
+  }
+
+  it('turns access logs on only when the bucket parameter is not empty, with the bucket and prefix the parameters name', () => {
+    const { web, template, condition } = withParameters();
+    expect(templateJson(template).Conditions?.[condition]).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AccessLogsBucket' }, ''] }] });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'access_logs.s3.bucket', Value: { Ref: 'AccessLogsBucket' } },
+        { Key: 'access_logs.s3.prefix', Value: { Ref: 'AccessLogsPrefix' } },
+        { Key: 'access_logs.s3.enabled', Value: { 'Fn::If': [condition, 'true', 'false'] } },
+      ]),
+    });
+    // The bucket is someone else's: no bucket, and no bucket policy, in the stack.
+    template.resourceCountIs('AWS::S3::Bucket', 0);
+    template.resourceCountIs('AWS::S3::BucketPolicy', 0);
+    expect(acknowledged(web.loadBalancer)).toEqual(['AwsSolutions::AwsSolutions-ELB2']);
+  });
+
+  it('keeps dropping invalid header fields beside the access-log attributes', () => {
+    withParameters().template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' }]),
+    });
+  });
+
+  it('are an optional bucket name and an optional prefix, both empty by default', () => {
+    const { template } = withParameters();
+    const parameters = templateJson(template).Parameters ?? {};
+    expect(parameters.AccessLogsBucket).toMatchObject({ Type: 'String', Default: '' });
+    expect(parameters.AccessLogsPrefix).toMatchObject({ Type: 'String', Default: '' });
+    const bucket = new RegExp((parameters.AccessLogsBucket as { AllowedPattern: string }).AllowedPattern);
+    const prefix = new RegExp((parameters.AccessLogsPrefix as { AllowedPattern: string }).AllowedPattern);
+    for (const ok of ['', 'my-logs', 'logs.example.com']) expect(bucket.test(ok), ok).toBe(true);
+    for (const bad of ['My-Logs', 'ab', 's3://my-logs', '-logs']) expect(bucket.test(bad), bad).toBe(false);
+    for (const ok of ['', 'web', 'a', 'site/web']) expect(prefix.test(ok), ok).toBe(true);
+    for (const bad of ['/web', 'web/']) expect(prefix.test(bad), bad).toBe(false);
+  });
+
+  it('logs access to a bucket named by a literal, unconditionally', () => {
+    const { web, template } = build({ accessLogsBucketName: 'my-logs', accessLogsPrefix: 'site' });
+    expect(web.hasAccessLogs).toBeUndefined();
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'access_logs.s3.bucket', Value: 'my-logs' },
+        { Key: 'access_logs.s3.prefix', Value: 'site' },
+        { Key: 'access_logs.s3.enabled', Value: 'true' },
+      ]),
+    });
+  });
+
+  it('fails when both a bucket and a bucket name are given', () => {
+    const stack = new Stack(newApp(), 'Host', { env: { region: 'us-east-2' } });
+    const vpc = new Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, restrictDefaultSecurityGroup: false });
+    const bucket = new Bucket(stack, 'Logs');
+    expect(() => new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.IP, accessLogsBucket: bucket, accessLogsBucketName: 'my-logs' })).toThrow(
+      /^Host\/Web: accessLogsBucket and accessLogsBucketName are both given/,
+    );
+  });
+
+  it('fails when a literal bucket name is empty, or the prefix has slashes at either end or AWSLogs', () => {
+    expect(attempt({ accessLogsBucketName: '' })).toThrow(/^Host\/Web: accessLogsBucketName is empty\./);
+    expect(attempt({ accessLogsBucketName: 'my-logs', accessLogsPrefix: '/web' })).toThrow(/^Host\/Web: accessLogsPrefix '\/web' must not start or end with '\/'/);
+    expect(attempt({ accessLogsBucketName: 'my-logs', accessLogsPrefix: 'AWSLogs' })).toThrow(/contain 'AWSLogs'/);
   });
 });
 

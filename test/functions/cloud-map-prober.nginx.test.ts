@@ -7,7 +7,8 @@ import { fakeContext, scheduledEvent } from '../support/lambda';
 import type { Cleanup } from '../support/loopback';
 import { closeAll, silentServer } from '../support/loopback';
 import type { RunningNginx } from '../support/nginx';
-import { assertNginxInstalled, freePort, startNginx } from '../support/nginx';
+import { assertNginxInstalled, freePort, processUid, startNginx } from '../support/nginx';
+import { SERVER_ERRORS_FILTER_PATTERN } from '../../lib/constructs/spot-fargate-service';
 
 const PROBE_TIMEOUT_MS = 1000;
 /**
@@ -36,6 +37,20 @@ function at(id: string, port: number, availabilityZone: string): HttpInstanceSum
     HealthStatus: 'HEALTHY',
     Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port), AVAILABILITY_ZONE: availabilityZone, ECS_CLUSTER_NAME: 'spotwise' },
   };
+}
+
+/**
+ * A log line split as CloudWatch Logs splits it for a space-delimited pattern: on spaces, with a run inside
+ * double quotes or square brackets as one field.
+ */
+function spaceDelimitedFields(line: string): string[] {
+  return [...line.matchAll(/"[^"]*"|\[[^\]]*\]|[^ ]+/g)].map((match) => match[0]);
+}
+
+/** Which field of a space-delimited pattern such as `[ip, user, status=5*, ...]` is named `name`, from 0. */
+function fieldIndex(pattern: string, name: string): number {
+  const fields = pattern.replace(/^\[|\]$/g, '').split(',').map((field) => field.trim().split('=')[0]);
+  return fields.indexOf(name);
 }
 
 describe('cloud-map-prober against a real nginx', () => {
@@ -110,6 +125,16 @@ describe('cloud-map-prober against a real nginx', () => {
     const elapsedMs = performance.now() - started;
 
     expect(summary).toEqual({ discovered: 5, succeeded: 2, failed: 3 });
+
+    // As the task runs it: not root, and nothing written outside its scratch directory.
+    if (nginx === undefined) throw new Error('nginx did not start');
+    expect(processUid(nginx.pid)).not.toBe(0);
+    expect(nginx.pathsOutsideScratch()).toEqual(['nginx.conf']);
+    // The 5xx metric filter's status field is the status in the images' access-log format: 503 once, 200 twice.
+    const status = fieldIndex(SERVER_ERRORS_FILTER_PATTERN, 'status_code');
+    expect(status).toBe(5);
+    const statuses = nginx.accessLog().map((line) => spaceDelimitedFields(line)[status]);
+    expect(statuses.sort()).toEqual(['200', '200', '503']);
     expect(elapsedMs).toBeLessThan(PROBE_TIMEOUT_MS + RUN_MARGIN_MS);
 
     const probeLog = (port: number): Record<string, unknown> | undefined => records.find((r) => r.address === `127.0.0.1:${port}`);

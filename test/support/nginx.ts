@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +15,30 @@ export interface NginxServerBlock {
   readonly status: number;
 }
 
+/**
+ * The nobody user and nogroup group of Debian and Ubuntu: who nginx runs as when the tests run as root, as the
+ * task's nginx runs as uid 101 rather than root.
+ */
+export const UNPRIVILEGED_UID = 65534;
+export const UNPRIVILEGED_GID = 65534;
+
 export interface RunningNginx {
+  /** Read-only for nginx: its configuration, and the parent of `scratch`. */
   readonly prefix: string;
+  /** The only directory nginx may write to, as the task's /tmp: pid, temporary files, logs. */
+  readonly scratch: string;
+  /** The master process's id. */
+  readonly pid: number;
+  /** The access log so far, one line per request, in the nginx images' `main` format. */
+  accessLog(): string[];
+  /** Every path under `prefix` that is not under `scratch`, relative to `prefix`. */
+  pathsOutsideScratch(): string[];
   stop(): Promise<void>;
 }
+
+/** The `main` log format of the official and the unprivileged nginx images' nginx.conf, which their access log uses. */
+export const NGINX_MAIN_LOG_FORMAT =
+  `'$remote_addr - $remote_user [$time_local] "$request" ' '$status $body_bytes_sent "$http_referer" ' '"$http_user_agent" "$http_x_forwarded_for"'`;
 
 /**
  * Fails, never skips: a test that silently does nothing when nginx is absent would pass in a CI image
@@ -47,21 +67,29 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts nginx in the foreground with everything it writes under a fresh temporary prefix, so that it needs
- * neither /etc/nginx nor /var/log. Run as root, the master still forks its workers as `nobody`, which is
- * enough for `return` responses; the prefix is made world-readable so that those workers can reach it.
+ * Starts nginx in the foreground as the task runs it: as a user other than root (`nobody` when the tests run as
+ * root, else the tests' own user), with no `user` directive, on high loopback ports, and writing only to one
+ * scratch directory, as the task's read-only root filesystem leaves it /tmp. Its configuration and the prefix
+ * around the scratch directory are read-only to it: when the tests run as root they are root's and mode 0555 /
+ * 0444, which nginx cannot change; otherwise the mode alone says so. It needs neither /etc/nginx nor /var/log.
  */
 export async function startNginx(blocks: readonly NginxServerBlock[]): Promise<RunningNginx> {
   assertNginxInstalled();
+  const asRoot = process.getuid?.() === 0;
   const prefix = mkdtempSync(join(tmpdir(), 'spotwise-nginx-'));
-  chmodSync(prefix, 0o755);
-  const tempDir = join(prefix, 'temp');
-  mkdirSync(tempDir);
-  const errorLog = join(prefix, 'error.log');
+  const scratch = join(prefix, 'scratch');
+  mkdirSync(scratch, { mode: 0o700 });
+  if (asRoot) chownSync(scratch, UNPRIVILEGED_UID, UNPRIVILEGED_GID);
+  const errorLog = join(scratch, 'error.log');
+  const accessLog = join(scratch, 'access.log');
   const configPath = join(prefix, 'nginx.conf');
-  writeFileSync(configPath, nginxConfig(prefix, blocks));
+  writeFileSync(configPath, nginxConfig(scratch, blocks), { mode: 0o444 });
+  chmodSync(prefix, 0o555);
 
-  const child = spawn(NGINX_BIN, ['-p', prefix, '-c', configPath, '-e', errorLog], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NGINX_BIN, ['-p', prefix, '-c', configPath, '-e', errorLog], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(asRoot && { uid: UNPRIVILEGED_UID, gid: UNPRIVILEGED_GID }),
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -70,6 +98,7 @@ export async function startNginx(blocks: readonly NginxServerBlock[]): Promise<R
 
   const stop = async (): Promise<void> => {
     await stopChild(child, exited);
+    chmodSync(prefix, 0o755);
     rmSync(prefix, { recursive: true, force: true });
   };
 
@@ -85,11 +114,41 @@ export async function startNginx(blocks: readonly NginxServerBlock[]): Promise<R
     await stop();
     throw new Error(message);
   }
-  return { prefix, stop };
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('nginx started without a process id');
+  return {
+    prefix,
+    scratch,
+    pid,
+    accessLog: () => (existsSync(accessLog) ? readFileSync(accessLog, 'utf8').split('\n').filter((line) => line !== '') : []),
+    pathsOutsideScratch: () => listTree(prefix).filter((path) => path !== 'scratch' && !path.startsWith('scratch/')),
+    stop,
+  };
 }
 
-function nginxConfig(prefix: string, blocks: readonly NginxServerBlock[]): string {
-  const temp = join(prefix, 'temp');
+/** Every path under `root`, relative to it. */
+function listTree(root: string, relative = ''): string[] {
+  const paths: string[] = [];
+  for (const name of readdirSync(join(root, relative))) {
+    const path = relative === '' ? name : `${relative}/${name}`;
+    paths.push(path);
+    if (statSync(join(root, path)).isDirectory()) paths.push(...listTree(root, path));
+  }
+  return paths;
+}
+
+/** The real uid of process `pid`, from /proc. */
+export function processUid(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Uid:'));
+  if (line === undefined) throw new Error(`/proc/${pid}/status has no Uid line`);
+  return Number(line.split(/\s+/)[1]);
+}
+
+/** As the unprivileged image configures it: pid and every temporary path in the scratch directory, the `main` access log. */
+function nginxConfig(scratch: string, blocks: readonly NginxServerBlock[]): string {
+  const temp = scratch;
   const servers = blocks
     .map(
       (block) => `
@@ -101,11 +160,12 @@ function nginxConfig(prefix: string, blocks: readonly NginxServerBlock[]): strin
     .join('\n');
   return `daemon off;
 worker_processes 1;
-pid ${join(prefix, 'nginx.pid')};
-error_log ${join(prefix, 'error.log')} warn;
+pid ${join(scratch, 'nginx.pid')};
+error_log ${join(scratch, 'error.log')} warn;
 events { worker_connections 128; }
 http {
-  access_log ${join(prefix, 'access.log')};
+  log_format main ${NGINX_MAIN_LOG_FORMAT};
+  access_log ${join(scratch, 'access.log')} main;
   client_body_temp_path ${temp}/client_body;
   proxy_temp_path ${temp}/proxy;
   fastcgi_temp_path ${temp}/fastcgi;
