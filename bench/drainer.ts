@@ -13,6 +13,7 @@ import type { InvokeResult } from './fakes/lambda';
 import { BENCH_DIR, LambdaFunction } from './fakes/lambda';
 import { FakeQueue, md5 } from './fakes/queue';
 import { sampleEvent } from '../test/support/lambda';
+import { MAX_TARGETS_PER_DEREGISTRATION } from '../lib/functions/spot-interruption-drainer/contract';
 
 const ENTRY = join(__dirname, '..', 'lib', 'functions', 'spot-interruption-drainer', 'handler.ts');
 const FIRST_BATCH_RUNS = 5;
@@ -42,7 +43,9 @@ export async function run(): Promise<void> {
     );
     console.log(`  init (process already started) + first batch: ${ms(first.initMs + first.firstMs)}`);
 
-    console.log('AWS calls per batch (goal: per target group one DescribeTargetHealth and at most one DeregisterTargets; one SendMessage if it drained any of ours):');
+    console.log(
+      `AWS calls per batch (goal: per target group one DescribeTargetHealth and, if it holds any of ours, one DeregisterTargets per ${MAX_TARGETS_PER_DEREGISTRATION} of their registrations; one SendMessage if it drained any of ours):`,
+    );
     for (const check of CHECKS) {
       const { calls } = await world.batch(check);
       const problem = verdict(check, calls);
@@ -87,7 +90,9 @@ function verdict(check: Check, calls: readonly RecordedCall[]): string | undefin
     const describes = inGroup.filter((call) => call.action === 'DescribeTargetHealth').length;
     const deregisters = inGroup.filter((call) => call.action === 'DeregisterTargets').length;
     if (describes !== (trusted ? 1 : 0)) return `${describes} DescribeTargetHealth for ${group}`;
-    if (deregisters !== (check.ours > 0 ? 1 : 0)) return `${deregisters} DeregisterTargets for ${group}`;
+    if (deregisters !== Math.ceil(check.ours / MAX_TARGETS_PER_DEREGISTRATION)) return `${deregisters} DeregisterTargets for ${group}`;
+    const largest = Math.max(0, ...inGroup.filter((call) => call.action === 'DeregisterTargets').map((call) => ((call.input.Targets ?? []) as unknown[]).length));
+    if (largest > MAX_TARGETS_PER_DEREGISTRATION) return `a DeregisterTargets of ${largest} targets for ${group}`;
   }
   const sends = calls.filter((call) => call.action === 'SendMessage').length;
   if (sends !== (check.ours > 0 ? 1 : 0)) return `${sends} SendMessage`;

@@ -28,8 +28,9 @@ export const ASSUMPTIONS: readonly string[] = [
     '"Rate exceeded"), and the SDK\'s own jittered retries run for real. SQS and SNS are not throttled. The fake answers at once: ' +
     'no service latency beyond loopback HTTP (real ELB calls take tens to hundreds of milliseconds).',
   'EventBridge → SQS delivery latency taken as 0: each warning is on the queue at its warning time (NOT AWS-confirmed; real delivery adds some).',
-  `Lambda's SQS pollers: ${POLLER_MODEL.initialPollers} from the start, one more every ${60_000 / POLLER_MODEL.addedPerMinute} ms while messages are visible ` +
-    `(AWS Lambda developer guide: "up to ${POLLER_MODEL.addedPerMinute} more instances per minute", at most ${POLLER_MODEL.maxPollers}). A batch closes at BatchSize, ` +
+  `Lambda's SQS pollers: ${POLLER_MODEL.initialPollers} from the start (or ScalingConfig.MaximumConcurrency, if lower), one more every ` +
+    `${60_000 / POLLER_MODEL.addedPerMinute} ms while messages are visible (AWS Lambda developer guide: "up to ${POLLER_MODEL.addedPerMinute} more instances per minute", ` +
+    `at most ${POLLER_MODEL.maxPollers}), never more than MaximumConcurrency; a poller holds one batch at a time, gathering or invoking. A batch closes at BatchSize, ` +
     'at the batching window counted from its first message (the window\'s start is NOT AWS-confirmed), or at 6 MB; each receive takes up to 10 ' +
     'messages and sees every visible one (no short-poll sampling); no scale-down or error back-off.',
   'Lambda cold start modelled as a fresh Node process loading the inline bundle, without Lambda\'s own sandbox start; environments are reused, ' +
@@ -76,6 +77,8 @@ interface Goals {
   readonly deregisteredWithinMs: number;
   /** A bound printed, not enforced. */
   readonly stretchMs?: number;
+  /** The 99th percentile of warning → deregistered, enforced. */
+  readonly p99WithinMs?: number;
   readonly noDeadLetters?: boolean;
   /** Describe* calls, throttled ones included, per warning. */
   readonly maxDescribeRatio?: number;
@@ -94,6 +97,27 @@ const MASS: Scenario = {
   spreadMs: 5_000,
   notify: true,
   goals: { deregisteredWithinMs: 30_000, stretchMs: 10_000, noDeadLetters: true, maxNotifications: 20 },
+};
+
+/** A full target group's worth of ours among twice as many foreign warnings: the issue's load. */
+const FULL: Scenario = {
+  name: '1,000 of ours + 2,000 foreign, warned within 5 s',
+  ours: 1000,
+  oursOnTwoPorts: 10,
+  otherAccount: 100,
+  otherRegion: 100,
+  unregistered: 1800,
+  neverWarned: 0,
+  spreadMs: 5_000,
+  notify: true,
+  goals: { deregisteredWithinMs: 30_000, p99WithinMs: 10_000, noDeadLetters: true, maxNotifications: 20 },
+};
+
+/** The same, while another caller in the account spends 3 of the 4 deregistration tokens ELB refills each second. */
+const FULL_CONTENDED: Scenario = {
+  ...FULL,
+  name: '1,000 of ours + 2,000 foreign, warned within 5 s, another caller spending 3 deregistration tokens a second',
+  aws: { competingMutatesPerSecond: 3 },
 };
 
 const NEEDLES: Scenario = {
@@ -157,6 +181,8 @@ interface Outcome {
   readonly memoryMiB: number;
   /** One-minute load average at the start and at the end: other work on the machine skews every figure. */
   readonly load: readonly number[];
+  /** Deregistration tokens the competing caller got. */
+  readonly competingSpent: number;
 }
 
 export async function run(): Promise<void> {
@@ -180,7 +206,7 @@ export async function run(): Promise<void> {
   const outcomes: Outcome[] = [];
   // `npx tsx bench/mass-reclaim.ts needles cold` runs only those.
   const only = require.main === module ? process.argv.slice(2) : [];
-  const scenarios = Object.entries({ mass: MASS, needles: NEEDLES, cold: COLD, busy: BUSY }).filter(([key]) =>
+  const scenarios = Object.entries({ full: FULL, contended: FULL_CONTENDED, mass: MASS, needles: NEEDLES, cold: COLD, busy: BUSY }).filter(([key]) =>
     only.length === 0 ? key !== 'busy' : only.includes(key),
   );
   for (const [, scenario] of scenarios) {
@@ -338,6 +364,7 @@ async function simulate(deployment: Deployment, scenario: Scenario): Promise<Out
       totalMs: Date.now() - t0,
       memoryMiB: deployment.drainer.memoryMiB,
       load: [loadBefore, loadavg()[0] ?? 0],
+      competingSpent: aws.competingSpent,
     };
   } finally {
     await esm.stop();
@@ -370,6 +397,10 @@ function report(outcome: Outcome): string[] {
   );
   const { goals } = scenario;
   console.log(`  ${goal(`${scenario.ours}/${scenario.ours} deregistered within ${goals.deregisteredWithinMs / 1000} s of their warning`, within(goals.deregisteredWithinMs) === scenario.ours)}`);
+  if (goals.p99WithinMs !== undefined) {
+    const p99 = percentile(ms, 0.99);
+    console.log(`  ${goal(`p99 within ${goals.p99WithinMs / 1000} s`, p99 !== undefined && p99 <= goals.p99WithinMs && latencies.length === scenario.ours)} (${seconds(p99)})`);
+  }
   if (goals.stretchMs !== undefined) {
     console.log(`  Stretch, within ${goals.stretchMs / 1000} s: ${within(goals.stretchMs)}/${scenario.ours} (${within(goals.stretchMs) === scenario.ours ? 'holds' : 'does not hold'}).`);
   }
@@ -401,6 +432,14 @@ function report(outcome: Outcome): string[] {
   console.log(
     `  Calls: ${[...byAction].map(([action, c]) => `${action} ${c.total} (${c.throttled} throttled${c.errors > 0 ? `, ${c.errors} errors` : ''})`).join('; ')}.`,
   );
+  const deregistrations = calls.filter((c) => c.action === 'DeregisterTargets').map((c) => c.at);
+  const sizes = calls.filter((c) => c.action === 'DeregisterTargets' && !c.throttled).map((c) => ((c.input.Targets ?? []) as unknown[]).length);
+  if (deregistrations.length > 0) {
+    console.log(
+      `  DeregisterTargets: the most in any 1 s ${peakPerWindow(deregistrations, 1_000)}, in any 5 s ${peakPerWindow(deregistrations, 5_000)} (throttled ones included); ` +
+        `targets per successful call at most ${Math.max(...sizes)}${outcome.competingSpent > 0 ? `; the other caller got ${outcome.competingSpent} tokens` : ''}.`,
+    );
+  }
   const errorCodes = [...new Set(calls.filter((c) => c.status >= 300 && !c.throttled).map((c) => `${c.action}: ${c.error ?? c.status}`))];
   if (errorCodes.length > 0) console.log(`  Error answers: ${errorCodes.join('; ')}.`);
   const describes = calls.filter((call) => call.action.startsWith('Describe')).length;
@@ -410,10 +449,10 @@ function report(outcome: Outcome): string[] {
   else if (outcome.events > 1) console.log(`  Describe* calls per event: ${ratioText}.`);
 
   const { batches } = outcome;
-  const sizes = batches.map((b) => b.size);
+  const batchSizes = batches.map((b) => b.size);
   const failedBatches = batches.filter((b) => !b.ok);
   console.log(
-    `  Lambda: ${batches.length} batches${sizes.length > 0 ? ` (sizes ${Math.min(...sizes)}–${Math.max(...sizes)}, mean ${(sizes.reduce((a, b) => a + b, 0) / sizes.length).toFixed(0)})` : ''}, ` +
+    `  Lambda: ${batches.length} batches${batchSizes.length > 0 ? ` (sizes ${Math.min(...batchSizes)}–${Math.max(...batchSizes)}, mean ${(batchSizes.reduce((a, b) => a + b, 0) / batchSizes.length).toFixed(0)})` : ''}, ` +
       `${outcome.coldStarts} cold starts, peak ${outcome.peakPollers} pollers, durations p50 ${seconds(percentile(batches.map((b) => b.durationMs).sort((a, b) => a - b), 0.5))} ` +
       `max ${seconds(Math.max(0, ...batches.map((b) => b.durationMs)))}; ${failedBatches.length} failed invocations${failedBatches.length > 0 ? ` (${[...new Set(failedBatches.map((b) => b.error))].join('; ')})` : ''}, ` +
       `${batches.reduce((n, b) => n + b.failed, 0)} messages sent back to the queue.`,
@@ -506,6 +545,18 @@ function scheduledEvent(at: Date): unknown {
 
 async function until(condition: () => boolean, deadline: number): Promise<void> {
   while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** The most of `times` (epoch ms) in any window of `windowMs`. */
+function peakPerWindow(times: readonly number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let peak = 0;
+  let start = 0;
+  for (let end = 0; end < sorted.length; end += 1) {
+    while ((sorted[end] as number) - (sorted[start] as number) >= windowMs) start += 1;
+    peak = Math.max(peak, end - start + 1);
+  }
+  return peak;
 }
 
 /** Nearest-rank percentile of sorted values. */

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FakeQueue } from './queue';
-import { md5 } from './queue';
 
 /**
  * One loopback HTTP endpoint that the real AWS SDK v3 talks to (AWS_ENDPOINT_URL) for three services, each
@@ -35,6 +34,11 @@ export interface FakeAwsOptions {
   readonly describeBucket?: BucketConfig;
   /** Account of each access key ID; any other key is {@link ACCOUNT}'s. */
   readonly accounts?: Readonly<Record<string, string>>;
+  /**
+   * Another caller in {@link ACCOUNT} that spends this many `RegisterTargets`/`DeregisterTargets` tokens a
+   * second, evenly spread, whenever the bucket has one. Not recorded as calls.
+   */
+  readonly competingMutatesPerSecond?: number;
 }
 
 export type Service = 'elasticloadbalancing' | 'sqs' | 'sns';
@@ -126,10 +130,20 @@ export class FakeAws {
     });
   });
   private port = 0;
+  /** Tokens the competing caller got. */
+  competingSpent = 0;
 
   constructor(private readonly options: FakeAwsOptions = {}) {}
 
   async start(): Promise<string> {
+    const competing = this.options.competingMutatesPerSecond ?? 0;
+    if (competing > 0) {
+      const timer = setInterval(() => {
+        this.competingSpent += this.bucket(ACCOUNT, 'mutate').take() ? 1 : 0;
+      }, 1000 / competing);
+      timer.unref();
+      this.timers.add(timer);
+    }
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this.endpoint;
@@ -142,6 +156,7 @@ export class FakeAws {
   async close(): Promise<void> {
     this.closing.abort();
     for (const timer of this.timers) clearTimeout(timer);
+    for (const timer of this.timers) clearInterval(timer);
     for (const queue of this.queues.values()) queue.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -339,14 +354,22 @@ export class FakeAws {
     }
     switch (action) {
       case 'SendMessage': {
-        const body = input.MessageBody ?? '';
-        if (input.MessageAttributes !== undefined || input.DelaySeconds !== undefined) {
-          throw new ServiceError('UnsupportedOperation', 400, 'This fake takes neither MessageAttributes nor DelaySeconds', 'AWS.SimpleQueueService.UnsupportedOperation');
-        }
-        // SQS's maximum message size, 1 MiB since August 2025. Error code not confirmed.
-        if (body === '' || Buffer.byteLength(body) > 1_048_576) throw new ServiceError('InvalidParameterValue', 400, 'Invalid MessageBody size', 'InvalidParameterValue');
-        const message = queue.send(body);
-        return { MessageId: message.messageId, MD5OfMessageBody: md5(body) };
+        const message = queue.send(...sendable(input));
+        return { MessageId: message.messageId, MD5OfMessageBody: message.md5OfBody, ...attributesDigest(input.MessageAttributes) };
+      }
+      case 'SendMessageBatch': {
+        const entries = (Array.isArray(input.Entries) ? input.Entries : []) as (SqsInput & { Id?: string })[];
+        if (entries.length === 0) throw new ServiceError('EmptyBatchRequest', 400, 'There should be at least one SendMessageBatchRequestEntry in the request.', 'AWS.SimpleQueueService.EmptyBatchRequest');
+        if (entries.length > 10) throw new ServiceError('TooManyEntriesInBatchRequest', 400, `Maximum number of entries per request are 10. You have sent ${entries.length}.`, 'AWS.SimpleQueueService.TooManyEntriesInBatchRequest');
+        // Every entry is checked before any is sent; a bad entry fails the call, which is stricter than SQS.
+        const checked = entries.map((entry) => sendable(entry));
+        return {
+          Successful: checked.map((args, index) => {
+            const message = queue.send(...args);
+            return { Id: entries[index]?.Id, MessageId: message.messageId, MD5OfMessageBody: message.md5OfBody, ...attributesDigest(entries[index]?.MessageAttributes) };
+          }),
+          Failed: [],
+        };
       }
       case 'ReceiveMessage': {
         const max = Number(input.MaxNumberOfMessages ?? 1);
@@ -415,6 +438,48 @@ interface SqsInput {
   readonly MessageSystemAttributeNames?: unknown;
   readonly ReceiptHandle?: string;
   readonly Entries?: unknown;
+}
+
+/** A SendMessage's body, delay and String/Number attributes, checked against SQS's documented limits. */
+function sendable(input: SqsInput): Parameters<FakeQueue['send']> {
+  const body = input.MessageBody ?? '';
+  // SQS's maximum message size, 1 MiB since August 2025. Error code not confirmed.
+  if (body === '' || Buffer.byteLength(body) > 1_048_576) throw new ServiceError('InvalidParameterValue', 400, 'Invalid MessageBody size', 'InvalidParameterValue');
+  const delaySeconds = input.DelaySeconds ?? 0;
+  if (!Number.isInteger(delaySeconds) || delaySeconds < 0 || delaySeconds > 900) {
+    throw new ServiceError('InvalidParameterValue', 400, 'DelaySeconds must be 0 to 900', 'InvalidParameterValue');
+  }
+  const attributes: Record<string, { dataType: string; stringValue: string }> = {};
+  for (const [name, value] of Object.entries((input.MessageAttributes ?? {}) as Record<string, { DataType?: string; StringValue?: string }>)) {
+    if ((value.DataType !== 'String' && value.DataType !== 'Number') || typeof value.StringValue !== 'string') {
+      throw new ServiceError('InvalidParameterValue', 400, `This fake takes only String and Number attributes; ${name} is ${value.DataType}`, 'InvalidParameterValue');
+    }
+    attributes[name] = { dataType: value.DataType, stringValue: value.StringValue };
+  }
+  return [body, Date.now(), { delaySeconds, ...(Object.keys(attributes).length > 0 && { attributes }) }];
+}
+
+/**
+ * MD5OfMessageAttributes as SQS computes it: for each attribute in name order, the 4-byte big-endian length and
+ * bytes of its name, of its data type, then a 1 (string value) and the length and bytes of its value.
+ */
+function attributesDigest(attributes: unknown): { MD5OfMessageAttributes?: string } {
+  const entries = Object.entries((attributes ?? {}) as Record<string, { DataType: string; StringValue: string }>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (entries.length === 0) return {};
+  const parts: Buffer[] = [];
+  const field = (text: string): void => {
+    const bytes = Buffer.from(text, 'utf8');
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    parts.push(length, bytes);
+  };
+  for (const [name, { DataType, StringValue }] of entries) {
+    field(name);
+    field(DataType);
+    parts.push(Buffer.from([1]));
+    field(StringValue);
+  }
+  return { MD5OfMessageAttributes: createHash('md5').update(Buffer.concat(parts)).digest('hex') };
 }
 
 /** `Targets.member.N.Id` / `.Port` of a Query request, in N order. */

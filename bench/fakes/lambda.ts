@@ -197,8 +197,11 @@ export interface EventSourceMappingConfig {
  * read 2026-11): for a standard queue, Lambda long-polls; when messages are available it "starts processing
  * five batches at a time with five concurrent invocations", and while messages are still available "increases
  * the number of processes that are reading batches by up to 300 more instances per minute", to at most 1,000
- * batches at once. Modelled as 5 pollers from the start and one more every 200 ms while any message is
- * visible. Lambda's own scaling down and error back-off are not modelled.
+ * batches at once; `ScalingConfig.MaximumConcurrency` "limits the number of concurrent instances that the
+ * Amazon SQS event source can invoke". Modelled as min(5, MaximumConcurrency) pollers from the start and one
+ * more every 200 ms while any message is visible, up to MaximumConcurrency or 1,000; each poller holds at
+ * most one batch, gathering or invoking, so no batch is read that could not be invoked. Lambda's own scaling
+ * down and error back-off are not modelled.
  */
 export const POLLER_MODEL = {
   initialPollers: 5,
@@ -251,6 +254,7 @@ export class SqsEventSource {
     private readonly region: string,
   ) {}
 
+  /** Pollers start at 5 (or the maximum concurrency, if lower) and grow while messages are visible, to at most the maximum concurrency. */
   start(): void {
     const max = Math.min(POLLER_MODEL.maxPollers, this.config.maximumConcurrency ?? Infinity);
     for (let i = 0; i < Math.min(POLLER_MODEL.initialPollers, max); i += 1) this.addPoller();
@@ -339,7 +343,9 @@ export class SqsEventSource {
         SenderId: 'AIDAIENQZJOLO23YVJ4VO',
         ApproximateFirstReceiveTimestamp: String(message.firstReceiveTimestamp ?? message.sentTimestamp),
       },
-      messageAttributes: {},
+      messageAttributes: Object.fromEntries(
+        Object.entries(message.attributes ?? {}).map(([name, { dataType, stringValue }]) => [name, { dataType, stringValue, stringListValues: [], binaryListValues: [] }]),
+      ),
       md5OfBody: message.md5OfBody,
       eventSource: 'aws:sqs',
       eventSourceARN: this.queue.arn,

@@ -6,6 +6,8 @@ export interface QueueMessage {
   readonly body: string;
   readonly md5OfBody: string;
   readonly sentTimestamp: number;
+  /** String and Number message attributes, as Lambda's record carries them. */
+  readonly attributes?: Readonly<Record<string, { readonly dataType: string; readonly stringValue: string }>>;
   receiveCount: number;
   firstReceiveTimestamp?: number;
   visibleAt: number;
@@ -63,17 +65,20 @@ export class FakeQueue {
     this.visible.setMaxListeners(0);
   }
 
-  send(body: string, now = Date.now()): QueueMessage {
+  /** `delaySeconds`: SQS's per-message delay, 0 to 900 s; the message is invisible until it ends. */
+  send(body: string, now = Date.now(), { delaySeconds = 0, attributes }: { delaySeconds?: number; attributes?: QueueMessage['attributes'] } = {}): QueueMessage {
     const message: QueueMessage = {
       messageId: randomUUID(),
       body,
       md5OfBody: md5(body),
       sentTimestamp: now,
+      ...(attributes !== undefined && { attributes }),
       receiveCount: 0,
-      visibleAt: now,
+      visibleAt: now + delaySeconds * 1000,
     };
     this.messages.set(message.messageId, message);
-    this.visible.emit('visible');
+    if (delaySeconds > 0) this.wakeWhenVisible(message);
+    else this.visible.emit('visible');
     return message;
   }
 

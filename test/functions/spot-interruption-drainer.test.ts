@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DeregisterTargetsCommand, DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -707,5 +708,305 @@ describe('throttling, through the real SDK client', () => {
     expect(requestHandler.connectionTimeout).toBeGreaterThan(0);
     expect(requestHandler.requestTimeout).toBeGreaterThan(0);
     expect(requestHandler.throwOnRequestTimeout).toBe(true);
+  });
+});
+
+describe('recommendations wait until a replacement serves', () => {
+  const DRAINER_QUEUE = 'https://sqs.us-east-2.amazonaws.com/123456789012/spotwise-drainer-queue';
+  const REPLACEMENT = 'i-0bbbbccccddddeeee';
+  const SECOND_REPLACEMENT = 'i-0ccccddddeeeeffff';
+  const fresh = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const heldOut = (): string => new Date(Date.now() - 301_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  /** A recommendation as the drainer sends it back to wait: the same body, with the healthy count of its first look. */
+  const waiting = (instanceId: string, time: string, healthy: string, dataType = 'Number') => {
+    const record = sqsRecord(recommendationFor(instanceId, time), { messageId: `waiting-${instanceId}` });
+    return { ...record, messageAttributes: { 'spotwise-healthy-at-recommendation': { dataType, stringValue: healthy, stringListValues: [], binaryListValues: [] } } };
+  };
+  const sentBack = () =>
+    sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => {
+      expect(call.args[0].input.QueueUrl).toBe(DRAINER_QUEUE);
+      return (call.args[0].input.Entries ?? []).map((entry) => ({
+        instanceId: (JSON.parse(entry.MessageBody ?? '{}') as { detail: { 'instance-id': string } }).detail['instance-id'],
+        delaySeconds: entry.DelaySeconds,
+        healthy: entry.MessageAttributes?.['spotwise-healthy-at-recommendation']?.StringValue,
+      }));
+    });
+  const deregistered = (fake: FakeElb): string[] =>
+    fake.calls().flatMap((call) => (call.command === 'DeregisterTargets' ? ((call.input as { Targets: { Id: string }[] }).Targets.map((t) => t.Id)) : []));
+
+  beforeEach(() => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    vi.stubEnv('REBALANCE_QUEUE_URL', DRAINER_QUEUE);
+    vi.stubEnv('REBALANCE_HOLD_SECONDS', '300');
+    sqs.on(SendMessageBatchCommand).callsFake((input: { Entries?: { Id?: string }[] }) => ({
+      Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id, MessageId: `m-${entry.Id}`, MD5OfMessageBody: '' })),
+      Failed: [],
+    }));
+  });
+
+  it('drains none of the instances when every instance in service is recommended, and sends each back to wait with its group\'s healthy count', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+    const body = (id: string) => recommendationFor(id, fresh());
+
+    await expect(invoke(sqsEvent(body(ME), body(OTHER)))).resolves.toEqual(NO_FAILURES);
+
+    expect(deregistered(fake)).toEqual([]);
+    expect(fake.state(TARGET_GROUP_WEB).map((t) => t.TargetHealth?.State)).toEqual(['healthy', 'healthy']);
+    expect(sentBack()).toEqual(
+      expect.arrayContaining([
+        { instanceId: ME, delaySeconds: 30, healthy: '2' },
+        { instanceId: OTHER, delaySeconds: 30, healthy: '2' },
+      ]),
+    );
+    expect(sentBack()).toHaveLength(2);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 2, RebalanceRecommendations: 2, RecommendationsDeferred: 2 }));
+  });
+
+  it('drains one recommended instance per healthy replacement, never both before both replacements serve', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80), registration(REPLACEMENT, 80), registration(SECOND_REPLACEMENT, 80, 'initial')] });
+
+    await expect(invoke({ Records: [waiting(ME, fresh(), '2'), waiting(OTHER, fresh(), '2')] })).resolves.toEqual(NO_FAILURES);
+
+    // One of the two (the first by instance id) leaves; the other keeps the group at its two healthy instances.
+    expect(deregistered(fake)).toEqual([OTHER]);
+    expect(sentBack()).toEqual([{ instanceId: ME, delaySeconds: 30, healthy: '2' }]);
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 2, InstancesDrained: 1, TargetsDeregistered: 1, RecommendationsDeferred: 1 }));
+  });
+
+  it('drains every recommended instance once their replacements serve', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80), registration(REPLACEMENT, 80), registration(SECOND_REPLACEMENT, 80)] });
+
+    await expect(invoke({ Records: [waiting(ME, fresh(), '2'), waiting(OTHER, fresh(), '2')] })).resolves.toEqual(NO_FAILURES);
+
+    expect(deregistered(fake).sort()).toEqual([ME, OTHER].sort());
+    expect(sentBack()).toEqual([]);
+    expect(reports()[0]?.instances.map((i) => i.signal)).toEqual(['rebalance-recommendation', 'rebalance-recommendation']);
+  });
+
+  it('once the hold runs out without a replacement, drains all but the last healthy instance, which stays in service', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+
+    await expect(invoke({ Records: [waiting(ME, heldOut(), '2'), waiting(OTHER, heldOut(), '2')] })).resolves.toEqual(NO_FAILURES);
+
+    expect(deregistered(fake)).toEqual([OTHER]);
+    expect(fake.state(TARGET_GROUP_WEB).map((t) => [t.Target?.Id, t.TargetHealth?.State])).toEqual([
+      [ME, 'healthy'],
+      [OTHER, 'draining'],
+    ]);
+    expect(sentBack()).toEqual([]);
+    expect(logs('WARN')).toContainEqual(expect.objectContaining({ instanceId: ME, message: expect.stringMatching(/last healthy target/) as string }));
+    expect(emittedMetrics()).toEqual(metrics({ Messages: 2, InstancesDrained: 1, TargetsDeregistered: 1, RecommendationsKept: 1 }));
+  });
+
+  it('never drains an instance that is never replaced while it is the only healthy one: it waits, then stays', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80, 'unhealthy')] });
+
+    await invoke(sqsEvent(recommendationFor(ME, fresh())));
+    await invoke({ Records: [waiting(ME, fresh(), '1')] });
+    await invoke({ Records: [waiting(ME, heldOut(), '1')] });
+
+    expect(deregistered(fake)).toEqual([]);
+    expect(sentBack().map((s) => s.instanceId)).toEqual([ME, ME]);
+    expect(emittedMetrics()).toMatchObject({ RecommendationsDeferred: 2, RecommendationsKept: 1, InstancesDrained: 0, Failures: 0 });
+  });
+
+  it('still drains every instance at once on interruption warnings after their recommendations, the last healthy one too', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+
+    await invoke(sqsEvent(recommendationFor(ME, fresh()), recommendationFor(OTHER, fresh())));
+    await expect(invoke(sqsEvent(warningFor(ME, fresh()), warningFor(OTHER, fresh())))).resolves.toEqual(NO_FAILURES);
+
+    expect(deregistered(fake).sort()).toEqual([ME, OTHER].sort());
+    expect(fake.state(TARGET_GROUP_WEB).map((t) => t.TargetHealth?.State)).toEqual(['draining', 'draining']);
+  });
+
+  it('drains at once a recommendation whose instance serves nothing', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80, 'unhealthy'), registration(OTHER, 80)] });
+
+    await invoke(sqsEvent(recommendationFor(ME, fresh())));
+
+    expect(deregistered(fake)).toEqual([ME]);
+    expect(sentBack()).toEqual([]);
+  });
+
+  it('treats a waiting count it cannot read as a first look: it only ever waits, never drains the last', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+
+    await expect(invoke({ Records: [waiting(ME, fresh(), 'lots'), waiting(OTHER, heldOut(), '0', 'String')] })).resolves.toEqual(NO_FAILURES);
+
+    expect(deregistered(fake)).toEqual([OTHER]);
+    expect(sentBack()).toEqual([{ instanceId: ME, delaySeconds: 30, healthy: '2' }]);
+    expect(logs('WARN').filter((w) => w.message === 'Ignoring a malformed waiting-recommendation attribute')).toHaveLength(2);
+  });
+
+  it('cannot be made to drain the last healthy instance by a forged count', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+
+    await expect(invoke({ Records: [waiting(ME, fresh(), '1')] })).resolves.toEqual(NO_FAILURES);
+
+    expect(deregistered(fake)).toEqual([]);
+    expect(sentBack()).toEqual([{ instanceId: ME, delaySeconds: 30, healthy: '1' }]);
+  });
+
+  it('does not hold a recommendation dated ahead of its clock', async () => {
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+
+    await invoke(sqsEvent(recommendationFor(ME, '2099-01-01T00:00:00Z')));
+
+    expect(deregistered(fake)).toEqual([ME]);
+    expect(sentBack()).toEqual([]);
+  });
+
+  it('waits no longer than the hold: the last look comes at its end', async () => {
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+
+    await invoke(sqsEvent(recommendationFor(ME, new Date(Date.now() - 290_000).toISOString())));
+
+    const [entry] = sentBack();
+    expect(entry?.delaySeconds).toBeGreaterThanOrEqual(8);
+    expect(entry?.delaySeconds).toBeLessThanOrEqual(10);
+  });
+
+  it('reports a recommendation as failed when it cannot be sent back to wait, so that it is not lost', async () => {
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+    sqs.on(SendMessageBatchCommand).rejects(new Error('AccessDenied'));
+    const record = sqsRecord(recommendationFor(ME, fresh()), { messageId: 'recommendation' });
+
+    await expect(invoke({ Records: [record] })).resolves.toEqual({ batchItemFailures: [{ itemIdentifier: 'recommendation' }] });
+
+    expect(emittedMetrics()).toMatchObject({ Failures: 1, RecommendationsDeferred: 0 });
+  });
+
+  it('reports only the entries SQS refused as failed', async () => {
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+    // SQS refuses the entry for OTHER and takes the one for ME.
+    sqs.on(SendMessageBatchCommand).callsFake((input: { Entries?: { Id?: string; MessageBody?: string }[] }) => {
+      const entries = input.Entries ?? [];
+      const refused = entries.filter((entry) => entry.MessageBody?.includes(OTHER) === true);
+      return {
+        Successful: entries.filter((entry) => !refused.includes(entry)).map((entry) => ({ Id: entry.Id, MessageId: 'm', MD5OfMessageBody: '' })),
+        Failed: refused.map((entry) => ({ Id: entry.Id, Code: 'InternalError', SenderFault: false })),
+      };
+    });
+    const records = [sqsRecord(recommendationFor(ME, fresh()), { messageId: 'me' }), sqsRecord(recommendationFor(OTHER, fresh()), { messageId: 'other' })];
+
+    await expect(invoke({ Records: records })).resolves.toEqual({ batchItemFailures: [{ itemIdentifier: 'other' }] });
+  });
+
+  it('counts a recommendation once, when EventBridge delivers it, not each time it comes back', async () => {
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+
+    await invoke(sqsEvent(recommendationFor(ME, fresh())));
+    await invoke({ Records: [waiting(ME, fresh(), '2')] });
+
+    expect(emittedMetrics()).toMatchObject({ RebalanceRecommendations: 1, RecommendationsDeferred: 2 });
+  });
+});
+
+describe('chunks and pace', () => {
+  const many = (count: number): string[] => Array.from({ length: count }, (_, i) => `i-0${(0xabc0000000000 + i).toString(16).padStart(16, '0')}`);
+
+  it('deregisters in calls of at most 200 targets, keeping each instance\'s ports in one call, one call a second', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const ids = many(449);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [...ids.map((id) => registration(id, 80)), registration(ids[199] as string, 8080)] });
+    const started = Date.now();
+
+    await expect(invoke(sqsEvent(...ids.map((id) => warningFor(id))))).resolves.toEqual(NO_FAILURES);
+
+    const calls = fake.calls().filter((call) => call.command === 'DeregisterTargets');
+    const sizes = calls.map((call) => (call.input as { Targets: { Id: string }[] }).Targets.length);
+    expect(sizes).toEqual([199, 200, 51]);
+    const second = (calls[1]?.input as { Targets: { Id: string; Port: number }[] }).Targets;
+    expect(second.filter((t) => t.Id === ids[199])).toHaveLength(2);
+    // Three calls a second apart, and the slot held for one more second after the last.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3 * 1_000 - 50);
+    expect(fake.state(TARGET_GROUP_WEB).every((t) => t.TargetHealth?.State === 'draining')).toBe(true);
+    expect(emittedMetrics()).toMatchObject({ InstancesDrained: 449, TargetsDeregistered: 450, Failures: 0 });
+  });
+
+  it('fails only the instances of a chunk that failed', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const ids = many(250);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: ids.map((id) => registration(id, 80)) });
+    let call = 0;
+    fake.mock.on(DeregisterTargetsCommand).callsFake(() => {
+      call += 1;
+      if (call === 2) throw elbError('Throttling', 400, 'Rate exceeded');
+      return {};
+    });
+    const records = ids.map((id) => sqsRecord(warningFor(id), { messageId: id }));
+
+    const { batchItemFailures } = await invoke({ Records: records });
+
+    expect(batchItemFailures.map((f) => f.itemIdentifier)).toEqual(ids.slice(200));
+    expect(emittedMetrics()).toMatchObject({ InstancesDrained: 200, Failures: 50 });
+  });
+});
+
+describe('deadlines that hold whatever the SDK does', () => {
+  const nearlyOutOfTime = { ...fakeContext, getRemainingTimeInMillis: () => RESERVED_MS + 300 };
+  const never = () => new Promise<never>(() => undefined);
+
+  it('answers before the timeout, with every message failed, when a describe never settles and ignores its abort signal', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80)] });
+    fake.mock.on(DescribeTargetHealthCommand).callsFake(never);
+    const batch = sqsEvent(warningFor(ME), warningFor(OTHER));
+    const started = Date.now();
+
+    const response = await invoke(batch, nearlyOutOfTime);
+
+    expect(Date.now() - started).toBeLessThan(RESERVED_MS);
+    expect(response).toEqual({ batchItemFailures: batch.Records.map((r) => ({ itemIdentifier: r.messageId })) });
+    expect(emittedMetrics()).toMatchObject({ Failures: 2 });
+  });
+
+  it('answers before the timeout, failing the instances a hung deregistration carried and acknowledging the rest', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    const fake = fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80, 'draining')] });
+    fake.mock.on(DeregisterTargetsCommand).callsFake(never);
+    const mine = sqsRecord(warningFor(ME), { messageId: 'mine' });
+    const done = sqsRecord(warningFor(OTHER), { messageId: 'done' });
+    const started = Date.now();
+
+    await expect(invoke({ Records: [mine, done] }, nearlyOutOfTime)).resolves.toEqual({ batchItemFailures: [{ itemIdentifier: 'mine' }] });
+
+    expect(Date.now() - started).toBeLessThan(RESERVED_MS);
+  });
+
+  it('answers before the timeout when sending recommendations back never settles', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    vi.stubEnv('REBALANCE_QUEUE_URL', 'https://sqs.us-east-2.amazonaws.com/123456789012/spotwise-drainer-queue');
+    vi.stubEnv('REBALANCE_HOLD_SECONDS', '300');
+    fakeElb({ [TARGET_GROUP_WEB]: [registration(ME, 80), registration(OTHER, 80)] });
+    sqs.on(SendMessageBatchCommand).callsFake(never);
+    const record = sqsRecord(recommendationFor(ME, new Date().toISOString()), { messageId: 'recommendation' });
+    const timeoutMs = RESERVED_MS + 1_000;
+    const end = Date.now() + timeoutMs;
+    const context = { ...fakeContext, getRemainingTimeInMillis: () => Math.max(0, end - Date.now()) };
+
+    await expect(invoke({ Records: [record] }, context)).resolves.toEqual({ batchItemFailures: [{ itemIdentifier: 'recommendation' }] });
+
+    expect(Date.now()).toBeLessThan(end);
+  });
+});
+
+describe('registrations that are not in use', () => {
+  it('logs an unused registration by its reason, not as draining', async () => {
+    vi.stubEnv('TARGET_GROUP_ARNS', TARGET_GROUP_WEB);
+    fakeElb({
+      [TARGET_GROUP_WEB]: [
+        { Target: { Id: ME, Port: 80 }, HealthCheckPort: '80', TargetHealth: { State: 'unused', Reason: 'Target.InvalidState' } },
+        { Target: { Id: OTHER, Port: 80 }, HealthCheckPort: '80', TargetHealth: { State: 'unused', Reason: 'Target.NotRegistered' } },
+      ],
+    });
+
+    await expect(invoke(sqsEvent(warningFor(ME), warningFor(OTHER)))).resolves.toEqual(NO_FAILURES);
+
+    const info = logs('INFO');
+    expect(info).toContainEqual(expect.objectContaining({ instanceId: ME, state: 'unused', reason: 'Target.InvalidState', message: "The instance's registration is not in use: Target.InvalidState" }));
+    expect(info).toContainEqual(expect.objectContaining({ instanceId: OTHER, reason: 'Target.NotRegistered' }));
+    expect(info.filter((record) => record.message === 'The instance is already draining from its target groups')).toEqual([]);
   });
 });

@@ -30,6 +30,8 @@ const REPORT_MARGIN_MS = 500;
 interface Received {
   readonly notice: Notice;
   readonly record: SQSRecord;
+  /** On a recommendation this drainer sent back to wait. */
+  readonly healthyAtFirstLook?: number;
 }
 
 /**
@@ -86,18 +88,21 @@ async function handleBatch(event: SQSEvent, context: Context, counts: Counts): P
       continue;
     }
     const { notice } = parsed;
+    let healthy: number | undefined;
     if (notice.signal === 'rebalance-recommendation') {
       if (!config.drainOnRebalance) {
         counts.EventsIgnored += 1;
         logger.info('Ignoring a rebalance recommendation: draining on them is off', { instanceId: notice.instanceId });
         continue;
       }
+      healthy = healthyAtFirstLook(record);
       // A recommendation back from waiting was counted when EventBridge delivered it.
-      if (healthyAtFirstLook(record) === undefined) counts.RebalanceRecommendations += 1;
+      if (healthy === undefined) counts.RebalanceRecommendations += 1;
     } else {
       counts.Interruptions += 1;
     }
-    byInstance.set(notice.instanceId, [...(byInstance.get(notice.instanceId) ?? []), { notice, record }]);
+    const received: Received = { notice, record, ...(healthy !== undefined && { healthyAtFirstLook: healthy }) };
+    byInstance.set(notice.instanceId, [...(byInstance.get(notice.instanceId) ?? []), received]);
   }
   if (byInstance.size === 0) return { batchItemFailures: [] };
 
@@ -124,7 +129,7 @@ async function handleBatch(event: SQSEvent, context: Context, counts: Counts): P
     // Duplicates wait as one: the earliest, which has the earliest deadline.
     const [first] = [...received].sort((a, b) => Date.parse(a.notice.time) - Date.parse(b.notice.time));
     if (first === undefined) continue;
-    const healthy = received.map((r) => healthyAtFirstLook(r.record)).find((n) => n !== undefined);
+    const healthy = received.map((r) => r.healthyAtFirstLook).find((n) => n !== undefined);
     recommendations.push({ instanceId, record: first.record, sentAt: Date.parse(first.notice.time), ...(healthy !== undefined && { healthyAtFirstLook: healthy }) });
   }
   const decisions = describedAll ? decideRecommendations(recommendations, views, draining, config.rebalanceHoldMs, Date.now()) : new Map<string, Decision>();
