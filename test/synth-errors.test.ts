@@ -18,6 +18,7 @@ function run(command: string, args: readonly string[]): { status: number | null;
     env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true', FORCE_COLOR: '0', NO_COLOR: '1' },
     timeout: 120_000,
   });
+  // eslint-disable-next-line no-control-regex -- ANSI colour codes, which the CLI may print despite NO_COLOR.
   const text = `${result.stdout}\n${result.stderr}`.replace(/\x1b\[[0-9;]*m/g, '');
   return { status: result.status, lines: text.split('\n').filter((line) => line.trim() !== '') };
 }

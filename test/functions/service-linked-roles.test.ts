@@ -13,10 +13,18 @@ const responses: Record<string, unknown>[] = [];
 /** The status the response URL answers each PUT with, in order; 200 once they run out. */
 const statuses: number[] = [];
 let responseUrl = '';
+let baseUrl = '';
+/** Each test answers to its own URL, so that a retry an earlier test left in flight never lands in this one's responses. */
+let run = 0;
 const server = createServer((req, res) => {
   let body = '';
   req.on('data', (chunk: Buffer) => (body += chunk.toString()));
   req.on('end', () => {
+    if (!(req.url ?? '').endsWith(`&run=${run}`)) {
+      res.statusCode = 410;
+      res.end();
+      return;
+    }
     responses.push({ method: req.method, ...(JSON.parse(body) as Record<string, unknown>) });
     res.statusCode = statuses.shift() ?? 200;
     res.end();
@@ -25,10 +33,12 @@ const server = createServer((req, res) => {
 
 beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  responseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/response?signature=x`;
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/response?signature=x`;
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 beforeEach(() => {
+  run += 1;
+  responseUrl = `${baseUrl}&run=${run}`;
   iam.reset();
   responses.length = 0;
   statuses.length = 0;
