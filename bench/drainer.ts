@@ -24,10 +24,10 @@ const POWERTOOLS = { POWERTOOLS_SERVICE_NAME: 'spot-interruption-drainer', POWER
 export async function run(): Promise<void> {
   console.log('## Spot interruption drainer');
   const cold = measureColdInit('spot-interruption-drainer', ENTRY, { ...POWERTOOLS, TARGET_GROUP_ARNS: TARGET_GROUP_WEB });
-  console.log(`Bundle: ${cold.inlineBytes.toLocaleString('en')} bytes, inlined Brotli-compressed behind a one-line loader`);
+  console.log(`Bundle: ${cold.inlineBytes.toLocaleString('en')} bytes, inlined as the plain esbuild bundle`);
   const coldRatio = cold.medianMs / cold.floorMedianMs;
   console.log(
-    `Cold init (the inline code as the template carries it: decompress and load, median of ${cold.samplesMs.length} fresh processes): ${ms(cold.medianMs)} against a floor of ` +
+    `Cold init (the inline code as the template carries it, loaded, median of ${cold.samplesMs.length} fresh processes): ${ms(cold.medianMs)} against a floor of ` +
       `${ms(cold.floorMedianMs)} (Powertools alone, same run) = ${coldRatio.toFixed(2)}x` +
       ` (goal <= ${COLD_INIT_GOAL_RATIO}x: ${coldRatio <= COLD_INIT_GOAL_RATIO ? 'met' : 'NOT met'})`,
   );

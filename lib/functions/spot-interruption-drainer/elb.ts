@@ -3,12 +3,14 @@ import { boundedClientConfig } from '../common/sdk-config';
 
 /**
  * ELB's API is throttled per account and Region, and in a mass reclaim or a busy account the drainer
- * competes for it with everything else that calls ELB. The SDK's standard mode retries a `Throttling`
- * answer after a jittered exponential back-off (random up to 0.5, 1, 2, 4 s for throttling in current
- * SDKs), so 5 attempts spend at most about 7.5 s waiting on one call, and a batch makes at most two calls
- * in a row per target group (groups run concurrently): about 15 s plus the calls themselves, inside the
- * function's 30 s timeout. The handler also gives every call an abort signal at the invocation's deadline,
- * so that a batch that runs out of time still reports which messages failed rather than timing out whole.
+ * competes for it with everything else that calls ELB. The handler paces its own calls (`ELB_PACE_MS`), so
+ * that the drainer as a whole spends a bounded share of the account's tokens; the SDK's standard mode
+ * retries a `Throttling` answer after a jittered exponential back-off (random up to 0.5, 1, 2, 4 s for
+ * throttling in current SDKs), so 5 attempts spend at most about 7.5 s waiting on one call. A batch's calls
+ * for one group run one after another (a describe, then a deregistration per 200 targets), so throttling
+ * on every one of them would outlast the 30 s timeout: every call is therefore raced against the
+ * invocation's deadline (and given it as an abort signal), and what is left at the deadline is reported
+ * as failed, to be retried on the next delivery, rather than the batch timing out whole.
  */
 export const ELB_CLIENT_CONFIG = boundedClientConfig(5, 2_000) satisfies ElbSdk.ElasticLoadBalancingV2ClientConfig;
 
