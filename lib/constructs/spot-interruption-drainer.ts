@@ -119,10 +119,11 @@ export interface SpotInterruptionDrainerProps extends PropsOf<typeof SPOT_INTERR
 /**
  * Drains Spot Instances out of their target groups when EC2 sends the interruption warning or, unless turned
  * off, a rebalance recommendation. An EventBridge rule puts every such event on an encrypted queue; Lambda
- * reads it in batches, so that one invocation drains a whole correlated reclaim with one DescribeTargetHealth
- * and one DeregisterTargets per target group, and the account's other Spot activity costs one describe per
- * batch rather than per event. Messages that fail are
- * retried inside the notice and then dead-lettered, with an alarm.
+ * reads it in batches, at most two at once, so that one invocation drains a whole correlated reclaim with one
+ * DescribeTargetHealth and a DeregisterTargets per 200 targets per target group, paced, and the account's other
+ * Spot activity costs one describe per batch rather than per event. A recommendation waits on the queue until
+ * a replacement serves, up to `rebalanceHold`, and never takes the last healthy instance out. Messages that fail
+ * are retried inside the notice and then dead-lettered, with an alarm.
  */
 export class SpotInterruptionDrainer extends Construct {
   public readonly function: InlineNodeFunction;
