@@ -1,12 +1,15 @@
 // The package's public API: the constructs, the stacks and their props. Everything else in lib/ is internal.
+export * from './constructs/auto-scaling-trouble-alerts';
 export * from './constructs/cloud-map-prober';
 export * from './constructs/fleet-handover';
 export * from './constructs/inline-node-function';
 export * from './constructs/notification-topic';
 export * from './constructs/operations-dashboard';
 export * from './constructs/operator-alarms';
+export * from './constructs/pinned-image';
 export * from './constructs/public-vpc';
 export * from './constructs/service-linked-roles';
+export * from './constructs/spot-auto-scaling-group';
 export * from './constructs/spot-fargate-service';
 export * from './constructs/spot-fleet';
 export * from './constructs/spot-fleet-trouble-alerts';
@@ -14,7 +17,9 @@ export * from './constructs/spot-interruption-drainer';
 export * from './constructs/spot-interruption-notifier';
 export * from './constructs/spot-interruption-rehearsal';
 export * from './constructs/web-load-balancer';
+export * from './constructs/web-server-launch-template';
 export * from './fargate-service-stack';
+export * from './spot-auto-scaling-web-app-stack';
 export * from './spot-fleet-web-app-stack';
 export { PlainCloudFormationSynthesizer } from './plain-cloudformation-synthesizer';
 export { SettingError } from './validation';

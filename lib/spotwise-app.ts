@@ -5,6 +5,8 @@ import type { FargateServiceStackProps } from './fargate-service-stack';
 import { FARGATE_SERVICE_SETTINGS, FargateServiceStack } from './fargate-service-stack';
 import type { PropsOf, SettingsSchema } from './settings';
 import { readSettings, setting } from './settings';
+import type { SpotAutoScalingWebAppStackProps } from './spot-auto-scaling-web-app-stack';
+import { SPOT_AUTO_SCALING_WEB_APP_SETTINGS, SpotAutoScalingWebAppStack } from './spot-auto-scaling-web-app-stack';
 import type { SpotFleetWebAppStackProps } from './spot-fleet-web-app-stack';
 import { SPOT_FLEET_WEB_APP_SETTINGS, SpotFleetWebAppStack } from './spot-fleet-web-app-stack';
 import { SettingError } from './validation';
@@ -14,6 +16,11 @@ export const SETTINGS_CONTEXT_KEY = 'spotwise';
 
 /** Every stack's settings, by the key that names the stack in the context. */
 const SPOTWISE_SETTINGS = {
+  /**
+   * Synth-time settings of the SpotAutoScalingWebApp stack.
+   * @default - the stack's defaults
+   */
+  spotAutoScalingWebApp: setting.object<SpotAutoScalingWebAppStackProps>(SPOT_AUTO_SCALING_WEB_APP_SETTINGS),
   /**
    * Synth-time settings of the SpotFleetWebApp stack.
    * @default - the stack's defaults
@@ -51,6 +58,11 @@ export function settingsFromContext(context: unknown): SpotwiseSettings {
  * them. cdk-nag's AwsSolutions pack checks everything at synth.
  */
 export function addSpotwiseStacks(app: App, settings: SpotwiseSettings = {}, options: SpotwiseStacksOptions = {}): SpotwiseStacks {
+  const spotAutoScalingWebApp = new SpotAutoScalingWebAppStack(app, 'SpotAutoScalingWebApp', {
+    description: 'Spotwise: a web app on an EC2 Auto Scaling group of Spot instances behind an ALB, drained on interruption warnings',
+    synthesizer: options.synthesizer?.(),
+    ...settings.spotAutoScalingWebApp,
+  });
   const spotFleetWebApp = new SpotFleetWebAppStack(app, 'SpotFleetWebApp', {
     description: 'Spotwise: a web app on an EC2 Spot Fleet behind an ALB, drained on Spot signals',
     synthesizer: options.synthesizer?.(),
@@ -62,7 +74,7 @@ export function addSpotwiseStacks(app: App, settings: SpotwiseSettings = {}, opt
     ...settings.fargateService,
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { spotFleetWebApp, fargateService };
+  return { spotAutoScalingWebApp, spotFleetWebApp, fargateService };
 }
 
 export interface SpotwiseStacksOptions {
@@ -75,6 +87,9 @@ export interface SpotwiseStacksOptions {
 }
 
 export interface SpotwiseStacks {
+  /** The recommended starting point: the web app on an EC2 Auto Scaling group. */
+  readonly spotAutoScalingWebApp: SpotAutoScalingWebAppStack;
+  /** The design of AWS's Spot workshop, on the legacy Spot Fleet API. */
   readonly spotFleetWebApp: SpotFleetWebAppStack;
   readonly fargateService: FargateServiceStack;
 }

@@ -8,11 +8,15 @@ import { describe, expect, it } from 'vitest';
 import type { SpotwiseStacks } from '../lib/spotwise-app';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
 import { FargateServiceStack } from '../lib/fargate-service-stack';
+import { SpotAutoScalingWebAppStack } from '../lib/spot-auto-scaling-web-app-stack';
 import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newApp } from './support/app';
+
+/** Every stack the app holds, by artifact id. */
+const STACK_NAMES = ['SpotAutoScalingWebApp', 'SpotFleetWebApp', 'FargateService'] as const;
 
 /** A stack's resources, by type, with how many of each: what a reviewer reads to see what a change adds or drops. */
 function inventory(stack: Stack): Record<string, number> {
@@ -82,6 +86,16 @@ describe('the Spotwise app', () => {
         "FargateService/Service/ServiceLinkedRole/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/*]",
         "FargateService/Web/LoadBalancer AwsSolutions::AwsSolutions-ELB2",
         "FargateService/Web/SecurityGroup AwsSolutions::AwsSolutions-EC23",
+        "SpotAutoScalingWebApp/Drainer/DeadLetterQueue AwsSolutions::AwsSolutions-SQS3",
+        "SpotAutoScalingWebApp/Drainer/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "SpotAutoScalingWebApp/Drainer/Notifier/HandlerRole AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        "SpotAutoScalingWebApp/Rehearsal/Role AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "SpotAutoScalingWebApp/Rehearsal/Role AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*]",
+        "SpotAutoScalingWebApp/Servers/Group AwsSolutions::AwsSolutions-AS3",
+        "SpotAutoScalingWebApp/Servers/Group AwsSolutions::AwsSolutions-EC26",
+        "SpotAutoScalingWebApp/Servers/InstanceRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "SpotAutoScalingWebApp/Web/LoadBalancer AwsSolutions::AwsSolutions-ELB2",
+        "SpotAutoScalingWebApp/Web/SecurityGroup AwsSolutions::AwsSolutions-EC23",
         "SpotFleetWebApp/Drainer/DeadLetterQueue AwsSolutions::AwsSolutions-SQS3",
         "SpotFleetWebApp/Drainer/HandlerRole AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "SpotFleetWebApp/Drainer/Notifier/HandlerRole AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
@@ -103,7 +117,14 @@ describe('the Spotwise app', () => {
     // Properties that name a resource in an account and Region; a literal one would collide in a second copy.
     const unique = /^(AlarmName|DashboardName|TopicName|QueueName|FunctionName|RoleName|LogGroupName|RuleName|ClusterName|ServiceName|Name|LoadBalancerName|TargetGroupName|ExperimentTemplateName)$/;
     const app = newApp();
-    const copies = [new SpotFleetWebAppStack(app, 'Blue'), new SpotFleetWebAppStack(app, 'Green'), new FargateServiceStack(app, 'Red'), new FargateServiceStack(app, 'Amber')];
+    const copies = [
+      new SpotFleetWebAppStack(app, 'Blue'),
+      new SpotFleetWebAppStack(app, 'Green'),
+      new FargateServiceStack(app, 'Red'),
+      new FargateServiceStack(app, 'Amber'),
+      new SpotAutoScalingWebAppStack(app, 'Cyan'),
+      new SpotAutoScalingWebAppStack(app, 'Magenta'),
+    ];
     const fixed = copies.map((stack) => {
       const names = new Set<string>();
       for (const [type, resource] of Object.values(Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>).map((r) => [r.Type, r] as const)) {
@@ -118,20 +139,20 @@ describe('the Spotwise app', () => {
     });
     for (const names of fixed) expect(names).toEqual([]);
     // Names that must differ do: the namespaces of the two Fargate copies come from their stack names.
-    const namespaces = copies.slice(2).map((stack) => JSON.stringify(Template.fromStack(stack).findResources('AWS::ServiceDiscovery::PrivateDnsNamespace')));
+    const namespaces = copies.slice(2, 4).map((stack) => JSON.stringify(Template.fromStack(stack).findResources('AWS::ServiceDiscovery::PrivateDnsNamespace')));
     for (const ns of namespaces) expect(ns).toContain('{"Fn::Join":["",[{"Ref":"AWS::StackName"},".internal"]]}');
   });
 
-  it('synthesizes both stacks environment-agnostic', () => {
+  it('synthesizes every stack environment-agnostic', () => {
     const { stacks } = shared();
-    for (const stack of [stacks.spotFleetWebApp, stacks.fargateService]) {
+    for (const stack of [stacks.spotAutoScalingWebApp, stacks.spotFleetWebApp, stacks.fargateService]) {
       expect(stack.environment).toBe('aws://unknown-account/unknown-region');
     }
   });
 
   it('writes plain templates for npm run synth: no bootstrap version parameter or rule, no bootstrap roles, no staged template', () => {
     const { assembly } = shared();
-    for (const name of ['SpotFleetWebApp', 'FargateService']) {
+    for (const name of STACK_NAMES) {
       const artifact = assembly.getStackByName(name);
       expect(artifact.assumeRoleArn).toBeUndefined();
       expect(artifact.cloudFormationExecutionRoleArn).toBeUndefined();
@@ -148,7 +169,7 @@ describe('the Spotwise app', () => {
     const app = newApp({ synthesizer: 'default' });
     addSpotwiseStacks(app);
     const assembly = app.synth();
-    for (const name of ['SpotFleetWebApp', 'FargateService']) {
+    for (const name of STACK_NAMES) {
       const artifact = assembly.getStackByName(name);
       expect(artifact.assumeRoleArn).toMatch(/cdk-hnb659fds-deploy-role/);
       expect(artifact.stackTemplateAssetObjectUrl).toMatch(/^s3:\/\/cdk-hnb659fds-assets-/);
@@ -171,7 +192,7 @@ describe('the Spotwise app', () => {
 
   it('stays within the 460,800 bytes CloudFormation reads from S3, as synth writes each template', () => {
     const { assembly } = shared();
-    for (const name of ['SpotFleetWebApp', 'FargateService']) {
+    for (const name of STACK_NAMES) {
       const bytes = Buffer.byteLength(readFileSync(join(assembly.directory, `${name}.template.json`)));
       expect(bytes, name).toBeLessThanOrEqual(460_800);
       // Inline code as it is read makes the templates larger than the old 51,200-byte goal: a bucket carries them.
@@ -191,7 +212,7 @@ describe('the Spotwise app', () => {
     ).toThrow(/FargateService must deploy as plain CloudFormation, without an asset bucket.*Inline the code/);
   });
 
-  it.each(['SpotFleetWebApp', 'FargateService'])('%s resolves the Powertools layer only through its one SSM parameter, with no layer account or ARN in the template', (name) => {
+  it.each(STACK_NAMES)('%s resolves the Powertools layer only through its one SSM parameter, with no layer account or ARN in the template', (name) => {
     const template = shared().assembly.getStackByName(name).template as {
       Parameters: Record<string, { Type?: string; Default?: unknown }>;
       Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
@@ -255,6 +276,49 @@ describe('the Spotwise app', () => {
         "Custom::PinnedImage": 1,
         "Custom::ServiceLinkedRoles": 1,
         "Custom::SpotFleetHandover": 1,
+      }
+    `);
+  });
+
+  it('holds these resources in SpotAutoScalingWebApp', () => {
+    expect(inventory(shared().stacks.spotAutoScalingWebApp)).toMatchInlineSnapshot(`
+      {
+        "AWS::AutoScaling::AutoScalingGroup": 1,
+        "AWS::AutoScaling::ScalingPolicy": 1,
+        "AWS::CloudWatch::Alarm": 7,
+        "AWS::CloudWatch::Dashboard": 1,
+        "AWS::EC2::FlowLog": 1,
+        "AWS::EC2::InternetGateway": 1,
+        "AWS::EC2::LaunchTemplate": 1,
+        "AWS::EC2::Route": 2,
+        "AWS::EC2::RouteTable": 2,
+        "AWS::EC2::SecurityGroup": 2,
+        "AWS::EC2::SecurityGroupEgress": 1,
+        "AWS::EC2::SecurityGroupIngress": 2,
+        "AWS::EC2::Subnet": 2,
+        "AWS::EC2::SubnetRouteTableAssociation": 2,
+        "AWS::EC2::VPC": 1,
+        "AWS::EC2::VPCGatewayAttachment": 1,
+        "AWS::ElasticLoadBalancingV2::Listener": 2,
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": 1,
+        "AWS::ElasticLoadBalancingV2::TargetGroup": 1,
+        "AWS::Events::Rule": 3,
+        "AWS::FIS::ExperimentTemplate": 1,
+        "AWS::IAM::InstanceProfile": 1,
+        "AWS::IAM::Policy": 5,
+        "AWS::IAM::Role": 6,
+        "AWS::KMS::Key": 1,
+        "AWS::Lambda::EventInvokeConfig": 1,
+        "AWS::Lambda::EventSourceMapping": 1,
+        "AWS::Lambda::Function": 3,
+        "AWS::Lambda::Permission": 1,
+        "AWS::Logs::LogGroup": 4,
+        "AWS::SNS::Subscription": 1,
+        "AWS::SNS::Topic": 1,
+        "AWS::SNS::TopicPolicy": 1,
+        "AWS::SQS::Queue": 3,
+        "AWS::SQS::QueuePolicy": 3,
+        "Custom::PinnedImage": 1,
       }
     `);
   });

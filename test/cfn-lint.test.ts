@@ -164,7 +164,7 @@ describe('cfn-lint, in every Region it knows', () => {
 
   it('runs the pinned cfn-lint over every stack, as synth writes it, in every Region it knows, China, GovCloud and ISO included', async () => {
     const { version, regions, templates } = await lintApp();
-    expect([...templates.keys()].sort()).toEqual(['FargateService', 'SpotFleetWebApp']);
+    expect([...templates.keys()].sort()).toEqual(['FargateService', 'SpotAutoScalingWebApp', 'SpotFleetWebApp']);
     expect(version).toMatch(/^1\.51\./);
     expect(new Set(regions).size).toBe(regions.length);
     // cfn-lint 1.51.0 knows 46 Regions; a patch release may add some, never drop them.

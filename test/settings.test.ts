@@ -6,6 +6,7 @@ import { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import { FARGATE_SERVICE_SETTINGS } from '../lib/fargate-service-stack';
 import type { SettingsSchema } from '../lib/settings';
 import { checkSettings } from '../lib/settings';
+import { SPOT_AUTO_SCALING_WEB_APP_SETTINGS } from '../lib/spot-auto-scaling-web-app-stack';
 import { SPOT_FLEET_WEB_APP_SETTINGS } from '../lib/spot-fleet-web-app-stack';
 import { describe, expect, it } from 'vitest';
 import { SpotAllocationStrategy } from '../lib/constructs/spot-fleet';
@@ -71,7 +72,7 @@ describe('settings from context', () => {
 
   it.each<[string, unknown, RegExp]>([
     ['a key is unknown', { spotFleetWebApp: { instanceType: 'm6i.large' } }, /^spotwise\.spotFleetWebApp\.instanceType: is not a setting; the settings here are deregistrationDelaySeconds, /],
-    ['a stack is unknown', { spotFleet: {} }, /^spotwise\.spotFleet: is not a setting; the settings here are spotFleetWebApp, fargateService\.$/],
+    ['a stack is unknown', { spotFleet: {} }, /^spotwise\.spotFleet: is not a setting; the settings here are spotAutoScalingWebApp, spotFleetWebApp, fargateService\.$/],
     ['a drainer key is unknown', { spotFleetWebApp: { drainer: { timeout: 20 } } }, /^spotwise\.spotFleetWebApp\.drainer\.timeout: is not a setting; the settings here are timeoutSeconds, batchSize, /],
     ['a number is a string', { spotFleetWebApp: { minCapacity: '4' } }, /^spotwise\.spotFleetWebApp\.minCapacity: must be a whole number; got "4"\.$/],
     ['a number is fractional', { fargateService: { maxCapacity: 1.5 } }, /^spotwise\.fargateService\.maxCapacity: must be a whole number; got 1\.5\.$/],
@@ -122,6 +123,30 @@ describe('settings from context', () => {
     );
   });
 
+  it('reaches the SpotAutoScalingWebApp template, and a bad On-Demand base, equal bounds or a misspelt key fail at synth, named', () => {
+    const { spotAutoScalingWebApp } = addSpotwiseStacks(
+      newApp(),
+      settingsFromContext({ spotAutoScalingWebApp: { onDemandBaseCapacity: 1, signalTimeoutMinutes: 15, instanceTypes: 'm7i.large, m6i.large, c6i.large, c7i.large' } }),
+    );
+    const group = Object.values(Template.fromStack(spotAutoScalingWebApp).findResources('AWS::AutoScaling::AutoScalingGroup'))[0] as {
+      Properties: { MixedInstancesPolicy: { InstancesDistribution: { OnDemandBaseCapacity: number }; LaunchTemplate: { Overrides: unknown[] } } };
+      UpdatePolicy: { AutoScalingRollingUpdate: { PauseTime: string } };
+    };
+    expect(group.Properties.MixedInstancesPolicy.InstancesDistribution.OnDemandBaseCapacity).toBe(1);
+    expect(group.Properties.MixedInstancesPolicy.LaunchTemplate.Overrides).toHaveLength(4);
+    expect(group.UpdatePolicy.AutoScalingRollingUpdate.PauseTime).toBe('PT15M');
+    expect(() => addSpotwiseStacks(newApp(), settingsFromContext({ spotAutoScalingWebApp: { onDemandBaseCapacity: 11 } }))).toThrow(
+      /^SpotAutoScalingWebApp: onDemandBaseCapacity \(11\) is above maxCapacity \(10\)/,
+    );
+    expect(() => addSpotwiseStacks(newApp(), settingsFromContext({ spotAutoScalingWebApp: { minCapacity: 4, maxCapacity: 4 } }))).toThrow(
+      /^SpotAutoScalingWebApp: minCapacity and maxCapacity are both 4\./,
+    );
+    expect(() => settingsFromContext({ spotAutoScalingWebApp: { onDemandBase: 1 } })).toThrow(/^spotwise\.spotAutoScalingWebApp\.onDemandBase: is not a setting; /);
+    expect(() => settingsFromContext({ spotAutoScalingWebApp: { maxCapacity: 1 } })).toThrow(
+      /^spotwise\.spotAutoScalingWebApp\.maxCapacity: must be a whole number from 2 to 1000; got 1\. A rolling update needs room/,
+    );
+  });
+
   it('reports a notification interval in the unit it was written in', () => {
     expect(() => settingsFromContext({ spotFleetWebApp: { drainer: { notificationIntervalMinutes: 90 } } })).toThrow(
       /^spotwise\.spotFleetWebApp\.drainer\.notificationIntervalMinutes: must be whole minutes, from 1 to 60; got 90 minutes\.$/,
@@ -157,6 +182,9 @@ describe('the settings schema', () => {
     expect(Object.keys(SPOT_FLEET_WEB_APP_SETTINGS).sort()).toEqual(
       ['allocationStrategy', 'capacityRebalance', 'deregistrationDelay', 'drainer', 'instanceTypes', 'maxCapacity', 'minCapacity', 'operations', 'requestsPerTarget', 'terminationDelay'],
     );
+    expect(Object.keys(SPOT_AUTO_SCALING_WEB_APP_SETTINGS).sort()).toEqual(
+      ['capacityRebalance', 'deregistrationDelay', 'drainer', 'instanceTypes', 'maxCapacity', 'minCapacity', 'onDemandBaseCapacity', 'operations', 'requestsPerTarget', 'signalTimeout'],
+    );
     expect(Object.keys(FARGATE_SERVICE_SETTINGS).sort()).toEqual(
       ['deregistrationDelay', 'image', 'maxCapacity', 'minCapacity', 'namespaceName', 'probeSchedule', 'probeTimeout', 'requestsPerTarget', 'stopTimeout', 'targetCpuUtilization'],
     );
@@ -169,7 +197,11 @@ describe('the settings schema', () => {
         const key = `${prefix}.${s.contextKey ?? `${prop}${s.contextKeySuffix ?? ''}`}`;
         return s.schema === undefined ? [key] : keys(key, s.schema);
       });
-    for (const key of [...keys('spotFleetWebApp', SPOT_FLEET_WEB_APP_SETTINGS), ...keys('fargateService', FARGATE_SERVICE_SETTINGS)]) {
+    for (const key of [
+      ...keys('spotAutoScalingWebApp', SPOT_AUTO_SCALING_WEB_APP_SETTINGS),
+      ...keys('spotFleetWebApp', SPOT_FLEET_WEB_APP_SETTINGS),
+      ...keys('fargateService', FARGATE_SERVICE_SETTINGS),
+    ]) {
       expect(doc, key).toContain(`\`${key}\``);
     }
   });

@@ -4,6 +4,7 @@ import { Dashboard, GraphWidget, MathExpression } from 'aws-cdk-lib/aws-cloudwat
 import { Construct } from 'constructs';
 import { ProberMetric } from '../functions/cloud-map-prober/contract';
 import type { CloudMapProber } from './cloud-map-prober';
+import type { SpotAutoScalingGroup } from './spot-auto-scaling-group';
 import type { SpotFargateService } from './spot-fargate-service';
 import type { SpotFleet } from './spot-fleet';
 import type { SpotInterruptionDrainer } from './spot-interruption-drainer';
@@ -105,6 +106,34 @@ export class OperationsDashboard extends Construct {
         [prober.metricTasks('FARGATE').with({ label: 'Fargate' }), prober.metricTasks('FARGATE_SPOT').with({ label: 'Fargate Spot' })],
       ]);
     }
+  }
+
+  /**
+   * What the Spot signals did, each minute, as for the fleet: interruption warnings and rebalance
+   * recommendations from the whole account (the latter only when the drainer acts on them), the instances of
+   * ours drained and the events about others' ignored. Beside it, the group's desired capacity against its
+   * instances in service and pending, every minute.
+   */
+  public addAutoScalingGroup(group: SpotAutoScalingGroup, drainer: SpotInterruptionDrainer): void {
+    this.addGraphs(
+      [
+        'Spot signals and drains',
+        [
+          drainer.metric(DrainerMetric.Interruptions).with({ label: 'Interruption warnings' }),
+          drainer.metric(DrainerMetric.RebalanceRecommendations).with({ label: 'Rebalance recommendations' }),
+          drainer.metric(DrainerMetric.InstancesDrained).with({ label: 'Instances drained' }),
+          drainer.metric(DrainerMetric.EventsIgnored).with({ label: 'Ignored (not ours)' }),
+        ],
+      ],
+      [
+        'Group capacity: desired, in service, pending',
+        [
+          group.metric('GroupDesiredCapacity').with({ label: 'Desired' }),
+          group.metric('GroupInServiceInstances').with({ label: 'In service' }),
+          group.metric('GroupPendingInstances').with({ label: 'Pending' }),
+        ],
+      ],
+    );
   }
 }
 

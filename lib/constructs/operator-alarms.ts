@@ -7,6 +7,7 @@ import { SettingError } from '../validation';
 import { NotificationTopic } from './notification-topic';
 import { ProberMetric } from '../functions/cloud-map-prober/contract';
 import type { CloudMapProber } from './cloud-map-prober';
+import type { SpotAutoScalingGroup } from './spot-auto-scaling-group';
 import type { SpotFargateService } from './spot-fargate-service';
 import type { SpotFleet } from './spot-fleet';
 import type { SpotInterruptionDrainer } from './spot-interruption-drainer';
@@ -251,6 +252,24 @@ export class OperatorAlarms extends Construct {
       description:
         'The Spot Fleet has held less capacity than its target for 15 minutes: Spot capacity is short in its pools, or launches fail. ' +
         'See the fleet request history; add instance types if it lasts.',
+    });
+  }
+
+  /**
+   * The Auto Scaling group holding fewer instances in service than it wants for 15 minutes running. The group
+   * publishes both metrics every minute; a gap raises nothing, as for the fleet, so that the alarm never fires
+   * on metrics collection starting late. The group's failed launches reach people through
+   * AutoScalingTroubleAlerts.
+   */
+  public addAutoScalingGroup(group: SpotAutoScalingGroup): void {
+    this.addShortfall('GroupBelowDesired', {
+      expected: group.metric('GroupDesiredCapacity'),
+      actual: group.metric('GroupInServiceInstances'),
+      periods: 15,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      description:
+        'The Auto Scaling group has had fewer instances in service than desired for 15 minutes: Spot capacity is short in its pools, ' +
+        'or launches or health checks fail. See the group activity history; add instance types if it lasts.',
     });
   }
 }

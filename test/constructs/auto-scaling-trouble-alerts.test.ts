@@ -67,7 +67,7 @@ function patternOf(built: Built): Record<string, unknown> {
 function matches(pattern: Record<string, unknown>, event: Record<string, unknown>): boolean {
   return Object.entries(pattern).every(([key, expected]) => {
     const actual = event[key];
-    if (Array.isArray(expected) && expected.every((v) => typeof v === 'string')) return expected.includes(actual);
+    if (Array.isArray(expected) && expected.every((v) => typeof v === 'string')) return (expected as unknown[]).includes(actual);
     if (typeof expected === 'object' && expected !== null && !Array.isArray(expected)) {
       return typeof actual === 'object' && actual !== null && matches(expected as Record<string, unknown>, actual as Record<string, unknown>);
     }
