@@ -21,7 +21,7 @@ import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk
 import type { SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import type { EventBridgeEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { handler } from '../../lib/functions/spot-interruption-drainer/handler';
+import { handle } from '../../lib/functions/spot-interruption-drainer/handler';
 import type { SampleEventName } from '../support/lambda';
 import { fakeContext as contextFor, sampleEvent } from '../support/lambda';
 
@@ -252,7 +252,8 @@ export async function runScenario(scenario: Scenario, { quiet = true } = {}): Pr
     const failures: string[][] = [];
     await withTargetGroups(Object.keys(scenario.targetGroups), async () => {
       for (const bodies of scenario.batches) {
-        const { batchItemFailures } = await handler(sqsEvent(...bodies), fakeContext);
+        // Outcomes, not timing: the pace has its own tests.
+        const { batchItemFailures } = await handle(sqsEvent(...bodies), fakeContext, { describe: 0, deregister: 0 });
         failures.push(batchItemFailures.map((failure) => failure.itemIdentifier));
       }
     });

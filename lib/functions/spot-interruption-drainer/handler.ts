@@ -47,20 +47,29 @@ interface Received {
  * `batchItemFailures`: SQS delivers it again after the visibility timeout, and moves it to the dead-letter
  * queue when its receive count runs out. A retry is harmless: registrations already draining are left alone.
  */
-export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+export const handler = (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => handle(event, context, ELB_PACE_MS);
+
+/** How far apart, in ms, the invocation's calls of each kind are: {@link ELB_PACE_MS} in Lambda. */
+export interface ElbPaces {
+  readonly describe: number;
+  readonly deregister: number;
+}
+
+/** {@link handler} with the paces given, so that tests of anything but the pace need not wait it out. */
+export async function handle(event: SQSEvent, context: Context, paces: ElbPaces): Promise<SQSBatchResponse> {
   logger.addContext(context);
   // Every metric, zeros included, from the contract: one EMF record per batch with a data point for each.
   const counts = Object.fromEntries(Object.values(DrainerMetric).map((name) => [name, 0])) as Counts;
   counts.Messages = event.Records.length;
   try {
-    return await handleBatch(event, context, counts);
+    return await handleBatch(event, context, counts, paces);
   } finally {
     for (const [name, value] of Object.entries(counts)) metrics.addMetric(name, MetricUnit.Count, value);
     metrics.publishStoredMetrics();
   }
-};
+}
 
-async function handleBatch(event: SQSEvent, context: Context, counts: Counts): Promise<SQSBatchResponse> {
+async function handleBatch(event: SQSEvent, context: Context, counts: Counts, paces: ElbPaces): Promise<SQSBatchResponse> {
   let config: DrainerConfig;
   let identity: ReturnType<typeof identityOf>;
   try {
@@ -111,8 +120,8 @@ async function handleBatch(event: SQSEvent, context: Context, counts: Counts): P
   const budget: ElbBudget = {
     deadline: AbortSignal.timeout(elbMs),
     deadlineAt: Date.now() + elbMs,
-    describePace: new Pace(ELB_PACE_MS.describe),
-    deregisterPace: new Pace(ELB_PACE_MS.deregister),
+    describePace: new Pace(paces.describe),
+    deregisterPace: new Pace(paces.deregister),
   };
   const sqsDeadline = (): AbortSignal => AbortSignal.timeout(Math.max(0, context.getRemainingTimeInMillis() - REPORT_MARGIN_MS));
 
