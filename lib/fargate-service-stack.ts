@@ -13,7 +13,8 @@ import { NotificationTopic, notificationEmailParameter } from './constructs/noti
 import { OperationsDashboard } from './constructs/operations-dashboard';
 import { OperatorAlarms } from './constructs/operator-alarms';
 import { PublicVpc } from './constructs/public-vpc';
-import { SpotFargateService, UNPRIVILEGED_HTTP_PORT } from './constructs/spot-fargate-service';
+import { SpotCapacityFallback } from './constructs/spot-capacity-fallback';
+import { HALF_SPOT_STRATEGY, SpotFargateService, UNPRIVILEGED_HTTP_PORT } from './constructs/spot-fargate-service';
 import { accessLogsParameters, certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
 import { powertoolsLayerParameter } from './constructs/inline-node-function';
 
@@ -85,6 +86,18 @@ export const FARGATE_SERVICE_SETTINGS = {
    * @default Duration.seconds(3)
    */
   probeTimeout: setting.duration({ unit: 'millis', min: 100 }),
+  /**
+   * Whether the service moves onto FARGATE alone while Fargate Spot has no capacity for it, and back after
+   * `capacityFallbackCoolOff` (SpotCapacityFallback). Off, its Spot share waits for capacity, as ECS does.
+   * @default true
+   */
+  capacityFallback: setting.flag(),
+  /**
+   * How long the service stays on FARGATE after a fallback before Fargate Spot is tried again, in whole minutes
+   * from 5 to 1,440.
+   * @default Duration.minutes(30)
+   */
+  capacityFallbackCoolOff: setting.duration({ unit: 'minutes', min: 5, max: 1440 }),
 } satisfies SettingsSchema;
 
 export interface FargateServiceStackProps extends StackProps, PropsOf<typeof FARGATE_SERVICE_SETTINGS> {}
@@ -100,6 +113,8 @@ export class FargateServiceStack extends Stack {
   public readonly notifications: NotificationTopic;
   public readonly alarms: OperatorAlarms;
   public readonly dashboard: OperationsDashboard;
+  /** Moves the service onto FARGATE while Fargate Spot has no capacity; absent when `capacityFallback` is false. */
+  public readonly capacityFallback?: SpotCapacityFallback;
 
   constructor(scope: Construct, id: string, props: FargateServiceStackProps = {}) {
     super(scope, id, props);
@@ -109,6 +124,7 @@ export class FargateServiceStack extends Stack {
     const certificate = certificateArnParameter(this);
     // Per-deployment bounds for people who deploy the plain template; the settings give their defaults.
     const capacity = capacityParameters(this, 'tasks', { min: props.minCapacity ?? 2, max: props.maxCapacity ?? 10 });
+    const powertoolsLayer = powertoolsLayerParameter(this);
     const { vpc } = new PublicVpc(this, 'Network');
     this.loadBalancer = new WebLoadBalancer(this, 'Web', {
       vpc,
@@ -145,19 +161,29 @@ export class FargateServiceStack extends Stack {
       port: this.service.containerPort,
       schedule: props.probeSchedule,
       probeTimeout: props.probeTimeout,
-      powertoolsLayer: powertoolsLayerParameter(this),
+      powertoolsLayer,
     });
 
     this.notifications = new NotificationTopic(this, 'Notifications', { email: email.valueAsString, displayName: 'Spotwise alarms' });
+    if (props.capacityFallback !== false) {
+      this.capacityFallback = new SpotCapacityFallback(this, 'CapacityFallback', {
+        service: this.service.service,
+        declaredStrategy: HALF_SPOT_STRATEGY,
+        notificationTopic: this.notifications.topic,
+        coolOff: props.capacityFallbackCoolOff,
+        powertoolsLayer,
+      });
+    }
     this.alarms = new OperatorAlarms(this, 'Alarms', { notifications: this.notifications });
     this.alarms.addLoadBalancer(this.loadBalancer);
-    this.alarms.addFunctionErrors([this.prober.function, this.service.serviceLinkedRole.function]);
+    this.alarms.addFunctionErrors([this.prober.function, this.service.serviceLinkedRole.function, ...(this.capacityFallback ? [this.capacityFallback.function] : [])]);
     this.alarms.addProber(this.prober, this.service);
     this.alarms.addService(this.service);
 
     this.dashboard = new OperationsDashboard(this, 'Dashboard');
     this.dashboard.addLoadBalancer(this.loadBalancer);
     this.dashboard.addProber(this.prober, this.service);
+    if (this.capacityFallback !== undefined) this.dashboard.addCapacityFallback(this.capacityFallback);
 
     new CfnOutput(this, 'DashboardUrl', { value: this.dashboard.url });
     new CfnOutput(this, 'TopicArn', { value: this.notifications.topic.topicArn });

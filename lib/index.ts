@@ -9,6 +9,7 @@ export * from './constructs/operator-alarms';
 export * from './constructs/pinned-image';
 export * from './constructs/public-vpc';
 export * from './constructs/service-linked-roles';
+export * from './constructs/spot-capacity-fallback';
 export * from './constructs/spot-auto-scaling-group';
 export * from './constructs/spot-fargate-service';
 export * from './constructs/spot-fleet';

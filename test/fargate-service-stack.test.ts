@@ -377,3 +377,48 @@ describe('alarms and dashboard', () => {
     expect(JSON.stringify(templateJson(template).Outputs?.DashboardUrl)).toContain(dashboard);
   });
 });
+
+describe('capacity fallback', () => {
+  const fallbackFunctions = (t: Template) =>
+    resourcesOfType(t, 'AWS::Lambda::Function').filter(([, p]) => (p.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.DECLARED_STRATEGY !== undefined);
+
+  it('is on by default: a function for the service, returning it to the 1:1 strategy after 30 minutes, told through the stack topic', () => {
+    const functions = fallbackFunctions(template);
+    expect(functions).toHaveLength(1);
+    const variables = (functions[0]?.[1].Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables).toMatchObject({
+      SERVICE_ARN: { Ref: logicalId(template, 'AWS::ECS::Service') },
+      COOL_OFF_MINUTES: '30',
+      TOPIC_ARN: { Ref: logicalId(template, 'AWS::SNS::Topic') },
+      DECLARED_STRATEGY: JSON.stringify([
+        { capacityProvider: 'FARGATE', weight: 1, base: 0 },
+        { capacityProvider: 'FARGATE_SPOT', weight: 1, base: 0 },
+      ]),
+    });
+    template.hasResourceProperties('AWS::Events::Rule', { EventPattern: Match.objectLike({ 'detail-type': ['ECS Service Action'] }) });
+  });
+
+  it('counts its errors in the FunctionErrors alarm, and shows on the dashboard', () => {
+    const fn = fallbackFunctions(template)[0]?.[0] as string;
+    const [[, alarm]] = resourcesOfType(template, 'AWS::CloudWatch::Alarm').filter(([, p]) => JSON.stringify(p.AlarmName).includes('-FunctionErrors'));
+    expect(JSON.stringify(alarm?.Metrics)).toContain(`"${fn}"`);
+    const [[, dashboard]] = resourcesOfType(template, 'AWS::CloudWatch::Dashboard');
+    expect(JSON.stringify(dashboard?.DashboardBody)).toContain('Capacity fallback');
+  });
+
+  it('uses the one Powertools layer parameter of the stack', () => {
+    const fn = fallbackFunctions(template)[0]?.[1];
+    expect(fn?.Layers).toEqual([{ Ref: 'PowertoolsLayerParameter' }]);
+  });
+
+  it('is left out with capacityFallback false, and the stack still synthesizes', () => {
+    const off = synth({ capacityFallback: false });
+    expect(fallbackFunctions(off)).toEqual([]);
+    expect(resourcesOfType(off, 'AWS::Events::Rule').filter(([, p]) => p.EventPattern !== undefined)).toEqual([]);
+  });
+
+  it('takes the cool-off as a setting', () => {
+    const variables = (fallbackFunctions(synth({ capacityFallbackCoolOff: Duration.minutes(90) }))[0]?.[1].Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables.COOL_OFF_MINUTES).toBe('90');
+  });
+});

@@ -5,6 +5,8 @@ import { Construct } from 'constructs';
 import { ProberMetric } from '../functions/cloud-map-prober/contract';
 import type { CloudMapProber } from './cloud-map-prober';
 import type { SpotAutoScalingGroup } from './spot-auto-scaling-group';
+import { FallbackMetric } from '../functions/spot-capacity-fallback/contract';
+import type { SpotCapacityFallback } from './spot-capacity-fallback';
 import type { SpotFargateService } from './spot-fargate-service';
 import type { SpotFleet } from './spot-fleet';
 import type { SpotInterruptionDrainer } from './spot-interruption-drainer';
@@ -131,6 +133,26 @@ export class OperationsDashboard extends Construct {
           group.metric('GroupDesiredCapacity').with({ label: 'Desired' }),
           group.metric('GroupInServiceInstances').with({ label: 'In service' }),
           group.metric('GroupPendingInstances').with({ label: 'Pending' }),
+        ],
+      ],
+    );
+  }
+
+  /**
+   * The Spot capacity fallback: whether the service runs on FARGATE alone (the maximum of each 5 minutes, 1 while
+   * it does), and the shifts each way, those deferred for a deploy, and the events ignored or malformed.
+   */
+  public addCapacityFallback(fallback: SpotCapacityFallback): void {
+    this.addGraphs(
+      ['Capacity fallback: on FARGATE alone (1) or declared (0)', [fallback.metric(FallbackMetric.OnFallback, 'Maximum').with({ label: 'On FARGATE alone' })]],
+      [
+        'Capacity fallback: shifts and events',
+        [
+          fallback.metric(FallbackMetric.ShiftsToOnDemand).with({ label: 'To FARGATE alone' }),
+          fallback.metric(FallbackMetric.ShiftsToDeclared).with({ label: 'Back to declared' }),
+          fallback.metric(FallbackMetric.ShiftsDeferred).with({ label: 'Deferred (deploy in progress)' }),
+          fallback.metric(FallbackMetric.EventsIgnored).with({ label: 'Ignored' }),
+          fallback.metric(FallbackMetric.MalformedEvents).with({ label: 'Malformed' }),
         ],
       ],
     );
