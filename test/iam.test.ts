@@ -22,7 +22,12 @@ import { CloudMapProber } from '../lib/constructs/cloud-map-prober';
 import { ServiceLinkedRoles, SPOT_SERVICE_LINKED_ROLES } from '../lib/constructs/service-linked-roles';
 import { SpotInterruptionDrainer } from '../lib/constructs/spot-interruption-drainer';
 import type * as ProberModule from '../lib/functions/cloud-map-prober/handler';
-import { HANDOVER_TAG_KEY, HandoverProperty } from '../lib/functions/fleet-handover/contract';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse } from 'aws-lambda';
+import { HANDOVER_TAG_KEY, HandoverProperty, PINNED_IMAGE_RESOURCE_TYPE, PinnedImageProperty } from '../lib/functions/fleet-handover/contract';
+import { handle as handleCustomResource } from '../lib/functions/fleet-handover/handler';
+import { SpotAutoScalingWebAppStack } from '../lib/spot-auto-scaling-web-app-stack';
 import { handler as slrHandler } from '../lib/functions/service-linked-roles/handler';
 import { handler as notify } from '../lib/functions/spot-interruption-notifier/handler';
 import { SpotFleetWebAppStack } from '../lib/spot-fleet-web-app-stack';
@@ -390,5 +395,56 @@ describe('the fleet handover role', () => {
     expect(granted.get('elasticloadbalancing:DeregisterTargets')).toEqual([handedOver]);
     const services = new Set(statements.flatMap((s) => ([] as string[]).concat(s.Action)).map((a) => a.split(':')[0]));
     expect([...services].sort()).toEqual(['ec2', 'elasticloadbalancing', 'logs']);
+  });
+});
+
+describe('the SpotAutoScalingWebApp pinned-image role', () => {
+  it('grants no AWS call beyond its logs, and its handler makes none to pin an image, on create or update', async () => {
+    const ec2 = mockClient(EC2Client);
+    const elb = mockClient(ElasticLoadBalancingV2Client);
+    try {
+      const answers: CloudFormationCustomResourceResponse[] = [];
+      const respond = (_url: string, body: CloudFormationCustomResourceResponse): Promise<void> => {
+        answers.push(body);
+        return Promise.resolve();
+      };
+      const base = {
+        ServiceToken: 'arn:aws:lambda:us-east-2:123456789012:function:image',
+        ResponseURL: 'https://cloudformation-custom-resource-response.example/',
+        StackId: 'arn:aws:cloudformation:us-east-2:123456789012:stack/SpotAutoScalingWebApp/1',
+        RequestId: 'request',
+        LogicalResourceId: 'Image',
+        ResourceType: PINNED_IMAGE_RESOURCE_TYPE,
+        ResourceProperties: { ServiceToken: 'token', [PinnedImageProperty.latestImageId]: 'ami-0123456789abcdef0', [PinnedImageProperty.requestedImageId]: '' },
+      };
+      const events: CloudFormationCustomResourceEvent[] = [
+        { ...base, RequestType: 'Create' },
+        {
+          ...base,
+          RequestType: 'Update',
+          PhysicalResourceId: 'ami-0123456789abcdef0',
+          ResourceProperties: { ...base.ResourceProperties, [PinnedImageProperty.latestImageId]: 'ami-0fedcba9876543210' },
+          OldResourceProperties: base.ResourceProperties,
+        },
+      ];
+      for (const event of events) await handleCustomResource(event, fakeContext('image'), undefined, respond);
+      expect(answers.map((a) => [a.Status, a.PhysicalResourceId])).toEqual([
+        ['SUCCESS', 'ami-0123456789abcdef0'],
+        ['SUCCESS', 'ami-0123456789abcdef0'],
+      ]);
+      expect(ec2.calls()).toHaveLength(0);
+      expect(elb.calls()).toHaveLength(0);
+    } finally {
+      ec2.restore();
+      elb.restore();
+    }
+
+    const stack = new SpotAutoScalingWebAppStack(newApp(), 'SpotAutoScalingWebApp');
+    const template = Template.fromStack(stack);
+    const roleId = stack.getLogicalId(stack.image.function.executionRole.node.defaultChild as never);
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify((p.Properties as { Roles: unknown }).Roles) === JSON.stringify([{ Ref: roleId }]))
+      .flatMap((p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement);
+    expect(statements.flatMap((s) => ([] as string[]).concat(s.Action))).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 });
