@@ -1,6 +1,7 @@
 import type * as CloudMapSdk from '@aws-sdk/client-servicediscovery';
 import type { HttpInstanceSummary, ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
 import type { ProberConfig } from './config';
+import { raceDeadline } from '../common/deadline';
 
 /**
  * The ceiling of DiscoverInstances' `MaxResults` (`DiscoverMaxResults`, 1..1000 in the service model;
@@ -81,17 +82,6 @@ export async function discoverInstances(
     }
     throw new DiscoveryError(`DiscoverInstances for ${target} failed: ${describeError(error)}`, { cause: error });
   }
-}
-
-/** `work`, or a rejection as soon as `deadline` aborts, whichever comes first. */
-export function raceDeadline<T>(work: Promise<T>, deadline: AbortSignal): Promise<T> {
-  let onAbort = (): void => undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new Error('deadline reached'));
-    if (deadline.aborted) onAbort();
-    else deadline.addEventListener('abort', onAbort, { once: true });
-  });
-  return Promise.race([work, aborted]).finally(() => deadline.removeEventListener('abort', onAbort));
 }
 
 export function describeError(error: unknown): string {

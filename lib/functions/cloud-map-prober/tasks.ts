@@ -2,7 +2,8 @@ import type * as EcsSdk from '@aws-sdk/client-ecs';
 import type { ECSClient, Failure } from '@aws-sdk/client-ecs';
 import { boundedClientConfig } from '../common/sdk-config';
 import { CAPACITY_PROVIDER_PATTERN, CAPACITY_PROVIDERS, OTHER_CAPACITY_PROVIDER } from './contract';
-import { describeError, raceDeadline } from './discovery';
+import { raceDeadline } from '../common/deadline';
+import { describeError } from './discovery';
 
 /** DescribeTasks' ceiling of tasks per call. */
 export const TASKS_PER_CALL = 100;

@@ -2,7 +2,7 @@ import type { ElasticLoadBalancingV2Client, TargetDescription } from '@aws-sdk/c
 import { logger } from '../common/observability';
 import { MAX_TARGETS_PER_DEREGISTRATION } from './contract';
 import type { Pace } from './deadline';
-import { DeadlineReached, raceDeadline } from './deadline';
+import { DeadlineReached, raceDeadline } from '../common/deadline';
 import { elbSdk } from './elb';
 
 /** One registration of an instance in a target group, as DescribeTargetHealth reports it. */

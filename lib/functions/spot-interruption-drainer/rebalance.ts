@@ -1,7 +1,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import { logger } from '../common/observability';
 import { HEALTHY_AT_RECOMMENDATION_ATTRIBUTE, REBALANCE_RECHECK_SECONDS } from './contract';
-import { raceDeadline } from './deadline';
+import { raceDeadline } from '../common/deadline';
 import type { GroupView } from './drain';
 import { isActive } from './drain';
 import { sqsClient, sqsSdk } from './report';

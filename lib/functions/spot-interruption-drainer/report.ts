@@ -1,7 +1,7 @@
 import type * as SqsSdk from '@aws-sdk/client-sqs';
 import { boundedClientConfig } from '../common/sdk-config';
 import type { DrainReport } from '../spot-interruption-notifier/contract';
-import { raceDeadline } from './deadline';
+import { raceDeadline } from '../common/deadline';
 
 /** One attempt and two retries, each bounded: a report is worth a little time, never the drain's. */
 export const SQS_CLIENT_CONFIG = boundedClientConfig(3, 2_000) satisfies SqsSdk.SQSClientConfig;
