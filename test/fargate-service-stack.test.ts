@@ -400,10 +400,11 @@ describe('capacity fallback', () => {
 
   it('counts its errors in the FunctionErrors alarm, and shows on the dashboard', () => {
     const fn = fallbackFunctions(template)[0]?.[0] as string;
-    const [[, alarm]] = resourcesOfType(template, 'AWS::CloudWatch::Alarm').filter(([, p]) => JSON.stringify(p.AlarmName).includes('-FunctionErrors'));
-    expect(JSON.stringify(alarm?.Metrics)).toContain(`"${fn}"`);
-    const [[, dashboard]] = resourcesOfType(template, 'AWS::CloudWatch::Dashboard');
-    expect(JSON.stringify(dashboard?.DashboardBody)).toContain('Capacity fallback');
+    const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').filter(([, p]) => JSON.stringify(p.AlarmName).includes('-FunctionErrors'));
+    expect(alarms).toHaveLength(1);
+    expect(JSON.stringify(alarms[0]?.[1].Metrics)).toContain(`"${fn}"`);
+    const dashboards = resourcesOfType(template, 'AWS::CloudWatch::Dashboard');
+    expect(JSON.stringify(dashboards[0]?.[1].DashboardBody)).toContain('Capacity fallback');
   });
 
   it('uses the one Powertools layer parameter of the stack', () => {
