@@ -68,7 +68,7 @@ describe('service', () => {
   it('runs the unprivileged nginx from Docker Hub at a pinned tag, never latest', () => {
     expect(DEFAULT_NGINX_IMAGE).toMatch(/^nginxinc\/nginx-unprivileged:\d+\.\d+\.\d+$/);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
-      ContainerDefinitions: [Match.objectLike({ Image: DEFAULT_NGINX_IMAGE })],
+      ContainerDefinitions: Match.arrayWith([Match.objectLike({ Name: 'Web', Image: DEFAULT_NGINX_IMAGE })]),
     });
   });
 
@@ -82,7 +82,7 @@ describe('service', () => {
       stopTimeout: Duration.seconds(10),
     });
     t.hasResourceProperties('AWS::ECS::TaskDefinition', {
-      ContainerDefinitions: [Match.objectLike({ Image: 'public.ecr.aws/nginx/nginx:1.28.0', StopTimeout: 10 })],
+      ContainerDefinitions: Match.arrayWith([Match.objectLike({ Name: 'Web', Image: 'public.ecr.aws/nginx/nginx:1.28.0', StopTimeout: 10 })]),
     });
     expect(templateJson(t).Parameters).toMatchObject({ MinCapacity: { Default: 4 }, MaxCapacity: { Default: 20 } });
     t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {

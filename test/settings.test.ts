@@ -186,7 +186,7 @@ describe('the settings schema', () => {
       ['capacityRebalance', 'deregistrationDelay', 'drainer', 'instanceTypes', 'maxCapacity', 'minCapacity', 'onDemandBaseCapacity', 'operations', 'requestsPerTarget', 'signalTimeout'],
     );
     expect(Object.keys(FARGATE_SERVICE_SETTINGS).sort()).toEqual(
-      ['deregistrationDelay', 'image', 'maxCapacity', 'minCapacity', 'namespaceName', 'probeSchedule', 'probeTimeout', 'requestsPerTarget', 'stopTimeout', 'targetCpuUtilization'],
+      ['capacityFallback', 'capacityFallbackCoolOff', 'deregistrationDelay', 'image', 'maxCapacity', 'minCapacity', 'namespaceName', 'probeSchedule', 'probeTimeout', 'requestsPerTarget', 'stopTimeout', 'targetCpuUtilization'],
     );
   });
 

@@ -11,6 +11,7 @@ import {
   FargateService,
   FargateTaskDefinition,
   Capability,
+  ContainerDependencyCondition,
   LinuxParameters,
   LogDrivers,
   OperatingSystemFamily,
@@ -274,10 +275,28 @@ export class SpotFargateService extends Construct {
       },
     });
 
-    for (const [index, containerPath] of scratchPaths.entries()) {
-      const name = `scratch${index}`;
-      this.taskDefinition.addVolume({ name });
-      container.addMountPoints({ sourceVolume: name, containerPath, readOnly: false });
+    if (scratchPaths.length > 0) {
+      // Fargate creates a task's bind-mount volumes owned by root, mode 0755 (the ECS guide's bind mounts page),
+      // so the unprivileged web server could not write to them. A short-lived container opens them up first, as
+      // root but with every capability dropped, on a read-only filesystem: it can change only what root owns.
+      const scratchPermissions = this.taskDefinition.addContainer('ScratchPermissions', {
+        image: props.image,
+        essential: false,
+        user: '0',
+        readonlyRootFilesystem: true,
+        memoryReservationMiB: 16,
+        linuxParameters: dropAllCapabilities(this, 'ScratchPermissionsLinuxParameters'),
+        entryPoint: ['chmod'],
+        command: ['1777', ...scratchPaths],
+        logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'scratch-permissions' }),
+      });
+      for (const [index, containerPath] of scratchPaths.entries()) {
+        const name = `scratch${index}`;
+        this.taskDefinition.addVolume({ name });
+        container.addMountPoints({ sourceVolume: name, containerPath, readOnly: false });
+        scratchPermissions.addMountPoints({ sourceVolume: name, containerPath, readOnly: false });
+      }
+      container.addContainerDependencies({ container: scratchPermissions, condition: ContainerDependencyCondition.SUCCESS });
     }
 
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
@@ -359,8 +378,8 @@ export class SpotFargateService extends Construct {
 export type ServiceTaskMetricName = 'RunningTaskCount' | 'DesiredTaskCount' | 'PendingTaskCount';
 
 /** Every Linux capability dropped: nginx as a non-root user on a port above 1024 needs none. */
-function dropAllCapabilities(scope: Construct): LinuxParameters {
-  const linuxParameters = new LinuxParameters(scope, 'LinuxParameters');
+function dropAllCapabilities(scope: Construct, id = 'LinuxParameters'): LinuxParameters {
+  const linuxParameters = new LinuxParameters(scope, id);
   linuxParameters.dropCapabilities(Capability.ALL);
   return linuxParameters;
 }

@@ -82,10 +82,25 @@ type ContainerDefinition = {
   LogConfiguration: { LogDriver: string; Options: Record<string, { Ref: string }> };
 };
 
+type AnyContainer = ContainerDefinition & {
+  Name: string;
+  Essential?: boolean;
+  EntryPoint?: string[];
+  Command?: string[];
+  MemoryReservation?: number;
+  DependsOn?: { ContainerName: string; Condition: string }[];
+};
+
+/** The task's containers by name: `Web`, and `ScratchPermissions` when it has scratch space. */
+function containers(template: Template): Map<string, AnyContainer> {
+  const [[, task]] = resourcesOfType(template, 'AWS::ECS::TaskDefinition') as [[string, { ContainerDefinitions: AnyContainer[] }]];
+  return new Map(task.ContainerDefinitions.map((c) => [c.Name, c]));
+}
+
 function container(template: Template): ContainerDefinition {
-  const [[, task]] = resourcesOfType(template, 'AWS::ECS::TaskDefinition') as [[string, { ContainerDefinitions: ContainerDefinition[] }]];
-  expect(task.ContainerDefinitions).toHaveLength(1);
-  return task.ContainerDefinitions[0] as ContainerDefinition;
+  const web = containers(template).get('Web');
+  if (web === undefined) throw new Error('The task has no Web container');
+  return web;
 }
 
 describe('cluster', () => {
@@ -342,6 +357,34 @@ describe('task', () => {
     ]);
     // A volume with no host and no configuration is a bind mount on the task's ephemeral storage.
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { Volumes: [{ Name: 'scratch0' }, { Name: 'scratch1' }] });
+  });
+
+  it('opens the scratch volumes to nginx first, from a container that is root without capabilities and exits', () => {
+    const { template } = build();
+    const all = containers(template);
+    expect([...all.keys()].sort()).toEqual(['ScratchPermissions', 'Web']);
+    const init = all.get('ScratchPermissions');
+    // Fargate makes bind mounts root-owned, 0755: nginx's uid could not write to them.
+    expect(init).toMatchObject({
+      Essential: false,
+      User: '0',
+      ReadonlyRootFilesystem: true,
+      MemoryReservation: 16,
+      LinuxParameters: { Capabilities: { Drop: ['ALL'] } },
+      EntryPoint: ['chmod'],
+      Command: ['1777', '/tmp', '/var/cache/nginx'],
+      MountPoints: [
+        { SourceVolume: 'scratch0', ContainerPath: '/tmp', ReadOnly: false },
+        { SourceVolume: 'scratch1', ContainerPath: '/var/cache/nginx', ReadOnly: false },
+      ],
+    });
+    expect(init?.Memory).toBeUndefined();
+    expect(init?.PortMappings).toBeUndefined();
+    expect(all.get('Web')?.DependsOn).toEqual([{ ContainerName: 'ScratchPermissions', Condition: 'SUCCESS' }]);
+  });
+
+  it('has no permissions container when there is no scratch space', () => {
+    expect([...containers(build({ scratchPaths: [] }).template).keys()]).toEqual(['Web']);
   });
 
   it('takes the user, scratch paths and container memory limit as props', () => {
