@@ -124,7 +124,14 @@ describe('bundleInlineHandler', () => {
 
 describe('the bundle of every handler in lib/functions', () => {
   it('covers every handler', () => {
-    expect(HANDLERS).toEqual(['cloud-map-prober', 'fleet-handover', 'service-linked-roles', 'spot-interruption-drainer', 'spot-interruption-notifier']);
+    expect(HANDLERS).toEqual([
+      'cloud-map-prober',
+      'fleet-handover',
+      'service-linked-roles',
+      'spot-capacity-fallback',
+      'spot-interruption-drainer',
+      'spot-interruption-notifier',
+    ]);
   });
 
   it.each(HANDLERS)('%s reads as code: many short lines, no eval, no new Function, no compressed payload', (name) => {

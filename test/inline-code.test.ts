@@ -13,7 +13,7 @@ import { newApp } from './support/app';
  * runtime's SDK and the Powertools layer on the module path. Load every one of them that way.
  */
 describe('the inline Lambda code in the templates', () => {
-  const { spotFleetWebApp, fargateService } = addSpotwiseStacks(newApp());
+  const { spotAutoScalingWebApp, spotFleetWebApp, fargateService } = addSpotwiseStacks(newApp());
   const constructs = (stack: Stack) =>
     new Map(
       stack.node
@@ -21,7 +21,7 @@ describe('the inline Lambda code in the templates', () => {
         .filter((c): c is InlineNodeFunction => c instanceof InlineNodeFunction)
         .map((fn) => [stack.getLogicalId(fn.node.defaultChild as never), fn]),
     );
-  const functions = [spotFleetWebApp, fargateService].flatMap((stack) => {
+  const functions = [spotAutoScalingWebApp, spotFleetWebApp, fargateService].flatMap((stack) => {
     const byId = constructs(stack);
     return Object.entries(Template.fromStack(stack).findResources('AWS::Lambda::Function')).map(([id, fn]) => ({
       name: `${stack.stackName}/${id}`,
@@ -30,10 +30,14 @@ describe('the inline Lambda code in the templates', () => {
     }));
   });
 
-  it('covers the drainer, the notifier, the fleet handover, the prober and both stacks\' service-linked role resources', () => {
+  it('covers every function of every stack', () => {
     expect(functions.map((fn) => fn.construct?.node.path).sort()).toEqual([
+      'FargateService/CapacityFallback/Handler',
       'FargateService/Prober/Handler',
       'FargateService/Service/ServiceLinkedRole/Handler',
+      'SpotAutoScalingWebApp/Drainer/Handler',
+      'SpotAutoScalingWebApp/Drainer/Notifier/Handler',
+      'SpotAutoScalingWebApp/Image/Handler',
       'SpotFleetWebApp/Drainer/Handler',
       'SpotFleetWebApp/Drainer/Notifier/Handler',
       'SpotFleetWebApp/FleetHandover/Handler',
