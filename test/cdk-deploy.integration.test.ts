@@ -17,7 +17,7 @@ import { fakeAwsEnv, MOTO_ACCOUNT, MOTO_REGION, startMoto } from './support/moto
 
 const ROOT = join(__dirname, '..');
 const CDK = join(ROOT, 'node_modules', '.bin', 'cdk');
-const STACKS = ['SpotFleetWebApp', 'FargateService'] as const;
+const STACKS = ['SpotAutoScalingWebApp', 'SpotFleetWebApp', 'FargateService'] as const;
 const BOOTSTRAP_STACK = 'CDKToolkit';
 const ENVIRONMENT = `aws://${MOTO_ACCOUNT}/${MOTO_REGION}`;
 /** The default synthesizer's staging bucket, qualifier hnb659fds. */
