@@ -25,6 +25,26 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# moto, on the python3 the deploy test runs (MOTO_PYTHON, else python3 on PATH): what `npm run test:deploy`
+# needs, and all it asks for (--moto).
+require_moto() {
+  local version=5.2.1 python="${MOTO_PYTHON:-python3}"
+  if "$python" -c 'import moto, flask, werkzeug, boto3, sys; sys.exit(0 if moto.__version__.startswith("5.2.") else 1)' 2>/dev/null; then
+    return 0
+  fi
+  if "$python" -m pip install --quiet --disable-pip-version-check "moto[server]==$version" >/dev/null 2>&1; then
+    echo "test prerequisites: installed moto $version for $python"
+    return 0
+  fi
+  echo "test prerequisites: moto 5.2 is missing. Install it: $python -m pip install 'moto[server]==$version'," \
+    "or set MOTO_PYTHON to a Python that has it." >&2
+  return 1
+}
+if [ "${1:-}" = "--moto" ]; then
+  require_moto
+  exit $?
+fi
+
 # nginx
 nginx_bin="${NGINX_BIN:-/usr/sbin/nginx}"
 if [ ! -x "$nginx_bin" ]; then
@@ -39,19 +59,6 @@ fi
 # The package starts a system nginx on :80 where it can; the tests run their own on free loopback ports.
 if command -v systemctl >/dev/null 2>&1; then as_root systemctl stop nginx >/dev/null 2>&1 || true; fi
 if [ -f /run/nginx.pid ]; then as_root "$nginx_bin" -s quit >/dev/null 2>&1 || true; fi
-
-# moto, on the python3 the deploy test runs (MOTO_PYTHON, else python3 on PATH)
-MOTO_VERSION=5.2.1
-moto_python="${MOTO_PYTHON:-python3}"
-if ! "$moto_python" -c 'import moto, flask, werkzeug, boto3, sys; sys.exit(0 if moto.__version__.startswith("5.2.") else 1)' 2>/dev/null; then
-  if "$moto_python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >/dev/null 2>&1; then
-    echo "test prerequisites: installed moto $MOTO_VERSION for $moto_python"
-  else
-    echo "test prerequisites: moto 5.2 is missing. Install it: $moto_python -m pip install 'moto[server]==$MOTO_VERSION'," \
-      "or set MOTO_PYTHON to a Python that has it." >&2
-    exit 1
-  fi
-fi
 
 # cfn-lint
 have_cfn_lint() { "$1" --version 2>/dev/null | grep -q "cfn-lint ${CFN_LINT_VERSION%.*}\."; }
