@@ -1,7 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CfnElement, Stack } from 'aws-cdk-lib/core';
+import { CfnElement, CfnWaitConditionHandle, Stack } from 'aws-cdk-lib/core';
+import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { PublicVpc } from '../lib/constructs/public-vpc';
+import { WebLoadBalancer } from '../lib/constructs/web-load-balancer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addSpotwiseStacks } from '../lib/spotwise-app';
 import { newApp } from './support/app';
@@ -109,6 +112,17 @@ function lintApp(): Promise<LintRun> {
     // rule (test/app.test.ts checks that), so linting them too would double the time and find nothing of ours.
     const app = newApp();
     addSpotwiseStacks(app);
+    // And the load balancer as the stacks do not use it, with no certificate and with a literal one: one lint
+    // run for all, since each cfn-lint process costs seconds before it reads a template.
+    for (const [id, certificateArn] of [
+      ['WebLoadBalancerHttp', undefined],
+      ['WebLoadBalancerHttps', 'arn:aws:acm:us-east-2:123456789012:certificate/12345678-90ab-cdef-1234-567890abcdef'],
+    ] as const) {
+      const stack = new Stack(app, id);
+      const { vpc } = new PublicVpc(stack, 'Network');
+      const web = new WebLoadBalancer(stack, 'Web', { vpc, targetType: TargetType.INSTANCE, certificateArn });
+      new CfnWaitConditionHandle(stack, 'Attached').node.addDependency(web.targetGroup.loadBalancerAttached);
+    }
     const assembly = app.synth();
     scratch.push(assembly.directory);
     const stacks = app.node.findAll().filter(Stack.isStack);
@@ -164,7 +178,7 @@ describe('cfn-lint, in every Region it knows', () => {
 
   it('runs the pinned cfn-lint over every stack, as synth writes it, in every Region it knows, China, GovCloud and ISO included', async () => {
     const { version, regions, templates } = await lintApp();
-    expect([...templates.keys()].sort()).toEqual(['FargateService', 'SpotAutoScalingWebApp', 'SpotFleetWebApp']);
+    expect([...templates.keys()].sort()).toEqual(['FargateService', 'SpotAutoScalingWebApp', 'SpotFleetWebApp', 'WebLoadBalancerHttp', 'WebLoadBalancerHttps']);
     expect(version).toMatch(/^1\.51\./);
     expect(new Set(regions).size).toBe(regions.length);
     // cfn-lint 1.51.0 knows 46 Regions; a patch release may add some, never drop them.
