@@ -1,4 +1,30 @@
 import { defineConfig } from 'vitest/config';
+import type { TestSpecification } from 'vitest/node';
+import { BaseSequencer } from 'vitest/node';
+
+/**
+ * The files that take longest, first, so that a fresh clone, which has no record of earlier runs' durations
+ * for vitest to order by, does not start one of them last and finish on it alone.
+ */
+const SLOWEST = [
+  'test/cfn-lint.test.ts',
+  'test/app.test.ts',
+  'test/functions/spot-interruption-drainer.test.ts',
+  'test/constructs/spot-interruption-rehearsal.test.ts',
+  'test/constructs/spot-fargate-service.test.ts',
+  'test/constructs/spot-fleet.test.ts',
+];
+
+class SlowestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const rank = (file: TestSpecification): number => {
+      const index = SLOWEST.findIndex((path) => file.moduleId.endsWith(path));
+      return index === -1 ? SLOWEST.length : index;
+    };
+    return [...sorted].sort((a, b) => rank(a) - rank(b));
+  }
+}
 
 const shared = {
   environment: 'node',
@@ -19,6 +45,7 @@ const INTEGRATION = ['test/package-entry.test.ts', 'test/cdk-deploy.integration.
 export default defineConfig({
   test: {
     pool: 'forks',
+    sequence: { sequencer: SlowestFirst },
     // Both cores: much of a test file's time is loading aws-cdk-lib, which runs as well beside another file.
     maxWorkers: 2,
     projects: [
