@@ -1,5 +1,5 @@
 import type { StackProps } from 'aws-cdk-lib/core';
-import { CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib/core';
+import { CfnOutput, Duration, Stack } from 'aws-cdk-lib/core';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import type { Construct } from 'constructs';
@@ -12,14 +12,13 @@ import { powertoolsLayerParameter } from './constructs/inline-node-function';
 import { NotificationTopic, notificationEmailParameter } from './constructs/notification-topic';
 import { OperationsDashboard } from './constructs/operations-dashboard';
 import { OperatorAlarms } from './constructs/operator-alarms';
-import { PinnedImage } from './constructs/pinned-image';
+import { PinnedImage, pinnedImageParameters } from './constructs/pinned-image';
 import { PublicVpc } from './constructs/public-vpc';
 import { SpotAutoScalingGroup, validateGroupSize } from './constructs/spot-auto-scaling-group';
 import type { SpotInterruptionDrainerProps } from './constructs/spot-interruption-drainer';
 import { SPOT_INTERRUPTION_DRAINER_SETTINGS, SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
 import { SpotInterruptionRehearsal } from './constructs/spot-interruption-rehearsal';
 import { accessLogsParameters, certificateArnParameter, WebLoadBalancer } from './constructs/web-load-balancer';
-import { AL2023_AMI_PARAMETER } from './constructs/web-server-launch-template';
 
 /**
  * SpotAutoScalingWebApp's settings: its props, which the `spotwise.spotAutoScalingWebApp` context value sets
@@ -145,18 +144,7 @@ export class SpotAutoScalingWebAppStack extends Stack {
       targetGroups: [this.loadBalancer.targetGroup],
       notificationTopic: this.notifications.topic,
     });
-    const latestImage = new CfnParameter(this, 'LatestImageParameter', {
-      type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
-      default: AL2023_AMI_PARAMETER,
-      description: 'SSM parameter: the newest AMI, read when ImageId is emptied or at the first deploy',
-    });
-    const imageId = new CfnParameter(this, 'ImageId', {
-      type: 'String',
-      default: '',
-      allowedPattern: '^$|^ami-([0-9a-f]{8}|[0-9a-f]{17})$',
-      description: 'Optional AMI to launch; set it to roll one out. Empty keeps the AMI chosen before.',
-    });
-    this.image = new PinnedImage(this, 'Image', { latestImageId: latestImage.valueAsString, requestedImageId: imageId.valueAsString });
+    this.image = new PinnedImage(this, 'Image', pinnedImageParameters(this));
     this.servers = new SpotAutoScalingGroup(this, 'Servers', {
       imageId: this.image.imageId,
       vpc,

@@ -1,5 +1,5 @@
 import type { StackProps } from 'aws-cdk-lib/core';
-import { CfnOutput, CfnParameter, Duration, Stack } from 'aws-cdk-lib/core';
+import { CfnOutput, Duration, Stack } from 'aws-cdk-lib/core';
 import { TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import type { PropsOf, SettingsSchema } from './settings';
@@ -13,7 +13,8 @@ import { OperatorAlarms } from './constructs/operator-alarms';
 import { NotificationTopic, notificationEmailParameter } from './constructs/notification-topic';
 import { SpotFleetTroubleAlerts } from './constructs/spot-fleet-trouble-alerts';
 import { PublicVpc } from './constructs/public-vpc';
-import { AL2023_AMI_PARAMETER, SpotAllocationStrategy, SpotFleet } from './constructs/spot-fleet';
+import { SpotAllocationStrategy, SpotFleet } from './constructs/spot-fleet';
+import { pinnedImageParameters } from './constructs/pinned-image';
 import { INTERRUPTION_REACTION_BUDGET } from './spot-timing';
 import type { SpotInterruptionDrainerProps } from './constructs/spot-interruption-drainer';
 import { SPOT_INTERRUPTION_DRAINER_SETTINGS, SpotInterruptionDrainer } from './constructs/spot-interruption-drainer';
@@ -140,19 +141,8 @@ export class SpotFleetWebAppStack extends Stack {
       targetGroup: this.loadBalancer.targetGroup,
       deregistrationDelay: this.loadBalancer.deregistrationDelay,
     });
-    const latestImage = new CfnParameter(this, 'LatestImageParameter', {
-      type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
-      default: AL2023_AMI_PARAMETER,
-      description: 'SSM parameter: the newest AMI, read when ImageId is emptied or at the first deploy',
-    });
-    const imageId = new CfnParameter(this, 'ImageId', {
-      type: 'String',
-      default: '',
-      allowedPattern: '^$|^ami-([0-9a-f]{8}|[0-9a-f]{17})$',
-      description: 'Optional AMI to launch; set it to roll one out. Empty keeps the AMI chosen before.',
-    });
     this.spotFleet = new SpotFleet(this, 'SpotFleet', {
-      imageId: this.fleetHandover.pinImage('Image', { latestImageId: latestImage.valueAsString, requestedImageId: imageId.valueAsString }),
+      imageId: this.fleetHandover.pinImage('Image', pinnedImageParameters(this)),
       vpc,
       targetGroup: this.loadBalancer.targetGroup,
       loadBalancerSecurityGroup: this.loadBalancer.securityGroup,

@@ -68,15 +68,7 @@ export class OperationsDashboard extends Construct {
    */
   public addSpotFleet(fleet: SpotFleet, drainer: SpotInterruptionDrainer): void {
     this.addGraphs(
-      [
-        'Spot signals and drains',
-        [
-          drainer.metric(DrainerMetric.Interruptions).with({ label: 'Interruption warnings' }),
-          drainer.metric(DrainerMetric.RebalanceRecommendations).with({ label: 'Rebalance recommendations' }),
-          drainer.metric(DrainerMetric.InstancesDrained).with({ label: 'Instances drained' }),
-          drainer.metric(DrainerMetric.EventsIgnored).with({ label: 'Ignored (not ours)' }),
-        ],
-      ],
+      spotSignals(drainer),
       ['Fleet capacity: target and fulfilled', [fleet.metric('TargetCapacity').with({ label: 'Target' }), fleet.metric('FulfilledCapacity').with({ label: 'Fulfilled' })]],
     );
   }
@@ -118,15 +110,7 @@ export class OperationsDashboard extends Construct {
    */
   public addAutoScalingGroup(group: SpotAutoScalingGroup, drainer: SpotInterruptionDrainer): void {
     this.addGraphs(
-      [
-        'Spot signals and drains',
-        [
-          drainer.metric(DrainerMetric.Interruptions).with({ label: 'Interruption warnings' }),
-          drainer.metric(DrainerMetric.RebalanceRecommendations).with({ label: 'Rebalance recommendations' }),
-          drainer.metric(DrainerMetric.InstancesDrained).with({ label: 'Instances drained' }),
-          drainer.metric(DrainerMetric.EventsIgnored).with({ label: 'Ignored (not ours)' }),
-        ],
-      ],
+      spotSignals(drainer),
       [
         'Group capacity: desired, in service, pending',
         [
@@ -171,4 +155,17 @@ export function search(schema: string, metricName: string, filter: string, stati
     // Without a label CDK repeats the whole expression as one.
     label: `${label} \${PROP('Dim.${labelDimension}')}`,
   });
+}
+
+/** The Spot signals each minute and what the drainer made of them: one graph for a fleet and a group alike. */
+function spotSignals(drainer: SpotInterruptionDrainer): readonly [string, readonly IMetric[]] {
+  return [
+    'Spot signals and drains',
+    [
+      drainer.metric(DrainerMetric.Interruptions).with({ label: 'Interruption warnings' }),
+      drainer.metric(DrainerMetric.RebalanceRecommendations).with({ label: 'Rebalance recommendations' }),
+      drainer.metric(DrainerMetric.InstancesDrained).with({ label: 'Instances drained' }),
+      drainer.metric(DrainerMetric.EventsIgnored).with({ label: 'Ignored (not ours)' }),
+    ],
+  ];
 }

@@ -1,14 +1,34 @@
-import { CustomResource, Duration } from 'aws-cdk-lib/core';
+import { CfnParameter, CustomResource, Duration } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { PINNED_IMAGE_ATTRIBUTE, PINNED_IMAGE_RESOURCE_TYPE, PINNED_IMAGE_SERVICE_TIMEOUT_SECONDS, PinnedImageProperty } from '../functions/fleet-handover/contract';
 import { InlineNodeFunction } from './inline-node-function';
+import { AL2023_AMI_PARAMETER } from './web-server-launch-template';
 
 export interface PinnedImageProps {
   /** The newest AMI id, such as an `AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>` parameter's value, which CloudFormation may resolve anew on every deploy. */
   readonly latestImageId: string;
   /** The AMI id the deployer asked for, such as an `ImageId` parameter's value; empty for "the newest, once". */
   readonly requestedImageId: string;
+}
+
+/**
+ * The two parameters a stack pins its AMI with, as {@link PinnedImageProps}: `LatestImageParameter`, the SSM
+ * parameter of the newest Amazon Linux 2023, and `ImageId`, the AMI a deploy asks for (empty: keep the pinned one).
+ */
+export function pinnedImageParameters(scope: Construct): PinnedImageProps {
+  const latestImage = new CfnParameter(scope, 'LatestImageParameter', {
+    type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+    default: AL2023_AMI_PARAMETER,
+    description: 'SSM parameter: the newest AMI, read when ImageId is emptied or at the first deploy',
+  });
+  const imageId = new CfnParameter(scope, 'ImageId', {
+    type: 'String',
+    default: '',
+    allowedPattern: '^$|^ami-([0-9a-f]{8}|[0-9a-f]{17})$',
+    description: 'Optional AMI to launch; set it to roll one out. Empty keeps the AMI chosen before.',
+  });
+  return { latestImageId: latestImage.valueAsString, requestedImageId: imageId.valueAsString };
 }
 
 /**
